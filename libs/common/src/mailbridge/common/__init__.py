@@ -1,0 +1,1 @@
+"""Mailbridge's shared library: settings, database, secrets, events, NATS wiring, logging."""

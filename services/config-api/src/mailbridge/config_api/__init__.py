@@ -1,0 +1,1 @@
+"""Mailbridge's configuration API: servers, settings, accounts, users, groups, OAuth providers."""

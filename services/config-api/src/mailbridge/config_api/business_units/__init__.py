@@ -1,0 +1,1 @@
+"""Business units (A4): the tenants mail is filed under."""

@@ -1,0 +1,71 @@
+"""FastAPI dependencies: the request's database session, the caller, the secret box."""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from mailbridge.common.secrets import SecretBox
+from mailbridge.config_api.api_keys import Principal, authenticate
+from mailbridge.config_api.errors import Forbidden, Unauthorized
+from mailbridge.config_api.resource import Ctx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+
+@dataclass(frozen=True)
+class AppContext:
+    """What the composition root hands to every request."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    secrets: SecretBox
+
+
+def _context(request: Request) -> AppContext:
+    context: AppContext = request.app.state.context
+    return context
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with _context(request).sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(_session)]
+
+
+def _secrets(request: Request) -> SecretBox:
+    return _context(request).secrets
+
+
+SecretsDep = Annotated[SecretBox, Depends(_secrets)]
+
+
+async def _principal(
+    session: SessionDep, authorization: Annotated[str | None, Header()] = None
+) -> Principal:
+    if not authorization:
+        raise Unauthorized("missing Authorization: Bearer <api key>")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("expected Authorization: Bearer <api key>")
+    return await authenticate(session, token.strip())
+
+
+PrincipalDep = Annotated[Principal, Depends(_principal)]
+
+
+def _admin(principal: PrincipalDep) -> Principal:
+    if not principal.is_admin:
+        raise Forbidden("this needs an admin API key")
+    return principal
+
+
+AdminDep = Annotated[Principal, Depends(_admin)]
+IfMatch = Annotated[str | None, Header(alias="If-Match")]
+
+
+def _ctx(session: SessionDep, secrets: SecretsDep, principal: PrincipalDep) -> Ctx:
+    return Ctx(session, secrets, principal)
+
+
+CtxDep = Annotated[Ctx, Depends(_ctx)]

@@ -1,0 +1,41 @@
+"""Validated field types shared by the request schemas; custom error types name the rule."""
+
+from typing import Annotated
+
+from email_validator import EmailNotValidError, validate_email
+from mailbridge.common.endpoints import EndpointError, parse_host_port
+from pydantic import AfterValidator, StringConstraints
+from pydantic_core import PydanticCustomError
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+FolderName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+Text = Annotated[str, StringConstraints(max_length=500)]
+
+
+def address(rule: str) -> AfterValidator:
+    """An e-mail address; errors carry `rule` (A5 address, A6 reply-to, A9 BCC…)."""
+
+    def check(value: str) -> str:
+        try:
+            return validate_email(value, check_deliverability=False).normalized
+        except EmailNotValidError as error:
+            raise PydanticCustomError(
+                rule, "not a valid e-mail address: {reason}", {"reason": str(error)}
+            ) from error
+
+    return AfterValidator(check)
+
+
+def host_port(rule: str) -> AfterValidator:
+    """`host[:port]` with IPv6 in brackets; errors carry `rule` (S3, S8)."""
+
+    def check(value: str) -> str:
+        try:
+            return str(parse_host_port(value))
+        except EndpointError as error:
+            raise PydanticCustomError(rule, "{reason}", {"reason": str(error)}) from error
+
+    return AfterValidator(check)
+
+
+Email = Annotated[str, StringConstraints(max_length=320), address("email")]

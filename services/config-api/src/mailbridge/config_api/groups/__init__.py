@@ -1,0 +1,1 @@
+"""User groups: shared mail accounts belong to a group (A1)."""

@@ -1,0 +1,1 @@
+"""Mail accounts (A1–A12) of users and groups."""

@@ -1,0 +1,72 @@
+"""Mail account request and response bodies; field rules carry their requirement ids."""
+
+import uuid
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from mailbridge.config_api.fields import FolderName, address
+from mailbridge.config_api.schemas import RequestModel, ResourceOut, patch_of
+from pydantic import BaseModel, Field, StringConstraints
+
+Address = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320)]
+# A display name goes into a From header: no line breaks or other control characters.
+DisplayName = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$"
+    ),
+]
+
+
+class OAuthStatus(StrEnum):
+    NOT_REQUIRED = "not_required"
+    DISCONNECTED = "disconnected"
+    CONNECTED = "connected"
+    NEEDS_RECONNECT = "needs_reconnect"
+
+
+class Owner(BaseModel):
+    """A1: an account belongs to one user or one group."""
+
+    type: Literal["user", "group"]
+    id: uuid.UUID
+
+
+class MailAccountIn(RequestModel):
+    owner: Owner
+    server_id: uuid.UUID
+    login: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320)]
+    password: Annotated[str | None, Field(max_length=1000, description="write-only (A3)")] = None
+    business_unit_id: uuid.UUID | None = None
+    address: Annotated[Address, address("A5")]
+    reply_to: Annotated[Address, address("A6")] | None = None
+    alias: DisplayName | None = None
+    can_send: bool = True
+    send_bcc: Annotated[Address, address("A9")] | None = None
+    can_receive: bool = True
+    inbox_folder: FolderName | None = None
+    trash_folder: FolderName | None = None
+    spam_folder: FolderName | None = None
+    can_set_out_of_office: bool = False
+
+
+class MailAccountOut(ResourceOut):
+    owner: Owner
+    server_id: uuid.UUID
+    login: str
+    has_password: bool
+    business_unit_id: uuid.UUID | None
+    address: str
+    reply_to: str | None
+    alias: str | None
+    can_send: bool
+    send_bcc: str | None
+    can_receive: bool
+    inbox_folder: str | None
+    trash_folder: str | None
+    spam_folder: str | None
+    can_set_out_of_office: bool
+    oauth_status: OAuthStatus
+
+
+MailAccountPatch = patch_of(MailAccountIn)

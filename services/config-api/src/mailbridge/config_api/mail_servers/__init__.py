@@ -1,0 +1,1 @@
+"""Mail servers (S1–S13): where accounts send and receive."""

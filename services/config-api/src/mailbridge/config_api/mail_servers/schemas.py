@@ -1,0 +1,56 @@
+"""Mail server request and response bodies; field rules carry their requirement ids."""
+
+import uuid
+from typing import Annotated
+
+from mailbridge.common.endpoints import (
+    IncomingProtocol,
+    SmtpEncryption,
+    TlsMode,
+    TransportSecurity,
+)
+from mailbridge.config_api.fields import FolderName, Name, host_port
+from mailbridge.config_api.schemas import RequestModel, ResourceOut, patch_of
+from pydantic import Field
+
+
+class MailServerIn(RequestModel):
+    name: Name
+    oauth_provider_id: uuid.UUID | None = None
+    smtp_host: Annotated[str, Field(max_length=300), host_port("S3")]
+    smtp_encryption: SmtpEncryption = SmtpEncryption.AUTO
+    smtp_auth: bool = True
+    send_via_server: bool = False
+    incoming_protocol: IncomingProtocol
+    incoming_host: Annotated[str, Field(max_length=300), host_port("S8")]
+    incoming_tls: bool = True
+    incoming_tls_mode: TlsMode = TlsMode.AUTO
+    trash_folder: FolderName | None = None
+    spam_folder: FolderName | None = None
+    sent_folder: FolderName | None = None
+    delete_after_fetch: bool = False
+    delete_after_days: Annotated[int | None, Field(ge=1, le=36_500)] = None
+
+
+class MailServerOut(ResourceOut):
+    name: str
+    oauth_provider_id: uuid.UUID | None
+    smtp_host: str
+    smtp_port: int = Field(description="effective port (S3)")
+    smtp_encryption: SmtpEncryption
+    smtp_auth: bool
+    send_via_server: bool
+    incoming_protocol: IncomingProtocol
+    incoming_host: str
+    incoming_port: int = Field(description="effective port (S8)")
+    incoming_tls: bool
+    incoming_tls_mode: TlsMode
+    incoming_security: TransportSecurity = Field(description="effective transport security (S9)")
+    trash_folder: str | None
+    spam_folder: str | None
+    sent_folder: str | None
+    delete_after_fetch: bool
+    delete_after_days: int | None
+
+
+MailServerPatch = patch_of(MailServerIn)

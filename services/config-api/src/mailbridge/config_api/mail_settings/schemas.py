@@ -1,0 +1,29 @@
+"""Mail settings request and response bodies."""
+
+from typing import Annotated
+
+from mailbridge.config_api.schemas import RequestModel, ResourceOut, patch_of
+from pydantic import Field
+
+Minutes = Annotated[int, Field(ge=1, le=10_080, description="null: no automatic fetch (G2)")]
+
+
+class MailSettingsIn(RequestModel):
+    hide_mailbox: bool = False
+    fetch_interval_minutes: Minutes | None = 15
+    show_outbox_folder: bool = True
+    disallow_manual_fetch: bool = False
+    users_can_reload: bool = False
+    lock_after_send: bool = False
+
+
+class MailSettingsOut(ResourceOut):
+    hide_mailbox: bool
+    fetch_interval_minutes: int | None
+    show_outbox_folder: bool
+    disallow_manual_fetch: bool
+    users_can_reload: bool
+    lock_after_send: bool
+
+
+MailSettingsPatch = patch_of(MailSettingsIn)

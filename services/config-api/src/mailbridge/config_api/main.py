@@ -1,0 +1,70 @@
+"""Composition root: settings → database, secrets, NATS → the FastAPI app; nothing at import."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from mailbridge.common.db.engine import create_engine, create_session_factory
+from mailbridge.common.secrets import SecretBox, resolve_key_ring
+from mailbridge.config_api.business_units.service import BusinessUnits
+from mailbridge.config_api.deps import AppContext
+from mailbridge.config_api.groups.service import Groups
+from mailbridge.config_api.mail_accounts import router as owned_accounts
+from mailbridge.config_api.mail_accounts.service import MailAccounts
+from mailbridge.config_api.mail_servers.service import MailServers
+from mailbridge.config_api.mail_settings import router as mail_settings
+from mailbridge.config_api.oauth_providers.service import OAuthProviders
+from mailbridge.config_api.problems import install_problem_handlers
+from mailbridge.config_api.router_factory import crud_router
+from mailbridge.config_api.settings import ConfigApiSettings
+from mailbridge.config_api.users.service import Users
+from sqlalchemy import text
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: ConfigApiSettings) -> FastAPI:
+    secrets = SecretBox.from_ring(
+        resolve_key_ring(
+            settings.secret_key.get_secret_value() if settings.secret_key else None,
+            settings.var_dir,
+        )
+    )
+    database_url = settings.effective_database_url(settings.var_dir)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(database_url, settings.database_pool_size)
+        app.state.context = AppContext(create_session_factory(engine), secrets)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Mailbridge configuration API",
+        version="1",
+        lifespan=lifespan,
+        docs_url="/docs",
+    )
+    install_problem_handlers(app)
+    for router in (
+        crud_router(BusinessUnits(), "/business-units", "business_unit"),
+        crud_router(Users(), "/users", "user"),
+        crud_router(Groups(), "/groups", "group"),
+        crud_router(OAuthProviders(), "/oauth-providers", "oauth_provider"),
+        crud_router(MailServers(), "/mail-servers", "mail_server"),
+        crud_router(MailAccounts(), "/mail-accounts", "mail_account"),
+        owned_accounts.router,
+        mail_settings.router,
+    ):
+        app.include_router(router, prefix=API_PREFIX)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        context: AppContext = app.state.context
+        async with context.sessions() as session:
+            await session.execute(text("SELECT 1"))
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,38 @@
+"""OAuth provider request and response bodies."""
+
+from typing import Annotated
+
+from mailbridge.common.oauth_providers import OAuthServerType
+from mailbridge.config_api.fields import Name
+from mailbridge.config_api.schemas import RequestModel, ResourceOut, patch_of
+from pydantic import Field, HttpUrl, StringConstraints
+
+Token = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Scope = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+
+
+class OAuthProviderIn(RequestModel):
+    name: Name
+    server_type: OAuthServerType
+    use_default_settings: bool = False
+    authority: HttpUrl | None = None
+    tenant: Token | None = None
+    client_id: Token | None = None
+    client_secret: Annotated[str | None, Field(max_length=1000, description="write-only")] = None
+    scopes: Annotated[list[Scope], Field(max_length=50)] = []
+
+
+class OAuthProviderOut(ResourceOut):
+    name: str
+    server_type: OAuthServerType
+    use_default_settings: bool
+    authority: str | None
+    tenant: str | None
+    client_id: str | None
+    has_client_secret: bool
+    scopes: list[str]
+    effective_authority: str | None
+    effective_scopes: list[str]
+
+
+OAuthProviderPatch = patch_of(OAuthProviderIn)

@@ -1,0 +1,89 @@
+"""RFC 9457 problem+json responses for every error the API returns."""
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from mailbridge.config_api.errors import ApiError, FieldProblem, ValidationFailed
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+_LOCATION_PREFIXES = ("body", "query", "path", "header")
+
+
+class FieldProblemOut(BaseModel):
+    field: str
+    rule: str
+    message: str
+
+
+class Problem(BaseModel):
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldProblemOut] = []
+    blocking_ids: list[str] = []
+
+
+def problem_response(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+    body = Problem(title=title, status=status, detail=detail, **extra)
+    return JSONResponse(body.model_dump(), status_code=status, media_type=PROBLEM_JSON)
+
+
+def field_problems(errors: list[ErrorDetails] | Any) -> list[FieldProblem]:
+    """Pydantic errors → one FieldProblem each; a custom error type is the requirement id."""
+    problems = []
+    for error in errors:
+        loc = [str(part) for part in error["loc"]]
+        if loc and loc[0] in _LOCATION_PREFIXES and len(loc) > 1:
+            loc = loc[1:]
+        problems.append(FieldProblem(".".join(loc) or "body", error["type"], error["msg"]))
+    return problems
+
+
+def as_validation_failed(error: ValidationError) -> ValidationFailed:
+    return ValidationFailed(field_problems(error.errors()))
+
+
+def _api_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    extra: dict[str, Any] = {}
+    if isinstance(exc, ValidationFailed):
+        extra["errors"] = [FieldProblemOut(**vars(p)) for p in exc.problems]
+    blocking = getattr(exc, "blocking_ids", None)
+    if blocking:
+        extra["blocking_ids"] = blocking
+    return problem_response(exc.status, exc.title, exc.detail, **extra)
+
+
+def _request_validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return _api_error(_, ValidationFailed(field_problems(exc.errors())))
+
+
+def _model_validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ValidationError)
+    return _api_error(_, as_validation_failed(exc))
+
+
+def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
+    return problem_response(exc.status_code, title, str(exc.detail))
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(ValidationError, _model_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {PROBLEM_JSON: {}}}
+    for status in (401, 403, 404, 409, 412, 422)
+}

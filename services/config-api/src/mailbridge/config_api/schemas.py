@@ -1,0 +1,37 @@
+"""Schema pieces every resource shares: the versioned object envelope and the patch base."""
+
+import uuid
+from datetime import datetime
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+
+class RequestModel(BaseModel):
+    """Request bodies: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ResourceOut(BaseModel):
+    """Every object has an id, a version (also its ETag) and timestamps."""
+
+    id: uuid.UUID
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+def patch_of(model: type[BaseModel]) -> type[BaseModel]:
+    """The PATCH body of a resource: every field of `model`, optional.
+
+    Field rules are not repeated here: the patch is merged into the current state and the result
+    is validated against `model` as a whole, so every rule runs exactly once.
+    """
+    fields: dict[str, Any] = {
+        name: (Optional[field.annotation], Field(default=None, description=field.description))  # noqa: UP045 (a runtime type, not an annotation)
+        for name, field in model.model_fields.items()
+    }
+    return create_model(
+        model.__name__.removesuffix("In") + "Patch", __base__=RequestModel, **fields
+    )

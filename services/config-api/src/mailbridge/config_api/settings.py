@@ -1,0 +1,17 @@
+"""config-api settings: the shared pieces plus where the HTTP server listens."""
+
+from mailbridge.common.settings import (
+    DatabaseSettings,
+    LoggingSettings,
+    NatsSettings,
+    SecretSettings,
+    VarDirSettings,
+)
+from pydantic import Field
+
+
+class ConfigApiSettings(
+    VarDirSettings, DatabaseSettings, NatsSettings, SecretSettings, LoggingSettings
+):
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8080, ge=0, le=65535)
