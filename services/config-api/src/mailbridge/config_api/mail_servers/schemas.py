@@ -9,7 +9,7 @@ from mailbridge.common.endpoints import (
     TlsMode,
     TransportSecurity,
 )
-from mailbridge.config_api.fields import FolderName, Name, host_port
+from mailbridge.config_api.fields import FolderName, Name, host_port, in_range
 from mailbridge.config_api.schemas import RequestModel, ResourceOut, patch_of
 from pydantic import Field
 
@@ -29,7 +29,7 @@ class MailServerIn(RequestModel):
     spam_folder: FolderName | None = None
     sent_folder: FolderName | None = None
     delete_after_fetch: bool = False
-    delete_after_days: Annotated[int | None, Field(ge=1, le=36_500)] = None
+    delete_after_days: Annotated[int, in_range("S12", 1, 36_500)] | None = None
 
 
 class MailServerOut(ResourceOut):

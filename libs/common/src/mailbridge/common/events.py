@@ -1,0 +1,104 @@
+"""Events and commands between the services: frozen pydantic models, each with its subject.
+
+Declared once, here. A breaking change is a new model with a new `.vN` subject, never an edit in
+place. Secrets never travel in events: streams are logs that are kept.
+"""
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import ClassVar, Literal
+
+from mailbridge.common.db.types import utcnow
+from mailbridge.common.ids import new_id
+from pydantic import BaseModel, ConfigDict, Field
+
+SUBJECT_ROOT = "mailbridge"
+
+
+class Message(BaseModel):
+    """Base of every event and command: identity and time of occurrence."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    subject: ClassVar[str]
+
+    event_id: uuid.UUID = Field(default_factory=new_id)
+    occurred_at: datetime = Field(default_factory=utcnow)
+
+
+class FetchReason(StrEnum):
+    SCHEDULED = "scheduled"
+    MANUAL = "manual"
+    RELOAD = "reload"
+    TEST = "test"
+
+
+class FetchRequested(Message):
+    """Command: fetch one account's mail (G2 schedule, manual fetch, G5 reload, T1 test)."""
+
+    subject: ClassVar[str] = f"{SUBJECT_ROOT}.fetch.requested.v1"
+    account_id: uuid.UUID
+    reason: FetchReason
+    requested_by: str | None = None
+
+
+class SendRequested(Message):
+    """Command: send the stored outbox message (the mail itself is in the database)."""
+
+    subject: ClassVar[str] = f"{SUBJECT_ROOT}.send.requested.v1"
+    outbox_id: uuid.UUID
+
+
+class MailFetched(Message):
+    subject: ClassVar[str] = f"{SUBJECT_ROOT}.mail.fetched.v1"
+    account_id: uuid.UUID
+    business_unit_id: uuid.UUID | None
+    folder: str
+    message_id: uuid.UUID
+    subject_line: str | None
+    from_address: str | None
+    size: int
+    sha256: str
+
+
+class MailSent(Message):
+    subject: ClassVar[str] = f"{SUBJECT_ROOT}.mail.sent.v1"
+    outbox_id: uuid.UUID
+    smtp_reply: str
+    attempt: int
+
+
+class SendFailed(Message):
+    subject: ClassVar[str] = f"{SUBJECT_ROOT}.mail.send_failed.v1"
+    outbox_id: uuid.UUID
+    smtp_reply: str
+    attempt: int
+
+
+class MailboxReset(Message):
+    """The server changed a folder's UIDVALIDITY: the store was re-based, not refilled."""
+
+    subject: ClassVar[str] = f"{SUBJECT_ROOT}.mailbox.reset.v1"
+    account_id: uuid.UUID
+    folder: str
+    old_uidvalidity: int
+    new_uidvalidity: int
+
+
+class TokenRefreshed(Message):
+    subject: ClassVar[str] = f"{SUBJECT_ROOT}.oauth.token_refreshed.v1"
+    account_id: uuid.UUID
+    expires_at: datetime
+
+
+class AccountStateChanged(Message):
+    subject: ClassVar[str] = f"{SUBJECT_ROOT}.account.state_changed.v1"
+    account_id: uuid.UUID
+    state: Literal["ok", "failing", "needs_reconnect"]
+    reason: str | None = None
+
+
+ALL_MESSAGES: tuple[type[Message], ...] = (
+    FetchRequested, SendRequested, MailFetched, MailSent, SendFailed, MailboxReset,
+    TokenRefreshed, AccountStateChanged,
+)  # fmt: skip

@@ -1,0 +1,1 @@
+"""Real servers on loopback for Mailbridge's tests and benchmarks: NATS, databases, mail."""

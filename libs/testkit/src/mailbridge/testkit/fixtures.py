@@ -1,0 +1,61 @@
+"""pytest fixtures for the real infrastructure every service's tests need: databases and NATS.
+
+`database_url` runs each test that uses it twice: on SQLite and on PostgreSQL.
+"""
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from mailbridge.testkit.databases import (
+    PostgresUnavailable,
+    fresh_postgres_database,
+    postgres_server,
+    sqlite_url,
+)
+from mailbridge.testkit.nats import nats_server
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def unavailable(reason: str) -> None:
+    """Skip locally; under CI a missing service is a failure, never a silent skip."""
+    if in_ci():
+        pytest.fail(f"required test service unavailable in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[object]:
+    try:
+        with postgres_server() as url:
+            yield url
+    except PostgresUnavailable as error:
+        unavailable(str(error))
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """An empty database (not yet migrated) on each backend in turn."""
+    if request.param == "sqlite":
+        yield sqlite_url(Path(tmp_path_factory.mktemp("sqlite")))
+        return
+    server = request.getfixturevalue("postgres_server_url")
+    try:
+        async with fresh_postgres_database(server) as url:
+            yield url
+    except PostgresUnavailable as error:
+        unavailable(str(error))
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> Iterator[str]:
+    with nats_server() as url:
+        yield url

@@ -1,0 +1,84 @@
+"""The `mailbridge` command: run the embedded default, migrate, create API keys, rotate keys."""
+
+import argparse
+import asyncio
+import sys
+import uuid
+
+from mailbridge.common.db.engine import create_engine, create_session_factory
+from mailbridge.common.db.migrate import downgrade, upgrade
+from mailbridge.common.secrets import SecretBox, resolve_key_ring
+from mailbridge.config_api.api_keys import Role, create_api_key
+from mailbridge.config_api.settings import ConfigApiSettings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mailbridge", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="start the whole system on the embedded default (make run)")
+    commands.add_parser("serve", help="serve only the configuration API")
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("--to", default="head", help="upgrade to this revision (default: head)")
+    migrate.add_argument("--down", metavar="REVISION", help="downgrade to REVISION ('base': empty)")
+    api_key = commands.add_parser("api-key", help="manage API keys").add_subparsers(
+        dest="action", required=True
+    )
+    create = api_key.add_parser("create", help="create a key and print it once")
+    who = create.add_mutually_exclusive_group(required=True)
+    who.add_argument("--admin", action="store_true", help="a key that manages everything")
+    who.add_argument("--user", type=uuid.UUID, metavar="ID", help="a key bound to one user")
+    secrets = commands.add_parser("secrets", help="secrets at rest").add_subparsers(
+        dest="action", required=True
+    )
+    secrets.add_parser("rotate", help="re-encrypt every secret with the newest key")
+    return parser
+
+
+async def _create_key(settings: ConfigApiSettings, user: uuid.UUID | None) -> str:
+    engine = create_engine(settings.effective_database_url(settings.var_dir))
+    try:
+        async with create_session_factory(engine)() as session:
+            role = Role.ADMIN if user is None else Role.USER
+            key = await create_api_key(session, role, user)
+            await session.commit()
+            return key
+    finally:
+        await engine.dispose()
+
+
+async def _rotate(settings: ConfigApiSettings) -> int:
+    from mailbridge.common.db.rotation import rotate_secrets
+
+    configured = settings.secret_key.get_secret_value() if settings.secret_key else None
+    box = SecretBox.from_ring(resolve_key_ring(configured, settings.var_dir))
+    engine = create_engine(settings.effective_database_url(settings.var_dir))
+    try:
+        return await rotate_secrets(create_session_factory(engine), box)
+    finally:
+        await engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = ConfigApiSettings()
+    url = settings.effective_database_url(settings.var_dir)
+    if args.command == "run":
+        from mailbridge.config_api.runner import run
+
+        return run(settings)
+    if args.command == "serve":
+        from mailbridge.config_api.__main__ import serve
+
+        serve()
+    elif args.command == "migrate":
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+        downgrade(url, args.down) if args.down else upgrade(url, args.to)
+    elif args.command == "api-key":
+        print(asyncio.run(_create_key(settings, args.user)))
+    elif args.command == "secrets":
+        print(f"re-encrypted {asyncio.run(_rotate(settings))} secrets with the newest key")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

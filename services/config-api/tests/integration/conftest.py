@@ -1,0 +1,55 @@
+"""config-api test fixtures: the app on each database backend, an HTTP client, API keys."""
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from mailbridge.common.db.migrate import upgrade_async
+from mailbridge.common.db.tables import Base
+from mailbridge.common.secrets import generate_key
+from mailbridge.config_api.api_keys import Role, create_api_key
+from mailbridge.config_api.deps import AppContext
+from mailbridge.config_api.main import create_app
+from mailbridge.config_api.settings import ConfigApiSettings
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from .support import Api, RunningApp
+
+
+@pytest.fixture(scope="session")
+async def running_app(
+    database_url: str, nats_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RunningApp]:
+    await upgrade_async(database_url)
+    settings = ConfigApiSettings(
+        database_url=database_url,
+        nats_url=nats_url,
+        secret_key=generate_key(),
+        var_dir=tmp_path_factory.mktemp("var"),
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        context: AppContext = app.state.context
+        yield RunningApp(app, context.sessions, database_url)
+
+
+async def _empty_tables(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions() as session:
+        for table in reversed(Base.metadata.sorted_tables):
+            await session.execute(delete(table))
+        await session.commit()
+
+
+@pytest.fixture
+async def api(running_app: RunningApp) -> AsyncIterator[Api]:
+    """An admin client on empty tables."""
+    await _empty_tables(running_app.sessions)
+    async with running_app.sessions() as session:
+        key = await create_api_key(session, Role.ADMIN, None)
+        await session.commit()
+    transport = httpx.ASGITransport(app=running_app.app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://mailbridge/api/v1"
+    ) as client:
+        yield Api(client, running_app, key)

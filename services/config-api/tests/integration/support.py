@@ -1,0 +1,59 @@
+"""The test client of the configuration API: speaks as one API key."""
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from mailbridge.config_api.api_keys import Role, create_api_key
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+
+@dataclass
+class RunningApp:
+    app: FastAPI
+    sessions: async_sessionmaker[AsyncSession]
+    database_url: str
+
+
+class Api:
+    """An HTTP client speaking as one API key; `as_key` gives one for another key."""
+
+    def __init__(self, client: httpx.AsyncClient, running: RunningApp, key: str) -> None:
+        self.client, self.running, self.key = client, running, key
+
+    def _headers(self, extra: dict[str, str] | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}", **(extra or {})}
+
+    async def get(self, path: str, **params: Any) -> httpx.Response:
+        return await self.client.get(path, params=params, headers=self._headers(None))
+
+    async def post(
+        self, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        return await self.client.post(path, json=body, headers=self._headers(headers))
+
+    async def patch(
+        self, path: str, body: Any, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        return await self.client.patch(path, json=body, headers=self._headers(headers))
+
+    async def delete(self, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
+        return await self.client.delete(path, headers=self._headers(headers))
+
+    async def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST that must succeed; returns the created object."""
+        response = await self.post(path, body)
+        assert response.status_code == 201, response.text
+        created: dict[str, Any] = response.json()
+        return created
+
+    async def user_key(self, user_id: str) -> "Api":
+        async with self.running.sessions() as session:
+            key = await create_api_key(session, Role.USER, uuid.UUID(user_id))
+            await session.commit()
+        return Api(self.client, self.running, key)
+
+    def with_key(self, key: str) -> "Api":
+        return Api(self.client, self.running, key)
