@@ -5,6 +5,7 @@
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -39,13 +40,10 @@ def postgres_server_url() -> Iterator[object]:
         unavailable(str(error))
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-async def database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[str]:
-    """An empty database (not yet migrated) on each backend in turn."""
+@asynccontextmanager
+async def _empty_database(request: pytest.FixtureRequest, folder: Path) -> AsyncIterator[str]:
     if request.param == "sqlite":
-        yield sqlite_url(Path(tmp_path_factory.mktemp("sqlite")))
+        yield sqlite_url(folder)
         return
     server = request.getfixturevalue("postgres_server_url")
     try:
@@ -53,6 +51,22 @@ async def database_url(
             yield url
     except PostgresUnavailable as error:
         unavailable(str(error))
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """An empty database on each backend in turn, shared by the session (migrate it first)."""
+    async with _empty_database(request, tmp_path_factory.mktemp("sqlite")) as url:
+        yield url
+
+
+@pytest.fixture(params=BACKENDS)
+async def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A database of its own for one test, on each backend in turn."""
+    async with _empty_database(request, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,30 @@
+# Mailbridge: `make run` starts the whole system on the embedded default; `make test` runs every test.
+SHELL := /bin/bash
+UV := $(shell scripts/bootstrap-uv)
+MEMBERS := libs/common libs/testkit services/config-api
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: run test sync lint typecheck pytest
+
+sync:
+	$(UV) sync --locked --all-packages
+
+run: sync
+	$(UV) run --no-sync mailbridge run
+
+lint: sync
+	$(UV) run --no-sync ruff check .
+	$(UV) run --no-sync ruff format --check .
+
+# One mypy run per workspace member: each has its own `tests` package.
+typecheck: sync
+	@set -e; for member in $(MEMBERS); do \
+	  echo "mypy $$member"; \
+	  $(UV) run --no-sync mypy $$member; \
+	done
+	$(UV) run --no-sync mypy tests conftest.py
+
+pytest: sync
+	$(UV) run --no-sync pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest

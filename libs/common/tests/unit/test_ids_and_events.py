@@ -1,0 +1,17 @@
+"""Identifiers are time-ordered; every event has a distinct versioned subject."""
+
+from mailbridge.common.events import ALL_MESSAGES
+from mailbridge.common.ids import new_id
+
+
+def test_new_ids_are_version_7_and_ordered() -> None:
+    ids = [new_id() for _ in range(1000)]
+    assert all(i.version == 7 for i in ids)
+    assert [i.int >> 80 for i in ids] == sorted(i.int >> 80 for i in ids)
+    assert len(set(ids)) == len(ids)
+
+
+def test_event_subjects_are_unique_and_versioned() -> None:
+    subjects = [message.subject for message in ALL_MESSAGES]
+    assert len(set(subjects)) == len(subjects)
+    assert all(subject.startswith("mailbridge.") and ".v" in subject for subject in subjects)
