@@ -22,7 +22,7 @@ typecheck: sync
 	  echo "mypy $$member"; \
 	  $(UV) run --no-sync mypy $$member; \
 	done
-	$(UV) run --no-sync mypy tests conftest.py
+	$(UV) run --no-sync mypy tests
 
 pytest: sync
 	$(UV) run --no-sync pytest $(PYTEST_ARGS)

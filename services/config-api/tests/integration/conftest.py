@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from config_api_testing import Api, RunningApp
 from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.db.tables import Base
 from mailbridge.common.secrets import generate_key
@@ -13,8 +14,6 @@ from mailbridge.config_api.main import create_app
 from mailbridge.config_api.settings import ConfigApiSettings
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from .support import Api, RunningApp
 
 
 @pytest.fixture(scope="session")

@@ -2,11 +2,9 @@
 
 from typing import Any
 
+from config_api_testing import Api, account_body, imap_server_body
 from mailbridge.common.db.tables import ApiKey
 from sqlalchemy import select
-
-from .factories import account_body, imap_server_body
-from .support import Api
 
 
 async def test_missing_malformed_and_unknown_keys_get_401(api: Api) -> None:

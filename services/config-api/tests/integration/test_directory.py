@@ -1,8 +1,6 @@
 """Business units (A4), users and groups: uniqueness, references, membership, deletion."""
 
-from .factories import account_body, imap_server_body
-from .support import Api
-from .test_mail_servers import rules
+from config_api_testing import Api, account_body, imap_server_body, rules
 
 MISSING = "01a21a80-4577-7c31-aec5-77c42ab161e2"
 

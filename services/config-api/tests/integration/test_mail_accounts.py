@@ -3,11 +3,8 @@
 from typing import Any
 
 import pytest
+from config_api_testing import Api, account_body, imap_server_body, pop3_server_body, rules
 from sqlalchemy import text
-
-from .factories import account_body, imap_server_body, pop3_server_body
-from .support import Api
-from .test_mail_servers import rules
 
 
 async def _world(api: Api) -> dict[str, Any]:

@@ -1,17 +1,7 @@
 """Mail servers: S1 names, S3/S8/S9 hosts and effective ports, S10–S12 protocol rules, S2, S13."""
 
-from typing import Any
-
 import pytest
-
-from .factories import account_body, imap_server_body, pop3_server_body
-from .support import Api
-
-
-def rules(response: Any) -> dict[str, str]:
-    assert response.status_code == 422, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    return {error["field"]: error["rule"] for error in response.json()["errors"]}
+from config_api_testing import Api, account_body, imap_server_body, pop3_server_body, rules
 
 
 async def test_s1_name_is_required_and_unique(api: Api) -> None:

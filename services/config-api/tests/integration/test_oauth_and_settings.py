@@ -1,10 +1,7 @@
 """OAuth providers (O1) and the global mail settings (G1–G6)."""
 
+from config_api_testing import Api, imap_server_body, rules
 from sqlalchemy import text
-
-from .factories import imap_server_body
-from .support import Api
-from .test_mail_servers import rules
 
 
 async def test_o1_microsoft365_default_settings_need_no_further_input(api: Api) -> None:

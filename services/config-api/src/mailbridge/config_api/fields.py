@@ -4,7 +4,7 @@ from typing import Annotated
 
 from email_validator import EmailNotValidError, validate_email
 from mailbridge.common.endpoints import EndpointError, parse_host_port
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -38,7 +38,12 @@ def host_port(rule: str) -> AfterValidator:
     return AfterValidator(check)
 
 
-Email = Annotated[str, StringConstraints(max_length=320), address("email")]
+AddressText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=320),
+    Field(json_schema_extra={"format": "email"}),
+]
+Email = Annotated[AddressText, address("email")]
 
 
 def in_range(rule: str, low: int, high: int) -> AfterValidator:

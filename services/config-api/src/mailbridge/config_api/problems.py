@@ -1,5 +1,6 @@
 """RFC 9457 problem+json responses for every error the API returns."""
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+logger = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 _LOCATION_PREFIXES = ("body", "query", "path", "header")
 
@@ -76,7 +78,13 @@ def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.status_code, title, str(exc.detail))
 
 
+def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    logger.error("unhandled error", exc_info=exc)
+    return problem_response(500, "Internal error", "an unexpected error occurred; it was logged")
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Exception, _unexpected)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(ValidationError, _model_validation)

@@ -4,11 +4,11 @@ import uuid
 from enum import StrEnum
 from typing import Annotated, Literal
 
+from mailbridge.config_api.fields import AddressText as Address
 from mailbridge.config_api.fields import FolderName, address
 from mailbridge.config_api.schemas import RequestModel, ResourceOut, patch_of
 from pydantic import BaseModel, Field, StringConstraints
 
-Address = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320)]
 # A display name goes into a From header: no line breaks or other control characters.
 DisplayName = Annotated[
     str,

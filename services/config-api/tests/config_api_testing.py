@@ -1,4 +1,5 @@
-"""The test client of the configuration API: speaks as one API key."""
+"""Helpers for the configuration API tests: a client speaking as one API key, valid bodies,
+and the rule ids of a 422 answer."""
 
 import uuid
 from dataclasses import dataclass
@@ -57,3 +58,38 @@ class Api:
 
     def with_key(self, key: str) -> "Api":
         return Api(self.client, self.running, key)
+
+
+def rules(response: httpx.Response) -> dict[str, str]:
+    """The offending fields of a 422 problem and the rule each broke."""
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    return {error["field"]: error["rule"] for error in response.json()["errors"]}
+
+
+def imap_server_body(name: str = "Main IMAP", **changes: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "smtp_host": "smtp.example.com",
+        "incoming_protocol": "imap",
+        "incoming_host": "imap.example.com",
+        **changes,
+    }
+
+
+def pop3_server_body(name: str = "Main POP3", **changes: Any) -> dict[str, Any]:
+    return (
+        imap_server_body(name, incoming_protocol="pop3", incoming_host="pop.example.com") | changes
+    )
+
+
+def account_body(
+    server_id: str, owner_type: str, owner_id: str, address: str = "ann@example.com", **changes: Any
+) -> dict[str, Any]:
+    return {
+        "owner": {"type": owner_type, "id": owner_id},
+        "server_id": server_id,
+        "login": address,
+        "address": address,
+        **changes,
+    }

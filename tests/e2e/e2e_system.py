@@ -1,0 +1,67 @@
+"""The whole system started the way a person starts it: `make run`, on free loopback ports."""
+
+import os
+import re
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from mailbridge.common.net import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+KEY_LINE = re.compile(r"^(mbk_[0-9a-f]{32}_\S+)$", re.MULTILINE)
+NATS_LINE = re.compile(r"NATS at (nats://\S+),")
+
+
+@dataclass
+class RunningSystem:
+    process: subprocess.Popen[bytes]
+    base_url: str
+    var_dir: Path
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def admin_key(self) -> str:
+        match = KEY_LINE.search(self.output())
+        assert match, f"no admin key printed:\n{self.output()}"
+        return match.group(1)
+
+    def nats_url(self) -> str:
+        match = NATS_LINE.search(self.output())
+        assert match, self.output()
+        return match.group(1)
+
+    def interrupt(self, timeout_s: float = 30) -> None:
+        """Ctrl-C: SIGINT to the foreground process group, then wait for all of it to end."""
+        os.killpg(self.process.pid, signal.SIGINT)
+        self.process.wait(timeout_s)
+
+
+def start_make_run(var_dir: Path, timeout_s: float = 180) -> RunningSystem:
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MAILBRIDGE_")}
+    env |= {"MAILBRIDGE_VAR_DIR": str(var_dir), "MAILBRIDGE_API_PORT": str(port)}
+    log = var_dir.parent / f"{var_dir.name}.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            ["make", "--no-print-directory", "run"], cwd=REPO, env=env,
+            stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    system = RunningSystem(process, f"http://127.0.0.1:{port}", var_dir, log)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"make run exited with {process.returncode}:\n{system.output()}")
+        try:
+            if httpx.get(f"{system.base_url}/healthz", timeout=1).status_code == 200:
+                return system
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    system.interrupt()
+    raise TimeoutError(f"no /healthz within {timeout_s} s:\n{system.output()}")
