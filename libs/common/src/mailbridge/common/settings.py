@@ -43,6 +43,12 @@ class NatsSettings(MailbridgeSettings):
     nats_url: str | None = None
     nats_connect_timeout_s: float = Field(default=5.0, gt=0)
     nats_publish_timeout_s: float = Field(default=5.0, gt=0)
+    nats_stream_replicas: int = Field(default=1, ge=1, le=5)
+
+    def require_nats_url(self) -> str:
+        if not self.nats_url:
+            raise ValueError("MAILBRIDGE_NATS_URL is not set (`mailbridge run` sets it)")
+        return self.nats_url
 
 
 class SecretSettings(MailbridgeSettings):

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from faststream.nats import NatsBroker
 from mailbridge.common.secrets import SecretBox
 from mailbridge.config_api.api_keys import Principal, authenticate
 from mailbridge.config_api.errors import Forbidden, Unauthorized
@@ -18,6 +19,8 @@ class AppContext:
 
     sessions: async_sessionmaker[AsyncSession]
     secrets: SecretBox
+    broker: NatsBroker
+    publish_timeout_s: float
 
 
 def _context(request: Request) -> AppContext:

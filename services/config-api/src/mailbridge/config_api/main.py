@@ -3,9 +3,11 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 from mailbridge.common.db.engine import create_engine, create_session_factory
+from mailbridge.common.messaging import create_broker
 from mailbridge.common.secrets import SecretBox, resolve_key_ring
+from mailbridge.common.streams import ensure_streams
 from mailbridge.config_api.business_units.service import BusinessUnits
 from mailbridge.config_api.deps import AppContext
 from mailbridge.config_api.groups.service import Groups
@@ -18,9 +20,16 @@ from mailbridge.config_api.problems import install_problem_handlers
 from mailbridge.config_api.router_factory import crud_router
 from mailbridge.config_api.settings import ConfigApiSettings
 from mailbridge.config_api.users.service import Users
+from pydantic import BaseModel
 from sqlalchemy import text
 
 API_PREFIX = "/api/v1"
+
+
+class Health(BaseModel):
+    status: str
+    database: str
+    nats: str
 
 
 def create_app(settings: ConfigApiSettings) -> FastAPI:
@@ -32,13 +41,21 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
     )
     database_url = settings.effective_database_url(settings.var_dir)
 
+    nats_url = settings.require_nats_url()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(database_url, settings.database_pool_size)
-        app.state.context = AppContext(create_session_factory(engine), secrets)
+        broker = create_broker(nats_url, "config-api", settings.nats_connect_timeout_s)
+        await broker.connect()
+        await ensure_streams(broker.connection.jetstream(), settings.nats_stream_replicas)
+        app.state.context = AppContext(
+            create_session_factory(engine), secrets, broker, settings.nats_publish_timeout_s
+        )
         try:
             yield
         finally:
+            await broker.stop()
             await engine.dispose()
 
     app = FastAPI(
@@ -60,11 +77,15 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
     ):
         app.include_router(router, prefix=API_PREFIX)
 
-    @app.get("/healthz", tags=["health"])
-    async def healthz() -> dict[str, str]:
+    @app.get("/healthz", tags=["health"], responses={503: {"model": Health}})
+    async def healthz(response: Response) -> Health:
+        """Ready when the database answers and NATS is connected."""
         context: AppContext = app.state.context
         async with context.sessions() as session:
             await session.execute(text("SELECT 1"))
-        return {"status": "ok"}
+        nats = "ok" if context.broker.connection.is_connected else "disconnected"
+        if nats != "ok":
+            response.status_code = 503
+        return Health(status="ok" if nats == "ok" else "degraded", database="ok", nats=nats)
 
     return app

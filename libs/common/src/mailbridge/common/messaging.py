@@ -1,0 +1,46 @@
+"""NATS wiring: the broker factory (explicit acks, explicit timeouts) and event publishing.
+
+Acknowledgement policy: MANUAL. A handler acks what it finished, nacks with a delay what may
+succeed later and terminates only what never can (after recording why). An exception that
+escapes a handler acks nothing, so JetStream redelivers after the consumer's ack wait:
+at-least-once, never silently dropped (FastStream's own default would reject the message).
+"""
+
+from faststream.middlewares import AckPolicy
+from faststream.nats import NatsBroker
+from mailbridge.common.events import Message
+from mailbridge.common.streams import stream_for
+from nats.js.api import PubAck
+
+MSG_ID_HEADER = "Nats-Msg-Id"
+
+
+def create_broker(url: str, service: str, connect_timeout_s: float = 5.0) -> NatsBroker:
+    return NatsBroker(
+        url,
+        name=f"mailbridge-{service}",
+        connect_timeout=int(max(1, connect_timeout_s)),
+        ack_policy=AckPolicy.MANUAL,
+        graceful_timeout=15.0,
+        max_reconnect_attempts=-1,
+    )
+
+
+async def publish(
+    broker: NatsBroker, message: Message, timeout_s: float, msg_id: str | None = None
+) -> PubAck:
+    """Publish to the stream that captures the message's subject and wait for JetStream's ack.
+
+    With `msg_id`, JetStream drops a second publish of the same id within the stream's
+    duplicate window (the returned ack then says `duplicate`).
+    """
+    headers = {MSG_ID_HEADER: msg_id or str(message.event_id)}
+    ack = await broker.publish(
+        message.model_dump_json().encode(),
+        subject=message.subject,
+        headers=headers,
+        stream=stream_for(message.subject).name,
+        timeout=timeout_s,
+    )
+    assert isinstance(ack, PubAck)
+    return ack
