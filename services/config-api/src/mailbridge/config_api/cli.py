@@ -7,8 +7,9 @@ import uuid
 
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.migrate import downgrade, upgrade
-from mailbridge.common.secrets import SecretBox, resolve_key_ring
+from mailbridge.common.secrets import SecretBox, SecretKeyError, resolve_key_ring
 from mailbridge.config_api.api_keys import Role, create_api_key
+from mailbridge.config_api.errors import ApiError
 from mailbridge.config_api.settings import ConfigApiSettings
 
 
@@ -60,6 +61,14 @@ async def _rotate(settings: ConfigApiSettings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except (ApiError, SecretKeyError, ValueError) as error:
+        print(f"mailbridge {args.command}: {error}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     settings = ConfigApiSettings()
     url = settings.effective_database_url(settings.var_dir)
     if args.command == "run":
