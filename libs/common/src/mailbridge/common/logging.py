@@ -6,7 +6,10 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-_STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+# Record attributes that are not extra fields; uvicorn's `color_message` is for terminals only.
+_STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {
+    "message", "asctime", "color_message",
+}  # fmt: skip
 
 
 class JsonFormatter(logging.Formatter):

@@ -1,5 +1,6 @@
 """Composition root: settings → database, secrets, NATS → the FastAPI app; nothing at import."""
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,9 +21,11 @@ from mailbridge.config_api.problems import install_problem_handlers
 from mailbridge.config_api.router_factory import crud_router
 from mailbridge.config_api.settings import ConfigApiSettings
 from mailbridge.config_api.users.service import Users
+from nats.errors import Error as NatsError
 from pydantic import BaseModel
 from sqlalchemy import text
 
+logger = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
 
 
@@ -55,7 +58,10 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
         try:
             yield
         finally:
-            await broker.stop()
+            try:
+                await broker.stop()
+            except NatsError as error:  # e.g. still reconnecting to a server that went away
+                logger.warning("NATS connection not closed cleanly: %s", error)
             await engine.dispose()
 
     app = FastAPI(
