@@ -42,10 +42,13 @@ class RunningSystem:
         self.process.wait(timeout_s)
 
 
-def start_make_run(var_dir: Path, timeout_s: float = 180) -> RunningSystem:
+def start_make_run(
+    var_dir: Path, extra_env: dict[str, str] | None = None, timeout_s: float = 180
+) -> RunningSystem:
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("MAILBRIDGE_")}
     env |= {"MAILBRIDGE_VAR_DIR": str(var_dir), "MAILBRIDGE_API_PORT": str(port)}
+    env |= extra_env or {}
     log = var_dir.parent / f"{var_dir.name}.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
