@@ -6,7 +6,7 @@ import httpx
 import pytest
 from config_api_testing import Api, RunningApp
 from mailbridge.common.db.migrate import upgrade_async
-from mailbridge.common.db.tables import Base
+from mailbridge.common.db.schema import metadata
 from mailbridge.common.secrets import generate_key
 from mailbridge.config_api.api_keys import Role, create_api_key
 from mailbridge.config_api.deps import AppContext
@@ -35,7 +35,7 @@ async def running_app(
 
 async def _empty_tables(sessions: async_sessionmaker[AsyncSession]) -> None:
     async with sessions() as session:
-        for table in reversed(Base.metadata.sorted_tables):
+        for table in reversed(metadata.sorted_tables):
             await session.execute(delete(table))
         await session.commit()
 

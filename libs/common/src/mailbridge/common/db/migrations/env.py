@@ -4,11 +4,11 @@ import asyncio
 
 from alembic import context
 from mailbridge.common.db.engine import create_engine
-from mailbridge.common.db.tables import Base
+from mailbridge.common.db.schema import metadata
 from sqlalchemy.engine import Connection
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def _run(connection: Connection) -> None:

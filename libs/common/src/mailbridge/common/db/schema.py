@@ -1,0 +1,7 @@
+"""Every table, registered on one metadata: what migrations and tests compare against."""
+
+from mailbridge.common.db import mailstore, tables
+from sqlalchemy import MetaData
+
+metadata: MetaData = tables.Base.metadata
+assert mailstore.StoredMessage.__table__.metadata is metadata
