@@ -143,3 +143,14 @@ async def test_owner_cannot_be_deleted_while_owning_accounts(api: Api) -> None:
     assert response.json()["blocking_ids"] == [account["id"]]
     assert (await api.delete(f"/mail-accounts/{account['id']}")).status_code == 204
     assert (await api.delete(f"/users/{world['ann']['id']}")).status_code == 204
+
+
+async def test_a11_sync_folders_only_on_imap(api: Api) -> None:
+    world = await _world(api)
+    pop3 = account_body(world["pop3"]["id"], "user", world["ann"]["id"], sync_folders=["Work"])
+    assert rules(await api.post("/mail-accounts", pop3)) == {"sync_folders": "A11"}
+    imap = account_body(world["imap"]["id"], "user", world["ann"]["id"], sync_folders=["Work", "Ä"])
+    account = await api.create("/mail-accounts", imap)
+    assert account["sync_folders"] == ["Work", "Ä"]
+    turned = await api.patch(f"/mail-servers/{world['imap']['id']}", {"incoming_protocol": "pop3"})
+    assert rules(turned) == {"incoming_protocol": "A11"}

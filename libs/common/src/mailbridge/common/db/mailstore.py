@@ -105,3 +105,20 @@ class OutboxEvent(Base):
     payload: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+
+
+class FetchLease(Base):
+    """At most one fetch per account at a time, across replicas.
+
+    A lease expires unless renewed; every write of a fetch renews it *by its token* in the same
+    transaction, so a replica that stalled past expiry (and lost the lease to another) fails on
+    its next write instead of writing behind the new holder's back (a fencing token).
+    """
+
+    __tablename__ = "fetch_leases"
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey(ACCOUNT_FK, ondelete="CASCADE"), primary_key=True
+    )
+    holder: Mapped[str] = mapped_column(String(200))
+    token: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -131,6 +131,7 @@ class MailAccount(Versioned, Base):
     inbox_folder: Mapped[str | None] = mapped_column(String(300))
     trash_folder: Mapped[str | None] = mapped_column(String(300))
     spam_folder: Mapped[str | None] = mapped_column(String(300))
+    sync_folders: Mapped[list[str]] = mapped_column(JSON, default=list)
     can_set_out_of_office: Mapped[bool] = mapped_column(default=False)
     oauth_state: Mapped[str] = mapped_column(String(20), default="disconnected")
 

@@ -47,6 +47,9 @@ class MailAccountIn(RequestModel):
     inbox_folder: FolderName | None = None
     trash_folder: FolderName | None = None
     spam_folder: FolderName | None = None
+    sync_folders: Annotated[
+        list[FolderName], Field(max_length=100, description="further IMAP folders to synchronise")
+    ] = []
     can_set_out_of_office: bool = False
 
 
@@ -65,6 +68,7 @@ class MailAccountOut(ResourceOut):
     inbox_folder: str | None
     trash_folder: str | None
     spam_folder: str | None
+    sync_folders: list[str]
     can_set_out_of_office: bool
     oauth_status: OAuthStatus
 

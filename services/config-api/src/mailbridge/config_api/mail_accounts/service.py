@@ -44,6 +44,8 @@ def server_problems(data: MailAccountIn, server: MailServer) -> list[FieldProble
             for name in IMAP_FOLDERS
             if getattr(data, name) is not None
         ]
+        if data.sync_folders:
+            problems.append(FieldProblem("sync_folders", "A11", "only IMAP servers have folders"))
     if server.oauth_provider_id is not None and data.password is not None:
         problems.append(
             FieldProblem(PASSWORD, "A3", "the server uses OAuth: connect the account instead")

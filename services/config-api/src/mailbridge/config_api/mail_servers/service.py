@@ -16,7 +16,7 @@ from mailbridge.config_api.mail_servers.rules import protocol_problems
 from mailbridge.config_api.mail_servers.schemas import MailServerIn, MailServerOut, MailServerPatch
 from mailbridge.config_api.resource import Blockers, Ctx, ResourceService
 from mailbridge.config_api.store import duplicate, missing_reference
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 
 class MailServers(ResourceService[MailServer, MailServerIn, MailServerOut]):
@@ -50,15 +50,15 @@ class MailServers(ResourceService[MailServer, MailServerIn, MailServerOut]):
         """A11: a server cannot become POP3 while its accounts override IMAP folders."""
         if row is None or data.incoming_protocol is not IncomingProtocol.POP3:
             return None
-        statement = select(MailAccount.id).where(
-            MailAccount.server_id == row.id,
-            or_(
-                MailAccount.inbox_folder.is_not(None),
-                MailAccount.trash_folder.is_not(None),
-                MailAccount.spam_folder.is_not(None),
-            ),
+        accounts = await ctx.session.scalars(
+            select(MailAccount).where(MailAccount.server_id == row.id)
         )
-        ids = list(await ctx.session.scalars(statement))
+        ids = [
+            account.id
+            for account in accounts
+            if account.sync_folders
+            or any((account.inbox_folder, account.trash_folder, account.spam_folder))
+        ]
         if not ids:
             return None
         listed = ", ".join(str(i) for i in ids)

@@ -1,0 +1,1 @@
+"""Mailbridge fetcher: downloads mail over IMAP, IMAP download and POP3 into the mail store."""

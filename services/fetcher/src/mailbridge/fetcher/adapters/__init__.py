@@ -1,0 +1,1 @@
+"""The only modules that talk to mail servers and the database."""

@@ -1,0 +1,191 @@
+"""IMAP over aioimaplib: connect (implicit TLS, STARTTLS or plain), log in, and the few
+commands a sync needs, each bounded in size and time.
+
+aioimaplib 2.0 has no STARTTLS call; `_starttls` sends the command and upgrades the transport
+with asyncio's `start_tls`. Its response parser recurses per FETCH item, so commands ask for a
+bounded number of messages at a time (see `sync_plan.batches`).
+"""
+
+import asyncio
+import ssl
+from dataclasses import dataclass
+from types import TracebackType
+
+from aioimaplib import IMAP4, IMAP4_SSL, AioImapException, Command, Response
+from mailbridge.common.endpoints import TransportSecurity
+from mailbridge.fetcher.failures import permanent, transient
+from mailbridge.fetcher.imap_wire import FetchedItem, encode_mailbox, parse_fetch, parse_select
+from mailbridge.fetcher.sync_plan import FolderStatus, uid_set
+
+
+@dataclass(frozen=True)
+class ImapEndpoint:
+    host: str
+    port: int
+    security: TransportSecurity
+    ssl_context: ssl.SSLContext
+    timeout_s: float = 30.0
+
+
+class ImapMailbox:
+    """One logged-in IMAP connection; use as an async context manager."""
+
+    def __init__(self, endpoint: ImapEndpoint) -> None:
+        self._endpoint = endpoint
+        self._client: IMAP4 | None = None
+        self.capabilities: set[str] = set()
+
+    async def __aenter__(self) -> "ImapMailbox":
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def client(self) -> IMAP4:
+        assert self._client is not None, "connect first"
+        return self._client
+
+    async def connect(self) -> None:
+        end = self._endpoint
+        try:
+            if end.security is TransportSecurity.IMPLICIT_TLS:
+                self._client = IMAP4_SSL(
+                    end.host, end.port, timeout=end.timeout_s, ssl_context=end.ssl_context
+                )
+            else:
+                self._client = IMAP4(end.host, end.port, timeout=end.timeout_s)
+            await self.client.wait_hello_from_server()
+            if end.security is TransportSecurity.STARTTLS:
+                await self._starttls()
+        except ssl.SSLCertVerificationError as error:
+            raise permanent(
+                f"TLS certificate of {end.host} not trusted: {error.verify_message}"
+            ) from error
+        except ssl.SSLError as error:
+            raise transient(f"TLS handshake with {end.host}:{end.port} failed: {error}") from error
+        except (OSError, TimeoutError, AioImapException) as error:
+            raise transient(
+                f"cannot connect to {end.host}:{end.port}: {error or type(error).__name__}"
+            ) from error
+        self.capabilities = set(self.client.protocol.capabilities)
+
+    async def _starttls(self) -> None:
+        protocol = self.client.protocol
+        if "STARTTLS" not in protocol.capabilities:
+            raise permanent(
+                f"{self._endpoint.host} does not offer STARTTLS; refusing to log in in clear"
+            )
+        response = await protocol.execute(
+            Command("STARTTLS", protocol.new_tag(), loop=protocol.loop)
+        )
+        _require_ok(response, "STARTTLS")
+        loop = asyncio.get_running_loop()
+        transport = await loop.start_tls(
+            protocol.transport,
+            protocol,
+            self._endpoint.ssl_context,
+            server_hostname=self._endpoint.host,
+        )
+        protocol.transport = transport
+        await protocol.capability()
+
+    async def login(self, user: str, password: str) -> None:
+        response = await self._call(self.client.login(user, password), "LOGIN")
+        if response.result != "OK":
+            raise permanent(f"login as {user} rejected: {_text(response)}")
+        await self.client.protocol.capability()
+        self.capabilities = set(self.client.protocol.capabilities)
+
+    async def xoauth2(self, user: str, token: str) -> None:
+        response = await self._call(
+            self.client.xoauth2(user, token.encode()), "AUTHENTICATE XOAUTH2"
+        )
+        if response.result != "OK":
+            raise permanent(f"OAuth login as {user} rejected: {_text(response)}")
+
+    async def select(self, folder: str) -> FolderStatus:
+        condstore = " (CONDSTORE)" if "CONDSTORE" in self.capabilities else ""
+        response = await self._call(
+            self.client.select(encode_mailbox(folder) + condstore), "SELECT"
+        )
+        if response.result != "OK":
+            raise permanent(f"folder {folder!r} cannot be opened: {_text(response)}")
+        found = parse_select(response.lines)
+        if "UIDVALIDITY" not in found:
+            raise transient(f"server sent no UIDVALIDITY for {folder!r}")
+        return FolderStatus(
+            found["UIDVALIDITY"],
+            found.get("UIDNEXT"),
+            found.get("HIGHESTMODSEQ"),
+            found.get("EXISTS", 0),
+        )
+
+    async def sizes_after(self, uid: int) -> list[FetchedItem]:
+        """UIDs and sizes of the messages above `uid` (the server answers `*` with the last one)."""
+        response = await self._fetch(f"{uid + 1}:*", "(UID RFC822.SIZE)")
+        return [item for item in parse_fetch(response.lines) if item.uid > uid]
+
+    async def bodies(self, uids: list[int]) -> list[FetchedItem]:
+        """Raw bytes and flags, without setting \\Seen (BODY.PEEK)."""
+        response = await self._fetch(uid_set(uids), "(UID FLAGS BODY.PEEK[])")
+        return parse_fetch(response.lines)
+
+    async def flags_changed_since(self, modseq: int, up_to_uid: int) -> list[FetchedItem]:
+        since = f" (CHANGEDSINCE {modseq})" if modseq and "CONDSTORE" in self.capabilities else ""
+        response = await self._fetch(f"1:{up_to_uid}", f"(UID FLAGS){since}")
+        return parse_fetch(response.lines)
+
+    async def set_seen(self, uid: int, seen: bool) -> None:
+        change = "+FLAGS.SILENT" if seen else "-FLAGS.SILENT"
+        response = await self._call(self.client.uid("store", str(uid), change, r"(\Seen)"), "STORE")
+        _require_ok(response, "STORE")
+
+    async def move(self, uid: int, folder: str) -> None:
+        response = await self._call(
+            self.client.uid("move", str(uid), encode_mailbox(folder)), "MOVE"
+        )
+        if response.result != "OK":
+            raise permanent(f"cannot move message {uid} to {folder!r}: {_text(response)}")
+
+    async def _fetch(self, message_set: str, parts: str) -> Response:
+        response = await self._call(self.client.uid("fetch", message_set, parts), "FETCH")
+        _require_ok(response, "FETCH")
+        return response
+
+    async def _call(self, command: "asyncio.Future[Response] | object", name: str) -> Response:
+        try:
+            response = await command  # type: ignore[misc]
+        except (OSError, TimeoutError, AioImapException) as error:
+            raise transient(f"IMAP {name} failed: {error or type(error).__name__}") from error
+        assert isinstance(response, Response)
+        return response
+
+    async def close(self) -> None:
+        if self._client is None:
+            return
+        try:
+            if self._client.get_state() not in ("LOGOUT", "NONAUTH"):
+                await asyncio.wait_for(self._client.logout(), 5)
+        except (OSError, TimeoutError, AioImapException):
+            pass
+        finally:
+            transport = self._client.protocol.transport
+            if transport is not None:
+                transport.close()
+            self._client = None
+
+
+def _text(response: Response) -> str:
+    parts = [line.decode(errors="replace") for line in response.lines if isinstance(line, bytes)]
+    return " ".join(parts)[:300] or response.result
+
+
+def _require_ok(response: Response, name: str) -> None:
+    if response.result != "OK":
+        raise transient(f"IMAP {name} answered {response.result}: {_text(response)}")

@@ -1,0 +1,97 @@
+"""IMAP wire details as pure functions: mailbox-name encoding and FETCH/SELECT response parsing.
+
+Mailbox names travel in modified UTF-7 (RFC 3501 §5.1.3) inside a quoted string. aioimaplib
+hands a FETCH response over as a list of lines in which each literal (the message bytes) is
+its own `bytearray` element following the line that announced it with `{size}`.
+"""
+
+import base64
+import re
+from dataclasses import dataclass
+
+_FETCH_START = re.compile(rb"^\d+ FETCH \(")
+_UID = re.compile(rb"UID (\d+)")
+_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
+_FLAGS = re.compile(rb"FLAGS \(([^)]*)\)")
+_MODSEQ = re.compile(rb"MODSEQ \((\d+)\)")
+_CODE = re.compile(rb"\[(UIDVALIDITY|UIDNEXT|HIGHESTMODSEQ) (\d+)\]")
+_EXISTS = re.compile(rb"^(\d+) EXISTS$")
+
+
+def encode_mailbox(name: str) -> str:
+    """A mailbox name as an IMAP quoted string in modified UTF-7."""
+    out: list[str] = []
+    pending: list[str] = []
+
+    def flush() -> None:
+        if pending:
+            utf16 = "".join(pending).encode("utf-16-be")
+            out.append("&" + base64.b64encode(utf16).decode().rstrip("=").replace("/", ",") + "-")
+            pending.clear()
+
+    for char in name:
+        if 0x20 <= ord(char) <= 0x7E:
+            flush()
+            out.append("&-" if char == "&" else char)
+        else:
+            pending.append(char)
+    flush()
+    encoded = "".join(out).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{encoded}"'
+
+
+@dataclass(frozen=True)
+class FetchedItem:
+    uid: int
+    flags: tuple[str, ...]
+    size: int | None
+    body: bytes | None
+    modseq: int | None
+
+
+def parse_fetch(lines: list[bytes | bytearray]) -> list[FetchedItem]:
+    """Items of a FETCH response; literals are attached to the item that announced them."""
+    items: list[FetchedItem] = []
+    text, body = b"", None
+    started = False
+    for line in lines:
+        if isinstance(line, bytearray):
+            body = bytes(line)
+            continue
+        if _FETCH_START.match(line):
+            if started:
+                items.append(_item(text, body))
+            text, body, started = line, None, True
+        elif started:
+            text += b" " + line
+    if started:
+        items.append(_item(text, body))
+    return [item for item in items if item.uid > 0]
+
+
+def _item(text: bytes, body: bytes | None) -> FetchedItem:
+    uid = _UID.search(text)
+    size = _SIZE.search(text)
+    flags = _FLAGS.search(text)
+    modseq = _MODSEQ.search(text)
+    return FetchedItem(
+        uid=int(uid.group(1)) if uid else 0,
+        flags=tuple(flags.group(1).decode(errors="replace").split()) if flags else (),
+        size=int(size.group(1)) if size else None,
+        body=body,
+        modseq=int(modseq.group(1)) if modseq else None,
+    )
+
+
+def parse_select(lines: list[bytes | bytearray]) -> dict[str, int]:
+    """UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and EXISTS from a SELECT response."""
+    found: dict[str, int] = {}
+    for line in lines:
+        if isinstance(line, bytearray):
+            continue
+        for name, value in _CODE.findall(line):
+            found[name.decode()] = int(value)
+        exists = _EXISTS.match(line)
+        if exists:
+            found["EXISTS"] = int(exists.group(1))
+    return found
