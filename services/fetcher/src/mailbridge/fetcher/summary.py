@@ -50,11 +50,15 @@ def summarize(raw: bytes) -> Summary:
             message_id=_header(message, "message-id"),
             in_reply_to=_header(message, "in-reply-to"),
             references=_header(message, "references"),
-            has_attachments=message.is_multipart() and any(True for _ in message.iter_attachments()),
+            has_attachments=_has_attachments(message),
             parse_problem=", ".join(defects)[:MAX_HEADER] or None,
         )  # fmt: skip
     except Exception as error:  # noqa: BLE001 - a hostile message must never stop the fetch
         return Summary(digest, size, parse_problem=f"{type(error).__name__}: {error}"[:MAX_HEADER])
+
+
+def _has_attachments(message: EmailMessage) -> bool:
+    return message.is_multipart() and any(True for _ in message.iter_attachments())
 
 
 def _header(message: EmailMessage, name: str) -> str | None:
