@@ -39,9 +39,7 @@ def _operation_ids(schema: Any) -> list[str]:
     return [result.ok().label for result in schema.get_all_operations()]
 
 
-def test_every_operation_never_fails_and_matches_its_schema(
-    api_schema: Any, system: RunningSystem
-) -> None:
+def test_every_operation_never_fails_and_matches_its_schema(api_schema: Any, system: RunningSystem) -> None:
     """Each operation gets its own generated cases; a failure names the operation."""
     headers = {"Authorization": f"Bearer {system.admin_key()}"}
     operations = [result.ok() for result in api_schema.get_all_operations()]

@@ -35,9 +35,7 @@ class Api:
     ) -> httpx.Response:
         return await self.client.post(path, json=body, headers=self._headers(headers))
 
-    async def patch(
-        self, path: str, body: Any, headers: dict[str, str] | None = None
-    ) -> httpx.Response:
+    async def patch(self, path: str, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
         return await self.client.patch(path, json=body, headers=self._headers(headers))
 
     async def delete(self, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -78,9 +76,7 @@ def imap_server_body(name: str = "Main IMAP", **changes: Any) -> dict[str, Any]:
 
 
 def pop3_server_body(name: str = "Main POP3", **changes: Any) -> dict[str, Any]:
-    return (
-        imap_server_body(name, incoming_protocol="pop3", incoming_host="pop.example.com") | changes
-    )
+    return imap_server_body(name, incoming_protocol="pop3", incoming_host="pop.example.com") | changes
 
 
 def account_body(

@@ -48,7 +48,5 @@ async def api(running_app: RunningApp) -> AsyncIterator[Api]:
         key = await create_api_key(session, Role.ADMIN, None)
         await session.commit()
     transport = httpx.ASGITransport(app=running_app.app)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://mailbridge/api/v1"
-    ) as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://mailbridge/api/v1") as client:
         yield Api(client, running_app, key)

@@ -13,9 +13,7 @@ def mailbridge(var_dir: Path, *args: str, **env: str) -> subprocess.CompletedPro
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MAILBRIDGE_")}
     clean |= {"MAILBRIDGE_VAR_DIR": str(var_dir), **env}
     command = [sys.executable, "-m", "mailbridge.config_api.cli", *args]
-    return subprocess.run(
-        command, env=clean, capture_output=True, text=True, timeout=120, check=False
-    )
+    return subprocess.run(command, env=clean, capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_migrate_then_create_keys(tmp_path: Path) -> None:
@@ -24,9 +22,7 @@ def test_migrate_then_create_keys(tmp_path: Path) -> None:
     admin = mailbridge(tmp_path, "api-key", "create", "--admin")
     assert admin.returncode == 0, admin.stderr
     assert admin.stdout.startswith("mbk_")
-    unknown = mailbridge(
-        tmp_path, "api-key", "create", "--user", "01a21a80-4577-7c31-aec5-77c42ab161e2"
-    )
+    unknown = mailbridge(tmp_path, "api-key", "create", "--user", "01a21a80-4577-7c31-aec5-77c42ab161e2")
     assert unknown.returncode == 2
     assert "does not exist" in unknown.stderr
     assert "Traceback" not in unknown.stderr
@@ -40,9 +36,7 @@ async def test_created_key_authenticates(api: Api, tmp_path: Path) -> None:
     created = mailbridge(tmp_path, "api-key", "create", "--admin", MAILBRIDGE_DATABASE_URL=database)
     assert created.returncode == 0, created.stderr
     assert (await api.with_key(created.stdout.strip()).get("/business-units")).status_code == 200
-    assert (
-        await api.with_key(created.stdout.strip() + "x").get("/business-units")
-    ).status_code == 401
+    assert (await api.with_key(created.stdout.strip() + "x").get("/business-units")).status_code == 401
 
 
 def test_rotate_without_key_is_a_clear_error(tmp_path: Path) -> None:

@@ -33,9 +33,7 @@ async def test_user_email_is_validated_and_unique(api: Api) -> None:
     }
     assert rules(await api.post("/users", {"name": "X", "email": "nope"})) == {"email": "email"}
     assert rules(
-        await api.post(
-            "/users", {"name": "X", "email": "x@example.com", "business_unit_id": MISSING}
-        )
+        await api.post("/users", {"name": "X", "email": "x@example.com", "business_unit_id": MISSING})
     ) == {"business_unit_id": "reference"}
 
 

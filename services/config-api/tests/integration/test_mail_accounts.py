@@ -20,9 +20,7 @@ async def test_a1_user_and_group_owners_with_several_accounts(api: Api) -> None:
     group = await api.create("/groups", {"name": "Sales", "member_ids": [world["ann"]["id"]]})
     server = world["imap"]["id"]
     for address in ("ann@example.com", "ann.private@example.com"):
-        await api.create(
-            "/mail-accounts", account_body(server, "user", world["ann"]["id"], address)
-        )
+        await api.create("/mail-accounts", account_body(server, "user", world["ann"]["id"], address))
     shared = await api.create(
         "/mail-accounts", account_body(server, "group", group["id"], "sales@example.com")
     )
@@ -53,9 +51,7 @@ async def test_a3_password_is_write_only_and_encrypted_at_rest(api: Api) -> None
     assert account["has_password"] is True
     assert "password" not in account
     async with api.running.sessions() as session:
-        dump = " ".join(
-            str(v) for v in (await session.execute(text("SELECT * FROM mail_accounts"))).one()
-        )
+        dump = " ".join(str(v) for v in (await session.execute(text("SELECT * FROM mail_accounts"))).one())
     assert password not in dump
     patched = (await api.patch(f"/mail-accounts/{account['id']}", {"alias": "Ann"})).json()
     assert patched["has_password"] is True, "a patch without password keeps it"
@@ -69,9 +65,7 @@ async def test_a3_oauth_server_accounts_connect_instead_of_password(api: Api) ->
         "/oauth-providers",
         {"name": "M365", "server_type": "microsoft365_email", "use_default_settings": True},
     )
-    server = await api.create(
-        "/mail-servers", imap_server_body("Exchange", oauth_provider_id=provider["id"])
-    )
+    server = await api.create("/mail-servers", imap_server_body("Exchange", oauth_provider_id=provider["id"]))
     body = account_body(server["id"], "user", world["ann"]["id"])
     assert rules(await api.post("/mail-accounts", body | {"password": "x"})) == {"password": "A3"}
     account = await api.create("/mail-accounts", body)
@@ -83,15 +77,9 @@ async def test_a3_oauth_server_accounts_connect_instead_of_password(api: Api) ->
     assert plain["oauth_status"] == "not_required"
 
 
-@pytest.mark.parametrize(
-    ("field", "rule"), [("address", "A5"), ("reply_to", "A6"), ("send_bcc", "A9")]
-)
-@pytest.mark.parametrize(
-    "bad", ["not-an-address", "a@", "@example.com", "a b@example.com", "a@exa mple.com"]
-)
-async def test_malformed_addresses_name_field_and_rule(
-    api: Api, field: str, rule: str, bad: str
-) -> None:
+@pytest.mark.parametrize(("field", "rule"), [("address", "A5"), ("reply_to", "A6"), ("send_bcc", "A9")])
+@pytest.mark.parametrize("bad", ["not-an-address", "a@", "@example.com", "a b@example.com", "a@exa mple.com"])
+async def test_malformed_addresses_name_field_and_rule(api: Api, field: str, rule: str, bad: str) -> None:
     world = await _world(api)
     body = account_body(world["imap"]["id"], "user", world["ann"]["id"]) | {field: bad}
     assert rules(await api.post("/mail-accounts", body)) == {field: rule}

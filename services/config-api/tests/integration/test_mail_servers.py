@@ -21,22 +21,16 @@ async def test_s1_name_is_required_and_unique(api: Api) -> None:
         ("[2001:db8::1]", "ssl", 465),
     ],
 )
-async def test_s3_smtp_host_and_effective_port(
-    api: Api, smtp_host: str, encryption: str, port: int
-) -> None:
+async def test_s3_smtp_host_and_effective_port(api: Api, smtp_host: str, encryption: str, port: int) -> None:
     server = await api.create(
         "/mail-servers", imap_server_body(smtp_host=smtp_host, smtp_encryption=encryption)
     )
     assert (server["smtp_host"], server["smtp_port"]) == (smtp_host, port)
 
 
-@pytest.mark.parametrize(
-    "bad", ["", "::1", "[::1", "[nonsense]:25", "host:0", "host:70000", "ho st", "a:b"]
-)
+@pytest.mark.parametrize("bad", ["", "::1", "[::1", "[nonsense]:25", "host:0", "host:70000", "ho st", "a:b"])
 async def test_s3_bad_smtp_host_names_the_field(api: Api, bad: str) -> None:
-    assert rules(await api.post("/mail-servers", imap_server_body(smtp_host=bad))) == {
-        "smtp_host": "S3"
-    }
+    assert rules(await api.post("/mail-servers", imap_server_body(smtp_host=bad))) == {"smtp_host": "S3"}
 
 
 @pytest.mark.parametrize(
@@ -74,9 +68,7 @@ async def test_s10_folders_are_imap_only(api: Api) -> None:
     assert rules(await api.post("/mail-servers", body)) == {
         "trash_folder": "S10", "spam_folder": "S10", "sent_folder": "S10",
     }  # fmt: skip
-    imap = await api.create(
-        "/mail-servers", imap_server_body(trash_folder="Trash", sent_folder="Sent")
-    )
+    imap = await api.create("/mail-servers", imap_server_body(trash_folder="Trash", sent_folder="Sent"))
     assert (imap["trash_folder"], imap["sent_folder"]) == ("Trash", "Sent")
 
 
@@ -86,9 +78,7 @@ async def test_s11_s12_deleting_is_pop3_only(api: Api) -> None:
         "delete_after_fetch": "S11",
         "delete_after_days": "S12",
     }
-    pop3 = await api.create(
-        "/mail-servers", pop3_server_body(delete_after_fetch=True, delete_after_days=3)
-    )
+    pop3 = await api.create("/mail-servers", pop3_server_body(delete_after_fetch=True, delete_after_days=3))
     assert (pop3["delete_after_fetch"], pop3["delete_after_days"]) == (True, 3)
 
 
@@ -110,9 +100,7 @@ async def test_several_offending_fields_are_all_named(api: Api) -> None:
 
 
 async def test_unknown_fields_are_rejected_not_dropped(api: Api) -> None:
-    assert "smtp_pasword" in rules(
-        await api.post("/mail-servers", imap_server_body(smtp_pasword="x"))
-    )
+    assert "smtp_pasword" in rules(await api.post("/mail-servers", imap_server_body(smtp_pasword="x")))
 
 
 async def test_s13_etag_and_stale_if_match(api: Api) -> None:

@@ -22,7 +22,5 @@ def wait_for_tcp(host: str, port: int, timeout_s: float) -> None:
                 return
         except OSError as error:
             if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"nothing listens on {host}:{port} after {timeout_s} s"
-                ) from error
+                raise TimeoutError(f"nothing listens on {host}:{port} after {timeout_s} s") from error
             time.sleep(0.05)

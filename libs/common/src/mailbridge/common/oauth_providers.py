@@ -32,6 +32,4 @@ MICROSOFT365 = ProviderDefaults(
     ),
 )
 
-DEFAULTS: dict[OAuthServerType, ProviderDefaults] = {
-    OAuthServerType.MICROSOFT365_EMAIL: MICROSOFT365
-}
+DEFAULTS: dict[OAuthServerType, ProviderDefaults] = {OAuthServerType.MICROSOFT365_EMAIL: MICROSOFT365}

@@ -24,9 +24,7 @@ class SecretBox:
         try:
             self._ring = MultiFernet([Fernet(key.strip().encode()) for key in keys])
         except ValueError as error:
-            raise SecretKeyError(
-                f"MAILBRIDGE_SECRET_KEY is not a list of Fernet keys: {error}"
-            ) from error
+            raise SecretKeyError(f"MAILBRIDGE_SECRET_KEY is not a list of Fernet keys: {error}") from error
         self._newest = Fernet(keys[0].strip().encode())
 
     @classmethod
@@ -85,6 +83,4 @@ def resolve_key_ring(configured: str | None, var_dir: Path) -> str:
     key_file = var_dir / SECRET_KEY_FILE
     if key_file.exists():
         return key_file.read_text().strip()
-    raise SecretKeyError(
-        f"no secret key: set MAILBRIDGE_SECRET_KEY or create {key_file} (`make run` does)"
-    )
+    raise SecretKeyError(f"no secret key: set MAILBRIDGE_SECRET_KEY or create {key_file} (`make run` does)")

@@ -43,9 +43,7 @@ def _secrets(request: Request) -> SecretBox:
 SecretsDep = Annotated[SecretBox, Depends(_secrets)]
 
 
-async def _principal(
-    session: SessionDep, authorization: Annotated[str | None, Header()] = None
-) -> Principal:
+async def _principal(session: SessionDep, authorization: Annotated[str | None, Header()] = None) -> Principal:
     if not authorization:
         raise Unauthorized("missing Authorization: Bearer <api key>")
     scheme, _, token = authorization.partition(" ")

@@ -51,9 +51,7 @@ def in_range(rule: str, low: int, high: int) -> AfterValidator:
 
     def check(value: int) -> int:
         if not low <= value <= high:
-            raise PydanticCustomError(
-                rule, "must be from {low} to {high}", {"low": low, "high": high}
-            )
+            raise PydanticCustomError(rule, "must be from {low} to {high}", {"low": low, "high": high})
         return value
 
     return AfterValidator(check)

@@ -92,6 +92,5 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {PROBLEM_JSON: {}}}
-    for status in (401, 403, 404, 409, 412, 422)
+    status: {"model": Problem, "content": {PROBLEM_JSON: {}}} for status in (401, 403, 404, 409, 412, 422)
 }

@@ -32,6 +32,4 @@ def patch_of(model: type[BaseModel]) -> type[BaseModel]:
         name: (Optional[field.annotation], Field(default=None, description=field.description))  # noqa: UP045 (a runtime type, not an annotation)
         for name, field in model.model_fields.items()
     }
-    return create_model(
-        model.__name__.removesuffix("In") + "Patch", __base__=RequestModel, **fields
-    )
+    return create_model(model.__name__.removesuffix("In") + "Patch", __base__=RequestModel, **fields)

@@ -10,8 +10,6 @@ from mailbridge.common.settings import (
 from pydantic import Field
 
 
-class ConfigApiSettings(
-    VarDirSettings, DatabaseSettings, NatsSettings, SecretSettings, LoggingSettings
-):
+class ConfigApiSettings(VarDirSettings, DatabaseSettings, NatsSettings, SecretSettings, LoggingSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8080, ge=0, le=65535)

@@ -22,9 +22,7 @@ ACCOUNT_FK = "mail_accounts.id"
 class StoredMessage(Base):
     __tablename__ = "messages"
     __table_args__ = (
-        Index(
-            "uq_messages_imap_identity", "account_id", "folder", "uidvalidity", "uid", unique=True
-        ),
+        Index("uq_messages_imap_identity", "account_id", "folder", "uidvalidity", "uid", unique=True),
         Index("uq_messages_pop3_identity", "account_id", "uidl", unique=True),
         Index("ix_messages_account_sha256", "account_id", "sha256"),
     )
@@ -89,7 +87,7 @@ class FetchState(Base):
     status: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str | None] = mapped_column(Text)
     permanent: Mapped[bool] = mapped_column(default=False)
-    config_version: Mapped[int | None] = mapped_column()
+    config_version: Mapped[str | None] = mapped_column(String(40))
     last_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     new_messages: Mapped[int] = mapped_column(default=0)

@@ -61,9 +61,7 @@ class Group(Versioned, Base):
 class GroupMember(Base):
     __tablename__ = "group_members"
     group_id: Mapped[uuid.UUID] = mapped_column(_fk("groups.id", "CASCADE"), primary_key=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        _fk("users.id", "CASCADE"), primary_key=True, index=True
-    )
+    user_id: Mapped[uuid.UUID] = mapped_column(_fk("users.id", "CASCADE"), primary_key=True, index=True)
 
 
 class OAuthProvider(Versioned, Base):
@@ -112,9 +110,7 @@ class MailSettings(Versioned, Base):
 class MailAccount(Versioned, Base):
     __tablename__ = "mail_accounts"
     __table_args__ = (
-        CheckConstraint(
-            "(owner_user_id IS NULL) <> (owner_group_id IS NULL)", name="exactly_one_owner"
-        ),
+        CheckConstraint("(owner_user_id IS NULL) <> (owner_group_id IS NULL)", name="exactly_one_owner"),
     )
     owner_user_id: Mapped[uuid.UUID | None] = mapped_column(_fk("users.id"), index=True)
     owner_group_id: Mapped[uuid.UUID | None] = mapped_column(_fk("groups.id"), index=True)

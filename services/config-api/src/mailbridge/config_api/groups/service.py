@@ -27,9 +27,7 @@ class Groups(ResourceService[Group, GroupIn, GroupOut]):
     async def current_input(self, ctx: Ctx, row: Group) -> dict[str, Any]:
         return {"name": row.name, "member_ids": await member_ids(ctx, row.id)}
 
-    async def problems(
-        self, ctx: Ctx, data: GroupIn, row: Group | None
-    ) -> list[FieldProblem | None]:
+    async def problems(self, ctx: Ctx, data: GroupIn, row: Group | None) -> list[FieldProblem | None]:
         wanted = set(data.member_ids)
         known = set(await ctx.session.scalars(select(User.id).where(User.id.in_(wanted))))
         unknown = sorted(str(i) for i in wanted - known)
@@ -62,8 +60,6 @@ class Groups(ResourceService[Group, GroupIn, GroupOut]):
 
     async def blockers(self, ctx: Ctx, row: Group) -> Blockers | None:
         owned = list(
-            await ctx.session.scalars(
-                select(MailAccount.id).where(MailAccount.owner_group_id == row.id)
-            )
+            await ctx.session.scalars(select(MailAccount.id).where(MailAccount.owner_group_id == row.id))
         )
         return Blockers("the mail accounts it owns", owned) if owned else None

@@ -28,14 +28,10 @@ async def _owned_page(
 
 
 @router.get("/users/{user_id}/mail-accounts", operation_id="list_user_mail_accounts")
-async def list_user_accounts(
-    ctx: CtxDep, user_id: uuid.UUID, page: PageDep
-) -> Page[MailAccountOut]:
+async def list_user_accounts(ctx: CtxDep, user_id: uuid.UUID, page: PageDep) -> Page[MailAccountOut]:
     return await _owned_page(ctx, "user", user_id, page)
 
 
 @router.get("/groups/{group_id}/mail-accounts", operation_id="list_group_mail_accounts")
-async def list_group_accounts(
-    ctx: CtxDep, group_id: uuid.UUID, page: PageDep
-) -> Page[MailAccountOut]:
+async def list_group_accounts(ctx: CtxDep, group_id: uuid.UUID, page: PageDep) -> Page[MailAccountOut]:
     return await _owned_page(ctx, "group", group_id, page)

@@ -12,9 +12,7 @@ from pydantic import BaseModel, Field, StringConstraints
 # A display name goes into a From header: no line breaks or other control characters.
 DisplayName = Annotated[
     str,
-    StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$"
-    ),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$"),
 ]
 
 

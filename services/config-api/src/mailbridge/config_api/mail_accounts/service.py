@@ -47,9 +47,7 @@ def server_problems(data: MailAccountIn, server: MailServer) -> list[FieldProble
         if data.sync_folders:
             problems.append(FieldProblem("sync_folders", "A11", "only IMAP servers have folders"))
     if server.oauth_provider_id is not None and data.password is not None:
-        problems.append(
-            FieldProblem(PASSWORD, "A3", "the server uses OAuth: connect the account instead")
-        )
+        problems.append(FieldProblem(PASSWORD, "A3", "the server uses OAuth: connect the account instead"))
     return problems
 
 
@@ -70,14 +68,10 @@ class MailAccounts(ResourceService[MailAccount, MailAccountIn, MailAccountOut]):
         owner_model = User if data.owner.type == "user" else Group
         server = await ctx.session.get(MailServer, data.server_id)
         return [
-            await missing_reference(
-                ctx.session, owner_model, data.owner.id, "owner.id", data.owner.type
-            ),
+            await missing_reference(ctx.session, owner_model, data.owner.id, "owner.id", data.owner.type),
             None
             if server
-            else FieldProblem(
-                "server_id", "reference", f"mail server {data.server_id} does not exist"
-            ),
+            else FieldProblem("server_id", "reference", f"mail server {data.server_id} does not exist"),
             await missing_reference(
                 ctx.session,
                 BusinessUnit,
@@ -98,17 +92,13 @@ class MailAccounts(ResourceService[MailAccount, MailAccountIn, MailAccountOut]):
     async def render(self, ctx: Ctx, row: MailAccount) -> MailAccountOut:
         server = await ctx.session.get(MailServer, row.server_id)
         uses_oauth = server is not None and server.oauth_provider_id is not None
-        fields = {
-            name: getattr(row, name) for name in MailAccountOut.model_fields if hasattr(row, name)
-        }
+        fields = {name: getattr(row, name) for name in MailAccountOut.model_fields if hasattr(row, name)}
         return MailAccountOut.model_validate(
             fields
             | {
                 "owner": _owner(row),
                 "has_password": row.password_encrypted is not None,
-                "oauth_status": OAuthStatus(row.oauth_state)
-                if uses_oauth
-                else OAuthStatus.NOT_REQUIRED,
+                "oauth_status": OAuthStatus(row.oauth_state) if uses_oauth else OAuthStatus.NOT_REQUIRED,
             }
         )
 
@@ -117,9 +107,7 @@ class MailAccounts(ResourceService[MailAccount, MailAccountIn, MailAccountOut]):
         if principal.is_admin:
             return None
         groups = select(GroupMember.group_id).where(GroupMember.user_id == principal.user_id)
-        return or_(
-            MailAccount.owner_user_id == principal.user_id, MailAccount.owner_group_id.in_(groups)
-        )
+        return or_(MailAccount.owner_user_id == principal.user_id, MailAccount.owner_group_id.in_(groups))
 
 
 def _owner(row: MailAccount) -> Owner:

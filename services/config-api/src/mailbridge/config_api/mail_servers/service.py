@@ -30,9 +30,7 @@ class MailServers(ResourceService[MailServer, MailServerIn, MailServerOut]):
         self, ctx: Ctx, data: MailServerIn, row: MailServer | None
     ) -> list[FieldProblem | None]:
         return [
-            await duplicate(
-                ctx.session, MailServer.name, data.name, row.id if row else None, "name", "S1"
-            ),
+            await duplicate(ctx.session, MailServer.name, data.name, row.id if row else None, "name", "S1"),
             await missing_reference(
                 ctx.session,
                 OAuthProvider,
@@ -50,28 +48,21 @@ class MailServers(ResourceService[MailServer, MailServerIn, MailServerOut]):
         """A11: a server cannot become POP3 while its accounts override IMAP folders."""
         if row is None or data.incoming_protocol is not IncomingProtocol.POP3:
             return None
-        accounts = await ctx.session.scalars(
-            select(MailAccount).where(MailAccount.server_id == row.id)
-        )
+        accounts = await ctx.session.scalars(select(MailAccount).where(MailAccount.server_id == row.id))
         ids = [
             account.id
             for account in accounts
-            if account.sync_folders
-            or any((account.inbox_folder, account.trash_folder, account.spam_folder))
+            if account.sync_folders or any((account.inbox_folder, account.trash_folder, account.spam_folder))
         ]
         if not ids:
             return None
         listed = ", ".join(str(i) for i in ids)
-        return FieldProblem(
-            "incoming_protocol", "A11", f"accounts with IMAP folders use it: {listed}"
-        )
+        return FieldProblem("incoming_protocol", "A11", f"accounts with IMAP folders use it: {listed}")
 
     async def render(self, ctx: Ctx, row: MailServer) -> MailServerOut:
         smtp, incoming = parse_host_port(row.smtp_host), parse_host_port(row.incoming_host)
         protocol, mode = IncomingProtocol(row.incoming_protocol), TlsMode(row.incoming_tls_mode)
-        fields = {
-            name: getattr(row, name) for name in MailServerOut.model_fields if hasattr(row, name)
-        }
+        fields = {name: getattr(row, name) for name in MailServerOut.model_fields if hasattr(row, name)}
         return MailServerOut.model_validate(
             fields
             | {

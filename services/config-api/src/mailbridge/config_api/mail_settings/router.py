@@ -17,9 +17,7 @@ router = APIRouter(prefix="/settings/mail", tags=["mail settings"], responses=PR
 
 
 @router.get("", operation_id="get_mail_settings")
-async def get_mail_settings(
-    session: SessionDep, _: PrincipalDep, response: Response
-) -> MailSettingsOut:
+async def get_mail_settings(session: SessionDep, _: PrincipalDep, response: Response) -> MailSettingsOut:
     row = await load_settings(session)
     response.headers["ETag"] = etag(row)
     return MailSettingsOut.model_validate(row, from_attributes=True)

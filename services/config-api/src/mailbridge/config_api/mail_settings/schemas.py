@@ -6,9 +6,7 @@ from mailbridge.config_api.fields import in_range
 from mailbridge.config_api.schemas import RequestModel, ResourceOut, patch_of
 from pydantic import Field
 
-Minutes = Annotated[
-    int, in_range("G2", 1, 10_080), Field(description="null: no automatic fetch (G2)")
-]
+Minutes = Annotated[int, in_range("G2", 1, 10_080), Field(description="null: no automatic fetch (G2)")]
 
 
 class MailSettingsIn(RequestModel):

@@ -23,9 +23,7 @@ def default_settings_problems(data: OAuthProviderIn) -> list[FieldProblem | None
         if data.server_type in DEFAULTS:
             return []
         return [
-            FieldProblem(
-                "use_default_settings", "O1", "default settings exist only for microsoft365_email"
-            )
+            FieldProblem("use_default_settings", "O1", "default settings exist only for microsoft365_email")
         ]
     return [
         FieldProblem(name, "O1", f"{name} is required without default settings")
@@ -55,9 +53,7 @@ class OAuthProviders(ResourceService[OAuthProvider, OAuthProviderIn, OAuthProvid
             *default_settings_problems(data),
         ]
 
-    async def write(
-        self, ctx: Ctx, row: OAuthProvider, data: OAuthProviderIn, given: set[str]
-    ) -> None:
+    async def write(self, ctx: Ctx, row: OAuthProvider, data: OAuthProviderIn, given: set[str]) -> None:
         row.name, row.server_type = data.name, data.server_type.value
         row.use_default_settings = data.use_default_settings
         row.authority = str(data.authority) if data.authority else None
@@ -68,9 +64,7 @@ class OAuthProviders(ResourceService[OAuthProvider, OAuthProviderIn, OAuthProvid
             )
 
     async def render(self, ctx: Ctx, row: OAuthProvider) -> OAuthProviderOut:
-        defaults = (
-            DEFAULTS.get(OAuthServerType(row.server_type)) if row.use_default_settings else None
-        )
+        defaults = DEFAULTS.get(OAuthServerType(row.server_type)) if row.use_default_settings else None
         return OAuthProviderOut(
             id=row.id,
             version=row.version,
@@ -84,15 +78,12 @@ class OAuthProviders(ResourceService[OAuthProvider, OAuthProviderIn, OAuthProvid
             client_id=row.client_id,
             has_client_secret=row.client_secret_encrypted is not None,
             scopes=row.scopes,
-            effective_authority=row.authority
-            or (defaults.authority(row.tenant) if defaults else None),
+            effective_authority=row.authority or (defaults.authority(row.tenant) if defaults else None),
             effective_scopes=row.scopes or (list(defaults.scopes) if defaults else []),
         )
 
     async def blockers(self, ctx: Ctx, row: OAuthProvider) -> Blockers | None:
         servers = list(
-            await ctx.session.scalars(
-                select(MailServer.id).where(MailServer.oauth_provider_id == row.id)
-            )
+            await ctx.session.scalars(select(MailServer.id).where(MailServer.oauth_provider_id == row.id))
         )
         return Blockers("mail servers", servers) if servers else None

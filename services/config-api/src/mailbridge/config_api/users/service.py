@@ -30,8 +30,6 @@ class Users(ResourceService[User, UserIn, UserOut]):
 
     async def blockers(self, ctx: Ctx, row: User) -> Blockers | None:
         owned = list(
-            await ctx.session.scalars(
-                select(MailAccount.id).where(MailAccount.owner_user_id == row.id)
-            )
+            await ctx.session.scalars(select(MailAccount.id).where(MailAccount.owner_user_id == row.id))
         )
         return Blockers("the mail accounts it owns", owned) if owned else None

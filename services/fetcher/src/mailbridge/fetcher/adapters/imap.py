@@ -64,9 +64,7 @@ class ImapMailbox:
             if end.security is TransportSecurity.STARTTLS:
                 await self._starttls()
         except ssl.SSLCertVerificationError as error:
-            raise permanent(
-                f"TLS certificate of {end.host} not trusted: {error.verify_message}"
-            ) from error
+            raise permanent(f"TLS certificate of {end.host} not trusted: {error.verify_message}") from error
         except ssl.SSLError as error:
             raise transient(f"TLS handshake with {end.host}:{end.port} failed: {error}") from error
         except (OSError, TimeoutError, AioImapException) as error:
@@ -78,12 +76,8 @@ class ImapMailbox:
     async def _starttls(self) -> None:
         protocol = self.client.protocol
         if "STARTTLS" not in protocol.capabilities:
-            raise permanent(
-                f"{self._endpoint.host} does not offer STARTTLS; refusing to log in in clear"
-            )
-        response = await protocol.execute(
-            Command("STARTTLS", protocol.new_tag(), loop=protocol.loop)
-        )
+            raise permanent(f"{self._endpoint.host} does not offer STARTTLS; refusing to log in in clear")
+        response = await protocol.execute(Command("STARTTLS", protocol.new_tag(), loop=protocol.loop))
         _require_ok(response, "STARTTLS")
         loop = asyncio.get_running_loop()
         transport = await loop.start_tls(
@@ -103,17 +97,13 @@ class ImapMailbox:
         self.capabilities = set(self.client.protocol.capabilities)
 
     async def xoauth2(self, user: str, token: str) -> None:
-        response = await self._call(
-            self.client.xoauth2(user, token.encode()), "AUTHENTICATE XOAUTH2"
-        )
+        response = await self._call(self.client.xoauth2(user, token.encode()), "AUTHENTICATE XOAUTH2")
         if response.result != "OK":
             raise permanent(f"OAuth login as {user} rejected: {_text(response)}")
 
     async def select(self, folder: str) -> FolderStatus:
         condstore = " (CONDSTORE)" if "CONDSTORE" in self.capabilities else ""
-        response = await self._call(
-            self.client.select(encode_mailbox(folder) + condstore), "SELECT"
-        )
+        response = await self._call(self.client.select(encode_mailbox(folder) + condstore), "SELECT")
         if response.result != "OK":
             raise permanent(f"folder {folder!r} cannot be opened: {_text(response)}")
         found = parse_select(response.lines)
@@ -147,9 +137,7 @@ class ImapMailbox:
         _require_ok(response, "STORE")
 
     async def move(self, uid: int, folder: str) -> None:
-        response = await self._call(
-            self.client.uid("move", str(uid), encode_mailbox(folder)), "MOVE"
-        )
+        response = await self._call(self.client.uid("move", str(uid), encode_mailbox(folder)), "MOVE")
         if response.result != "OK":
             raise permanent(f"cannot move message {uid} to {folder!r}: {_text(response)}")
 

@@ -24,12 +24,8 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column(
-            "created_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False
-        ),
-        sa.Column(
-            "updated_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False
-        ),
+        sa.Column("created_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_business_units")),
         sa.UniqueConstraint("name", name=op.f("uq_business_units_name")),
     )
@@ -38,12 +34,8 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column(
-            "created_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False
-        ),
-        sa.Column(
-            "updated_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False
-        ),
+        sa.Column("created_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_groups")),
         sa.UniqueConstraint("name", name=op.f("uq_groups_name")),
     )
@@ -57,12 +49,8 @@ def upgrade() -> None:
         sa.Column("lock_after_send", sa.Boolean(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column(
-            "created_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False
-        ),
-        sa.Column(
-            "updated_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False
-        ),
+        sa.Column("created_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_mail_settings")),
     )
     op.create_table(
@@ -77,12 +65,8 @@ def upgrade() -> None:
         sa.Column("scopes", sa.JSON(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column(
-            "created_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False
-        ),
-        sa.Column(
-            "updated_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False
-        ),
+        sa.Column("created_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_oauth_providers")),
         sa.UniqueConstraint("name", name=op.f("uq_oauth_providers_name")),
     )
@@ -105,12 +89,8 @@ def upgrade() -> None:
         sa.Column("delete_after_days", sa.Integer(), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column(
-            "created_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False
-        ),
-        sa.Column(
-            "updated_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False
-        ),
+        sa.Column("created_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["oauth_provider_id"],
             ["oauth_providers.id"],
@@ -127,12 +107,8 @@ def upgrade() -> None:
         sa.Column("business_unit_id", sa.Uuid(), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column(
-            "created_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False
-        ),
-        sa.Column(
-            "updated_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False
-        ),
+        sa.Column("created_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["business_unit_id"],
             ["business_units.id"],
@@ -148,9 +124,7 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=10), nullable=False),
         sa.Column("user_id", sa.Uuid(), nullable=True),
         sa.Column("secret_sha256", sa.String(length=64), nullable=False),
-        sa.Column(
-            "created_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False
-        ),
+        sa.Column("created_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_api_keys_user_id_users"), ondelete="CASCADE"
         ),
@@ -201,12 +175,8 @@ def upgrade() -> None:
         sa.Column("oauth_state", sa.String(length=20), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column(
-            "created_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False
-        ),
-        sa.Column(
-            "updated_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False
-        ),
+        sa.Column("created_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
             "(owner_user_id IS NULL) <> (owner_group_id IS NULL)",
             name=op.f("ck_mail_accounts_exactly_one_owner"),
@@ -238,12 +208,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_mail_accounts")),
     )
     with op.batch_alter_table("mail_accounts", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_mail_accounts_owner_group_id"), ["owner_group_id"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_mail_accounts_owner_user_id"), ["owner_user_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_mail_accounts_owner_group_id"), ["owner_group_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_mail_accounts_owner_user_id"), ["owner_user_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_mail_accounts_server_id"), ["server_id"], unique=False)
 
     # ### end Alembic commands ###

@@ -24,18 +24,12 @@ def upgrade() -> None:
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("subject", sa.String(length=200), nullable=False),
         sa.Column("payload", sa.Text(), nullable=False),
-        sa.Column(
-            "created_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False
-        ),
-        sa.Column(
-            "published_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=True
-        ),
+        sa.Column("created_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("published_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox_events")),
     )
     with op.batch_alter_table("outbox_events", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_outbox_events_published_at"), ["published_at"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_outbox_events_published_at"), ["published_at"], unique=False)
 
     op.create_table(
         "fetch_states",
@@ -43,13 +37,9 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("permanent", sa.Boolean(), nullable=False),
-        sa.Column("config_version", sa.Integer(), nullable=True),
-        sa.Column(
-            "last_started_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=True
-        ),
-        sa.Column(
-            "last_finished_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=True
-        ),
+        sa.Column("config_version", sa.String(length=40), nullable=True),
+        sa.Column("last_started_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("last_finished_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("new_messages", sa.Integer(), nullable=False),
         sa.Column("counts", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -67,9 +57,7 @@ def upgrade() -> None:
         sa.Column("uidvalidity", sa.BigInteger(), nullable=False),
         sa.Column("last_uid", sa.BigInteger(), nullable=False),
         sa.Column("highest_modseq", sa.BigInteger(), nullable=True),
-        sa.Column(
-            "updated_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False
-        ),
+        sa.Column("updated_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"],
             ["mail_accounts.id"],
@@ -94,9 +82,7 @@ def upgrade() -> None:
         sa.Column("to_addresses", sa.JSON(), nullable=False),
         sa.Column("cc_addresses", sa.JSON(), nullable=False),
         sa.Column("subject", sa.Text(), nullable=True),
-        sa.Column(
-            "sent_date", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=True
-        ),
+        sa.Column("sent_date", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("message_id_header", sa.Text(), nullable=True),
         sa.Column("in_reply_to", sa.Text(), nullable=True),
         sa.Column("references", sa.Text(), nullable=True),
@@ -104,9 +90,7 @@ def upgrade() -> None:
         sa.Column("flags", sa.JSON(), nullable=False),
         sa.Column("seen", sa.Boolean(), nullable=False),
         sa.Column("parse_problem", sa.Text(), nullable=True),
-        sa.Column(
-            "fetched_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False
-        ),
+        sa.Column("fetched_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"],
             ["mail_accounts.id"],
@@ -126,9 +110,7 @@ def upgrade() -> None:
         "pop3_seen",
         sa.Column("account_id", sa.Uuid(), nullable=False),
         sa.Column("uidl", sa.String(length=100), nullable=False),
-        sa.Column(
-            "first_seen_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False
-        ),
+        sa.Column("first_seen_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False),
         sa.Column("deleted_on_server", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"],

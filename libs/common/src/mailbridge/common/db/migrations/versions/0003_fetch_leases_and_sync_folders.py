@@ -24,9 +24,7 @@ def upgrade() -> None:
         sa.Column("account_id", sa.Uuid(), nullable=False),
         sa.Column("holder", sa.String(length=200), nullable=False),
         sa.Column("token", sa.BigInteger(), nullable=False),
-        sa.Column(
-            "expires_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False
-        ),
+        sa.Column("expires_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"],
             ["mail_accounts.id"],
@@ -36,9 +34,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("account_id", name=op.f("pk_fetch_leases")),
     )
     with op.batch_alter_table("mail_accounts", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("sync_folders", sa.JSON(), nullable=False, server_default="[]")
-        )
+        batch_op.add_column(sa.Column("sync_folders", sa.JSON(), nullable=False, server_default="[]"))
 
     # ### end Alembic commands ###
 

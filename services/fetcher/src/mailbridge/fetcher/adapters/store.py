@@ -1,0 +1,297 @@
+"""The mail store in SQL: account configuration, leases, sync cursors, messages, fetch state.
+
+Every write of a fetch runs in one transaction that first renews the lease by its token (the
+fence), then stores messages, advances the cursor and adds the MailFetched outbox rows.
+"""
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from mailbridge.common.db.mailstore import (
+    FetchLease,
+    FetchState,
+    FolderSyncState,
+    OutboxEvent,
+    Pop3Seen,
+    StoredMessage,
+)
+from mailbridge.common.db.tables import MailAccount, MailServer
+from mailbridge.common.db.types import utcnow
+from mailbridge.common.endpoints import (
+    IncomingProtocol,
+    TlsMode,
+    incoming_port,
+    incoming_security,
+    parse_host_port,
+)
+from mailbridge.common.events import MailboxReset, MailFetched, Message
+from mailbridge.common.secrets import SecretBox
+from mailbridge.fetcher.model import INBOX, AccountConfig, Lease, LeaseLost, NewMessage
+from mailbridge.fetcher.summary import summarize
+from mailbridge.fetcher.sync_plan import Cursor
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+SYSTEM_FLAGS_TO_DROP = {"\\Recent"}  # session-specific, never stored
+
+
+class MailStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], secrets: SecretBox) -> None:
+        self._sessions = sessions
+        self._secrets = secrets
+
+    async def load_account(self, account_id: uuid.UUID) -> AccountConfig | None:
+        async with self._sessions() as session:
+            account = await session.get(MailAccount, account_id)
+            if account is None:
+                return None
+            server = await session.get(MailServer, account.server_id)
+            assert server is not None
+        protocol = IncomingProtocol(server.incoming_protocol)
+        endpoint = parse_host_port(server.incoming_host)
+        mode = TlsMode(server.incoming_tls_mode)
+        password = account.password_encrypted
+        return AccountConfig(
+            account_id=account.id,
+            business_unit_id=account.business_unit_id,
+            protocol=protocol,
+            host=endpoint.host,
+            port=incoming_port(endpoint, protocol, server.incoming_tls),
+            security=incoming_security(endpoint, protocol, server.incoming_tls, mode),
+            login=account.login,
+            password=self._secrets.decrypt(password) if password else None,
+            uses_oauth=server.oauth_provider_id is not None,
+            inbox_folder=account.inbox_folder or INBOX,
+            sync_folders=tuple(account.sync_folders or ()),
+            delete_after_fetch=server.delete_after_fetch,
+            delete_after_days=server.delete_after_days,
+            can_receive=account.can_receive,
+            config_version=f"{account.version}.{server.version}",
+        )
+
+    # Leases ---------------------------------------------------------------------------------
+
+    async def acquire_lease(self, account_id: uuid.UUID, holder: str, ttl: timedelta) -> Lease | None:
+        now = utcnow()
+        async with self._sessions() as session:
+            try:
+                session.add(FetchLease(account_id=account_id, holder=holder, token=1, expires_at=now + ttl))
+                await session.commit()
+                return Lease(account_id, holder, 1)
+            except IntegrityError:
+                await session.rollback()
+            taken = await session.execute(
+                update(FetchLease)
+                .where(FetchLease.account_id == account_id, FetchLease.expires_at < now)
+                .values(holder=holder, token=FetchLease.token + 1, expires_at=now + ttl)
+            )
+            if taken.rowcount != 1:  # type: ignore[attr-defined]
+                await session.rollback()
+                return None
+            token = await session.scalar(select(FetchLease.token).where(FetchLease.account_id == account_id))
+            await session.commit()
+            assert token is not None
+            return Lease(account_id, holder, token)
+
+    async def release_lease(self, lease: Lease) -> None:
+        async with self._sessions() as session:
+            await session.execute(
+                delete(FetchLease).where(
+                    FetchLease.account_id == lease.account_id, FetchLease.token == lease.token
+                )
+            )
+            await session.commit()
+
+    async def _fence(self, session: AsyncSession, lease: Lease, ttl: timedelta) -> None:
+        renewed = await session.execute(
+            update(FetchLease)
+            .where(
+                FetchLease.account_id == lease.account_id,
+                FetchLease.token == lease.token,
+                FetchLease.holder == lease.holder,
+            )
+            .values(expires_at=utcnow() + ttl)
+        )
+        if renewed.rowcount != 1:  # type: ignore[attr-defined]
+            raise LeaseLost(f"lease {lease.token} on account {lease.account_id} was taken over")
+
+    # IMAP -----------------------------------------------------------------------------------
+
+    async def cursor(self, account_id: uuid.UUID, folder: str) -> Cursor | None:
+        async with self._sessions() as session:
+            state = await session.get(FolderSyncState, (account_id, folder))
+        if state is None:
+            return None
+        return Cursor(state.uidvalidity, state.last_uid, state.highest_modseq)
+
+    async def store_batch(
+        self,
+        lease: Lease,
+        ttl: timedelta,
+        account: AccountConfig,
+        messages: list[NewMessage],
+        cursor: tuple[str, Cursor] | None = None,
+    ) -> int:
+        """Store messages not stored yet, advance the cursor, queue MailFetched — atomically.
+
+        A message already stored under the same identity is skipped; one whose bytes are
+        already stored in the same folder under another UIDVALIDITY (after a reset) or by a
+        reload is re-based onto the new identity instead of stored twice.
+        """
+        stored = 0
+        async with self._sessions() as session, session.begin():
+            await self._fence(session, lease, ttl)
+            for item in messages:
+                if await self._place(session, account, item):
+                    stored += 1
+            if cursor is not None:
+                await _save_cursor(session, account.account_id, *cursor)
+        return stored
+
+    async def _place(self, session: AsyncSession, account: AccountConfig, item: NewMessage) -> bool:
+        identity = _identity(account.account_id, item)
+        if await session.scalar(select(StoredMessage.id).where(*identity).limit(1)) is not None:
+            return False
+        summary = summarize(item.raw)
+        if item.uid is not None and await self._rebased(session, account, item, summary.sha256):
+            return False
+        flags = [f for f in item.flags if f not in SYSTEM_FLAGS_TO_DROP]
+        message = StoredMessage(
+            account_id=account.account_id, business_unit_id=account.business_unit_id,
+            folder=item.folder, uidvalidity=item.uidvalidity, uid=item.uid, uidl=item.uidl,
+            sha256=summary.sha256, size=summary.size, raw=item.raw,
+            from_address=summary.from_address, to_addresses=summary.to_addresses,
+            cc_addresses=summary.cc_addresses, subject=summary.subject, sent_date=summary.sent_date,
+            message_id_header=summary.message_id, in_reply_to=summary.in_reply_to,
+            references=summary.references, has_attachments=summary.has_attachments,
+            flags=flags, seen="\\Seen" in flags, parse_problem=summary.parse_problem,
+        )  # fmt: skip
+        session.add(message)
+        await session.flush()
+        if item.uidl is not None:
+            await session.merge(Pop3Seen(account_id=account.account_id, uidl=item.uidl))
+        _queue(session, MailFetched(
+            account_id=account.account_id, business_unit_id=account.business_unit_id,
+            folder=item.folder, message_id=message.id, subject_line=summary.subject,
+            from_address=summary.from_address, size=summary.size, sha256=summary.sha256,
+        ))  # fmt: skip
+        return True
+
+    async def _rebased(
+        self, session: AsyncSession, account: AccountConfig, item: NewMessage, sha256: str
+    ) -> bool:
+        """After a UIDVALIDITY change: move a stored copy of these bytes onto the new identity."""
+        stale = await session.scalar(
+            select(StoredMessage)
+            .where(
+                StoredMessage.account_id == account.account_id,
+                StoredMessage.folder == item.folder,
+                StoredMessage.sha256 == sha256,
+                StoredMessage.uidvalidity != item.uidvalidity,
+            )
+            .limit(1)
+        )
+        if stale is None:
+            return False
+        stale.uidvalidity, stale.uid = item.uidvalidity, item.uid
+        return True
+
+    async def update_flags(
+        self, lease: Lease, ttl: timedelta, account: AccountConfig, folder: str,
+        changes: list[tuple[int, tuple[str, ...]]], cursor: Cursor,
+    ) -> int:  # fmt: skip
+        """Flags changed on the server (read on another device) → the store."""
+        changed = 0
+        async with self._sessions() as session, session.begin():
+            await self._fence(session, lease, ttl)
+            for uid, flags in changes:
+                kept = [f for f in flags if f not in SYSTEM_FLAGS_TO_DROP]
+                result = await session.execute(
+                    update(StoredMessage)
+                    .where(
+                        StoredMessage.account_id == account.account_id,
+                        StoredMessage.folder == folder,
+                        StoredMessage.uidvalidity == cursor.uidvalidity,
+                        StoredMessage.uid == uid,
+                    )
+                    .values(flags=kept, seen="\\Seen" in kept)
+                )
+                changed += result.rowcount  # type: ignore[attr-defined]
+            await _save_cursor(session, account.account_id, folder, cursor)
+        return changed
+
+    async def reset_folder(
+        self, lease: Lease, ttl: timedelta, account: AccountConfig, folder: str, old: int, new: int
+    ) -> None:
+        """UIDVALIDITY changed: restart the folder's cursor and say so (MailboxReset)."""
+        async with self._sessions() as session, session.begin():
+            await self._fence(session, lease, ttl)
+            await _save_cursor(session, account.account_id, folder, Cursor(new, 0, None))
+            _queue(session, MailboxReset(
+                account_id=account.account_id, folder=folder, old_uidvalidity=old, new_uidvalidity=new
+            ))  # fmt: skip
+
+    # POP3 -----------------------------------------------------------------------------------
+
+    async def known_uidls(self, account_id: uuid.UUID) -> set[str]:
+        async with self._sessions() as session:
+            rows = await session.scalars(select(Pop3Seen.uidl).where(Pop3Seen.account_id == account_id))
+            return set(rows)
+
+    async def deletable_uidls(self, account: AccountConfig, on_server: set[str]) -> list[str]:
+        """S11/S12: stored messages still on the server that are due for deletion."""
+        if not account.delete_after_fetch and account.delete_after_days is None:
+            return []
+        async with self._sessions() as session:
+            statement = select(Pop3Seen.uidl).where(
+                Pop3Seen.account_id == account.account_id, Pop3Seen.uidl.in_(on_server)
+            )
+            if not account.delete_after_fetch and account.delete_after_days is not None:
+                due = utcnow() - timedelta(days=account.delete_after_days)
+                statement = statement.where(Pop3Seen.first_seen_at <= due)
+            return sorted(await session.scalars(statement))
+
+    # Fetch state ----------------------------------------------------------------------------
+
+    async def fetch_state(self, account_id: uuid.UUID) -> FetchState | None:
+        async with self._sessions() as session:
+            return await session.get(FetchState, account_id)
+
+    async def record(self, account_id: uuid.UUID, **values: Any) -> None:
+        async with self._sessions() as session, session.begin():
+            state = await session.get(FetchState, account_id)
+            if state is None:
+                state = FetchState(account_id=account_id, status="never")
+                session.add(state)
+            for key, value in values.items():
+                setattr(state, key, value)
+
+
+def _identity(account_id: uuid.UUID, item: NewMessage) -> list[Any]:
+    if item.uidl is not None:
+        return [StoredMessage.account_id == account_id, StoredMessage.uidl == item.uidl]
+    return [
+        StoredMessage.account_id == account_id,
+        StoredMessage.folder == item.folder,
+        StoredMessage.uidvalidity == item.uidvalidity,
+        StoredMessage.uid == item.uid,
+    ]
+
+
+async def _save_cursor(session: AsyncSession, account_id: uuid.UUID, folder: str, cursor: Cursor) -> None:
+    await session.merge(
+        FolderSyncState(
+            account_id=account_id,
+            folder=folder,
+            uidvalidity=cursor.uidvalidity,
+            last_uid=cursor.last_uid,
+            highest_modseq=cursor.highest_modseq,
+            updated_at=utcnow(),
+        )
+    )
+
+
+def _queue(session: AsyncSession, event: Message) -> None:
+    session.add(OutboxEvent(subject=event.subject, payload=event.model_dump_json()))

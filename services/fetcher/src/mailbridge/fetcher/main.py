@@ -1,0 +1,59 @@
+"""Composition root: settings → database, secrets, TLS trust, NATS → the fetcher's subscriber."""
+
+import asyncio
+import os
+import socket
+import ssl
+
+from faststream import FastStream
+from mailbridge.common.db.engine import create_engine, create_session_factory
+from mailbridge.common.messaging import create_broker
+from mailbridge.common.secrets import SecretBox, resolve_key_ring
+from mailbridge.common.streams import ensure_streams
+from mailbridge.fetcher import outbox_relay, subscribers
+from mailbridge.fetcher.adapters.store import MailStore
+from mailbridge.fetcher.fetch_account import FetchDeps
+from mailbridge.fetcher.settings import FetcherSettings
+from mailbridge.fetcher.sync import Limits
+
+
+def tls_context(settings: FetcherSettings) -> ssl.SSLContext:
+    """System trust plus, when configured, one extra CA; verification is never switched off."""
+    context = ssl.create_default_context()
+    if settings.extra_ca_file:
+        context.load_verify_locations(cafile=str(settings.extra_ca_file))
+    return context
+
+
+def create_app(settings: FetcherSettings) -> FastStream:
+    key = settings.secret_key.get_secret_value() if settings.secret_key else None
+    secrets = SecretBox.from_ring(resolve_key_ring(key, settings.var_dir))
+    engine = create_engine(settings.effective_database_url(settings.var_dir), settings.database_pool_size)
+    sessions = create_session_factory(engine)
+    broker = create_broker(settings.require_nats_url(), "fetcher", settings.nats_connect_timeout_s)
+    limits = Limits(settings.fetch_batch_count, settings.fetch_batch_bytes)
+    deps = FetchDeps(
+        MailStore(sessions, secrets), tls_context(settings),
+        holder=f"{socket.gethostname()}:{os.getpid()}", limits=limits, timeout_s=settings.fetch_timeout_s,
+    )  # fmt: skip
+    subscribers.register(broker, deps, settings.fetch_workers, settings.fetch_max_deliver)
+    app = FastStream(broker)
+    relay: list[asyncio.Task[None]] = []
+
+    @app.on_startup
+    async def declare_streams() -> None:
+        await broker.connect()
+        await ensure_streams(broker.connection.jetstream(), settings.nats_stream_replicas)
+
+    @app.after_startup
+    async def start_relay() -> None:
+        timeout = settings.nats_publish_timeout_s
+        relay.append(asyncio.create_task(outbox_relay.relay_forever(sessions, broker, timeout)))
+
+    @app.on_shutdown
+    async def stop_relay() -> None:
+        for task in relay:
+            task.cancel()
+        await engine.dispose()
+
+    return app

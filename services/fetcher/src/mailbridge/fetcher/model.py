@@ -1,0 +1,63 @@
+"""What the fetch use-cases work with: the account's effective configuration and the lease."""
+
+import uuid
+from dataclasses import dataclass
+
+from mailbridge.common.endpoints import IncomingProtocol, TransportSecurity
+
+INBOX = "INBOX"
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    account_id: uuid.UUID
+    business_unit_id: uuid.UUID | None
+    protocol: IncomingProtocol
+    host: str
+    port: int
+    security: TransportSecurity
+    login: str
+    password: str | None
+    uses_oauth: bool
+    inbox_folder: str
+    sync_folders: tuple[str, ...]
+    delete_after_fetch: bool
+    delete_after_days: int | None
+    can_receive: bool
+    config_version: str  # changes whenever the account or its server changes
+
+    @property
+    def folders(self) -> tuple[str, ...]:
+        """IMAP: the inbox, then the further folders chosen for the account; IMAP download and
+        POP3: the inbox only."""
+        if self.protocol is IncomingProtocol.IMAP:
+            extra = tuple(f for f in self.sync_folders if f != self.inbox_folder)
+            return (self.inbox_folder, *extra)
+        return (self.inbox_folder,)
+
+    @property
+    def syncs_flags(self) -> bool:
+        return self.protocol is IncomingProtocol.IMAP
+
+
+@dataclass(frozen=True)
+class Lease:
+    account_id: uuid.UUID
+    holder: str
+    token: int
+
+
+class LeaseLost(Exception):
+    """Another replica holds the account's lease now: this fetch must stop writing."""
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A message downloaded and ready to store: identity, flags and bytes."""
+
+    folder: str
+    raw: bytes
+    flags: tuple[str, ...] = ()
+    uidvalidity: int | None = None
+    uid: int | None = None
+    uidl: str | None = None

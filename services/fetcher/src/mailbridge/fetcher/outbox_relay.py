@@ -1,0 +1,62 @@
+"""Publishes the events that fetch transactions wrote to the outbox, then marks them sent.
+
+At-least-once: a crash between publish and mark publishes again; each event carries its own
+`event_id` as `Nats-Msg-Id`, so JetStream drops the repeat within the duplicate window.
+"""
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from faststream.nats import NatsBroker
+from mailbridge.common.db.mailstore import OutboxEvent
+from mailbridge.common.db.types import utcnow
+from mailbridge.common.messaging import MSG_ID_HEADER
+from mailbridge.common.streams import stream_for
+from nats.errors import Error as NatsError
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+logger = logging.getLogger(__name__)
+BATCH = 200
+
+
+async def relay_once(sessions: async_sessionmaker[AsyncSession], broker: NatsBroker, timeout_s: float) -> int:
+    """Publish one batch of pending events; return how many were published."""
+    async with sessions() as session:
+        pending = list(
+            await session.scalars(
+                select(OutboxEvent)
+                .where(OutboxEvent.published_at.is_(None))
+                .order_by(OutboxEvent.id)
+                .limit(BATCH)
+            )
+        )
+    for event in pending:
+        await broker.publish(
+            event.payload.encode(), subject=event.subject, stream=stream_for(event.subject).name,
+            headers={MSG_ID_HEADER: str(event.id)}, timeout=timeout_s,
+        )  # fmt: skip
+    if pending:
+        async with sessions() as session, session.begin():
+            await session.execute(
+                update(OutboxEvent)
+                .where(OutboxEvent.id.in_([event.id for event in pending]))
+                .values(published_at=utcnow())
+            )
+    return len(pending)
+
+
+async def relay_forever(
+    sessions: async_sessionmaker[AsyncSession],
+    broker: NatsBroker,
+    timeout_s: float,
+    idle: timedelta = timedelta(milliseconds=200),
+) -> None:
+    while True:
+        try:
+            if await relay_once(sessions, broker, timeout_s):
+                continue
+        except (NatsError, TimeoutError) as error:
+            logger.warning("outbox relay: publishing failed, will retry: %s", error)
+        await asyncio.sleep(idle.total_seconds())

@@ -1,0 +1,52 @@
+"""The interfaces the fetch use-cases need; adapters implement them, unit tests fake them."""
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Protocol
+
+from mailbridge.fetcher.imap_wire import FetchedItem
+from mailbridge.fetcher.model import AccountConfig, Lease, NewMessage
+from mailbridge.fetcher.sync_plan import Cursor, FolderStatus
+
+
+class ImapSession(Protocol):
+    async def select(self, folder: str) -> FolderStatus: ...
+    async def sizes_after(self, uid: int) -> list[FetchedItem]: ...
+    async def bodies(self, uids: list[int]) -> list[FetchedItem]: ...
+    async def flags_changed_since(self, modseq: int, up_to_uid: int) -> list[FetchedItem]: ...
+
+
+class Pop3Session(Protocol):
+    async def uidls(self) -> dict[str, int]: ...
+    async def retrieve(self, number: int) -> bytes: ...
+    async def delete_and_quit(self, numbers: list[int]) -> None: ...
+
+
+class Store(Protocol):
+    async def cursor(self, account_id: uuid.UUID, folder: str) -> Cursor | None: ...
+    async def store_batch(
+        self,
+        lease: Lease,
+        ttl: timedelta,
+        account: AccountConfig,
+        messages: list[NewMessage],
+        cursor: tuple[str, Cursor] | None = None,
+    ) -> int: ...
+    async def update_flags(
+        self,
+        lease: Lease,
+        ttl: timedelta,
+        account: AccountConfig,
+        folder: str,
+        changes: list[tuple[int, tuple[str, ...]]],
+        cursor: Cursor,
+    ) -> int: ...
+    async def reset_folder(
+        self, lease: Lease, ttl: timedelta, account: AccountConfig, folder: str, old: int, new: int
+    ) -> None: ...
+    async def known_uidls(self, account_id: uuid.UUID) -> set[str]: ...
+    async def deletable_uidls(self, account: AccountConfig, on_server: set[str]) -> list[str]: ...
+
+
+Heartbeat = Callable[[], Awaitable[None]]

@@ -1,0 +1,22 @@
+"""Fetcher settings: the shared pieces plus concurrency, batch bounds and TLS trust."""
+
+from pathlib import Path
+
+from mailbridge.common.settings import (
+    DatabaseSettings,
+    LoggingSettings,
+    NatsSettings,
+    SecretSettings,
+    VarDirSettings,
+)
+from pydantic import Field
+
+
+class FetcherSettings(VarDirSettings, DatabaseSettings, NatsSettings, SecretSettings, LoggingSettings):
+    fetch_workers: int = Field(default=8, ge=1, le=256, description="accounts fetched at once")
+    fetch_batch_count: int = Field(default=100, ge=1, le=1000)
+    fetch_batch_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    fetch_timeout_s: float = Field(default=30.0, gt=0)
+    fetch_max_deliver: int = Field(default=20, ge=1)
+    # S9: verification always on; an admin may trust an extra CA (e.g. a private mail server).
+    extra_ca_file: Path | None = None

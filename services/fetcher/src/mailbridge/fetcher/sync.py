@@ -1,0 +1,100 @@
+"""The fetch use-cases: synchronise IMAP folders and download POP3 maildrops into the store.
+
+Order of effects (the no-loss contract): download → commit message + cursor + outbox row in one
+transaction → only then delete on the server (POP3) or advance past the message. A crash at any
+point leaves the cursor behind the last committed message, so the next run fetches again and the
+identity check drops what was already stored.
+"""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from mailbridge.fetcher.model import AccountConfig, Lease, NewMessage
+from mailbridge.fetcher.ports import Heartbeat, ImapSession, Pop3Session, Store
+from mailbridge.fetcher.sync_plan import Cursor, Pending, batches, plan_folder_sync
+
+
+@dataclass(frozen=True)
+class Limits:
+    batch_count: int = 100
+    batch_bytes: int = 16 * 1024 * 1024
+    lease_ttl: timedelta = timedelta(minutes=2)
+
+
+@dataclass
+class Counts:
+    new: int = 0
+    flags_changed: int = 0
+    deleted_on_server: int = 0
+    folders: dict[str, int] = field(default_factory=dict)
+
+
+async def sync_imap(
+    account: AccountConfig, imap: ImapSession, store: Store, lease: Lease,
+    limits: Limits, heartbeat: Heartbeat, full_reload: bool = False,
+) -> Counts:  # fmt: skip
+    counts = Counts()
+    for folder in account.folders:
+        status = await imap.select(folder)
+        cursor = None if full_reload else await store.cursor(account.account_id, folder)
+        plan = plan_folder_sync(status, cursor, account.syncs_flags)
+        if plan.nothing_to_do:
+            continue
+        if plan.reset and cursor is not None:
+            await store.reset_folder(
+                lease, limits.lease_ttl, account, folder, cursor.uidvalidity, status.uidvalidity
+            )
+            cursor = Cursor(status.uidvalidity, 0, None)
+        last_uid = cursor.last_uid if cursor and not plan.reset else 0
+        if plan.fetch_after_uid is not None:
+            pending = [Pending(i.uid, i.size or 0) for i in await imap.sizes_after(plan.fetch_after_uid)]
+            for batch in batches(pending, limits.batch_count, limits.batch_bytes):
+                items = await imap.bodies([p.uid for p in batch])
+                messages = [
+                    NewMessage(folder, item.body, item.flags, status.uidvalidity, item.uid)
+                    for item in items
+                    if item.body is not None
+                ]
+                last_uid = max([last_uid, *(p.uid for p in batch)])
+                advance = Cursor(status.uidvalidity, last_uid, _modseq(cursor))
+                counts.new += await store.store_batch(
+                    lease, limits.lease_ttl, account, messages, (folder, advance)
+                )
+                await heartbeat()
+        final = Cursor(status.uidvalidity, last_uid, status.highest_modseq)
+        changes: list[tuple[int, tuple[str, ...]]] = []
+        if plan.flags_changed_since is not None and last_uid:
+            changed = await imap.flags_changed_since(plan.flags_changed_since, last_uid)
+            changes = [(item.uid, item.flags) for item in changed]
+        counts.flags_changed += await store.update_flags(
+            lease, limits.lease_ttl, account, folder, changes, final
+        )
+        counts.folders[folder] = status.exists
+    return counts
+
+
+def _modseq(cursor: Cursor | None) -> int | None:
+    """While new messages are stored the old HIGHESTMODSEQ is kept: flag changes seen in this
+    run are applied only when the folder is done, and a crash before that redoes them."""
+    return cursor.highest_modseq if cursor else None
+
+
+async def sync_pop3(
+    account: AccountConfig, pop3: Pop3Session, store: Store, lease: Lease,
+    limits: Limits, heartbeat: Heartbeat, full_reload: bool = False,
+) -> Counts:  # fmt: skip
+    counts = Counts()
+    on_server = await pop3.uidls()
+    known = set() if full_reload else await store.known_uidls(account.account_id)
+    for uidl, number in sorted(on_server.items(), key=lambda pair: pair[1]):
+        if uidl in known:
+            continue
+        raw = await pop3.retrieve(number)
+        message = NewMessage(account.inbox_folder, raw, uidl=uidl)
+        counts.new += await store.store_batch(lease, limits.lease_ttl, account, [message])
+        await heartbeat()
+    deletable = await store.deletable_uidls(account, set(on_server))
+    await pop3.delete_and_quit([on_server[uidl] for uidl in deletable])
+    counts.deleted_on_server = len(deletable)
+    counts.folders[account.inbox_folder] = len(on_server)
+    return counts
