@@ -1,0 +1,48 @@
+"""Parsed summaries: decoded headers, attachments, and bad input stored, never dropped."""
+
+import hashlib
+
+from mailbridge.fetcher.summary import summarize
+
+PLAIN = (
+    b"From: =?utf-8?q?J=C3=BCrgen?= <j@example.com>\r\nTo: a@example.com, B <b@example.com>\r\n"
+    b"Cc: c@example.com\r\nSubject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\nMessage-ID: <m1@example.com>\r\n"
+    b"In-Reply-To: <m0@example.com>\r\nDate: Thu, 26 Nov 2026 10:00:00 +0100\r\n\r\nHi\r\n"
+)
+
+
+def test_headers_are_decoded() -> None:
+    summary = summarize(PLAIN)
+    assert summary.subject == "Grüße"
+    assert summary.from_address == "j@example.com"
+    assert summary.to_addresses == ["a@example.com", "b@example.com"]
+    assert summary.cc_addresses == ["c@example.com"]
+    assert (summary.message_id, summary.in_reply_to) == ("<m1@example.com>", "<m0@example.com>")
+    assert summary.sent_date is not None
+    assert summary.sent_date.isoformat() == "2026-11-26T09:00:00+00:00"
+    assert (summary.sha256, summary.size) == (hashlib.sha256(PLAIN).hexdigest(), len(PLAIN))
+    assert summary.parse_problem is None
+
+
+def test_attachments_are_noticed() -> None:
+    raw = (
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\nSubject: s\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain\r\n\r\nbody\r\n"
+        b'--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename="a.pdf"\r\n\r\n'
+        b"%PDF\r\n--b--\r\n"
+    )
+    assert summarize(raw).has_attachments is True
+    assert summarize(PLAIN).has_attachments is False
+
+
+def test_garbage_is_flagged_not_dropped() -> None:
+    for raw in (b"", b"garbage without headers", b"\x00\xff\xfe" * 100):
+        summary = summarize(raw)
+        assert summary.parse_problem
+        assert summary.size == len(raw)
+
+
+def test_broken_date_and_addresses_do_not_raise() -> None:
+    summary = summarize(b"From: <<<>>>\r\nDate: not a date\r\nSubject: x\r\n\r\nbody")
+    assert summary.sent_date is None
+    assert summary.subject == "x"
