@@ -6,6 +6,8 @@ escapes a handler acks nothing, so JetStream redelivers after the consumer's ack
 at-least-once, never silently dropped (FastStream's own default would reject the message).
 """
 
+import asyncio
+
 from faststream.middlewares import AckPolicy
 from faststream.nats import NatsBroker
 from mailbridge.common.events import Message
@@ -24,6 +26,14 @@ def create_broker(url: str, service: str, connect_timeout_s: float = 5.0) -> Nat
         graceful_timeout=15.0,
         max_reconnect_attempts=-1,
     )
+
+
+async def connect(broker: NatsBroker, url: str, timeout_s: float) -> None:
+    """Connect with a hard deadline (the client would otherwise retry for ever at start-up)."""
+    try:
+        await asyncio.wait_for(broker.connect(), timeout_s)
+    except TimeoutError as error:
+        raise ConnectionError(f"NATS at {url} did not answer within {timeout_s} s") from error
 
 
 async def publish(

@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Response
 from mailbridge.common.db.engine import create_engine, create_session_factory
-from mailbridge.common.messaging import create_broker
+from mailbridge.common.messaging import connect, create_broker
 from mailbridge.common.secrets import SecretBox, resolve_key_ring
 from mailbridge.common.streams import ensure_streams
 from mailbridge.config_api.business_units.service import BusinessUnits
@@ -50,7 +50,7 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(database_url, settings.database_pool_size)
         broker = create_broker(nats_url, "config-api", settings.nats_connect_timeout_s)
-        await broker.connect()
+        await connect(broker, nats_url, settings.nats_connect_timeout_s * 3)
         await ensure_streams(broker.connection.jetstream(), settings.nats_stream_replicas)
         app.state.context = AppContext(
             create_session_factory(engine), secrets, broker, settings.nats_publish_timeout_s

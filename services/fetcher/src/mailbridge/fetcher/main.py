@@ -7,7 +7,7 @@ import ssl
 
 from faststream import FastStream
 from mailbridge.common.db.engine import create_engine, create_session_factory
-from mailbridge.common.messaging import create_broker
+from mailbridge.common.messaging import connect, create_broker
 from mailbridge.common.secrets import SecretBox, resolve_key_ring
 from mailbridge.common.streams import ensure_streams
 from mailbridge.fetcher import outbox_relay, subscribers
@@ -42,7 +42,7 @@ def create_app(settings: FetcherSettings) -> FastStream:
 
     @app.on_startup
     async def declare_streams() -> None:
-        await broker.connect()
+        await connect(broker, settings.require_nats_url(), settings.nats_connect_timeout_s * 3)
         await ensure_streams(broker.connection.jetstream(), settings.nats_stream_replicas)
 
     @app.after_startup

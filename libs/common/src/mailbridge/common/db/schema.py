@@ -4,4 +4,4 @@ from mailbridge.common.db import mailstore, tables
 from sqlalchemy import MetaData
 
 metadata: MetaData = tables.Base.metadata
-assert mailstore.StoredMessage.__table__.metadata is metadata
+assert mailstore.StoredMessage.metadata is metadata
