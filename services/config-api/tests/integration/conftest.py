@@ -26,6 +26,7 @@ async def running_app(
         nats_url=nats_url,
         secret_key=generate_key(),
         var_dir=tmp_path_factory.mktemp("var"),
+        scheduler_tick_s=0,
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):

@@ -70,3 +70,17 @@ def _ctx(session: SessionDep, secrets: SecretsDep, principal: PrincipalDep) -> C
 
 
 CtxDep = Annotated[Ctx, Depends(_ctx)]
+
+
+@dataclass(frozen=True)
+class Messaging:
+    broker: NatsBroker
+    timeout_s: float
+
+
+def _messaging(request: Request) -> Messaging:
+    context = _context(request)
+    return Messaging(context.broker, context.publish_timeout_s)
+
+
+MessagingDep = Annotated[Messaging, Depends(_messaging)]

@@ -1,5 +1,6 @@
 """Composition root: settings → database, secrets, NATS → the FastAPI app; nothing at import."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,11 +12,14 @@ from mailbridge.common.secrets import SecretBox, resolve_key_ring
 from mailbridge.common.streams import ensure_streams
 from mailbridge.config_api.business_units.service import BusinessUnits
 from mailbridge.config_api.deps import AppContext
+from mailbridge.config_api.fetching import router as fetching_routes
+from mailbridge.config_api.fetching.scheduler import run_scheduler
 from mailbridge.config_api.groups.service import Groups
 from mailbridge.config_api.mail_accounts import router as owned_accounts
 from mailbridge.config_api.mail_accounts.service import MailAccounts
 from mailbridge.config_api.mail_servers.service import MailServers
 from mailbridge.config_api.mail_settings import router as mail_settings
+from mailbridge.config_api.mailbox import router as mailbox_routes
 from mailbridge.config_api.oauth_providers.service import OAuthProviders
 from mailbridge.config_api.problems import install_problem_handlers
 from mailbridge.config_api.router_factory import crud_router
@@ -24,6 +28,7 @@ from mailbridge.config_api.users.service import Users
 from nats.errors import Error as NatsError
 from pydantic import BaseModel
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 logger = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
@@ -55,9 +60,18 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
         app.state.context = AppContext(
             create_session_factory(engine), secrets, broker, settings.nats_publish_timeout_s
         )
+        sessions: async_sessionmaker[AsyncSession] = app.state.context.sessions
+        tasks = []
+        if settings.scheduler_tick_s > 0:
+            timeout = settings.nats_publish_timeout_s
+            tasks.append(
+                asyncio.create_task(run_scheduler(sessions, broker, timeout, settings.scheduler_tick_s))
+            )
         try:
             yield
         finally:
+            for task in tasks:
+                task.cancel()
             try:
                 await broker.stop()
             except NatsError as error:  # e.g. still reconnecting to a server that went away
@@ -79,6 +93,8 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
         crud_router(MailServers(), "/mail-servers", "mail_server"),
         crud_router(MailAccounts(), "/mail-accounts", "mail_account"),
         owned_accounts.router,
+        fetching_routes.router,
+        mailbox_routes.router,
         mail_settings.router,
     ):
         app.include_router(router, prefix=API_PREFIX)

@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated, Generic, TypeVar
 
 from fastapi import Query
+from mailbridge.common.db.mailstore import StoredMessage
 from mailbridge.common.db.tables import Versioned
 from mailbridge.config_api.errors import invalid
 from pydantic import BaseModel
@@ -13,7 +14,7 @@ from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 T = TypeVar("T")
-V = TypeVar("V", bound=Versioned)
+V = TypeVar("V", bound=Versioned | StoredMessage)  # anything keyed by a time-ordered id
 MAX_LIMIT = 200
 
 

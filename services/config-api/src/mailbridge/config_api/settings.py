@@ -13,3 +13,4 @@ from pydantic import Field
 class ConfigApiSettings(VarDirSettings, DatabaseSettings, NatsSettings, SecretSettings, LoggingSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8080, ge=0, le=65535)
+    scheduler_tick_s: float = Field(default=30.0, ge=0, description="0 switches the G2 scheduler off")

@@ -1,0 +1,1 @@
+"""The mailbox read API: stored messages, their raw bytes, and G1 (hide mailbox)."""

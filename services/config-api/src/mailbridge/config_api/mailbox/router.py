@@ -1,0 +1,98 @@
+"""Routes of the mailbox read API: an account's messages, one message, its raw bytes (G1)."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+from mailbridge.common.db.mailstore import StoredMessage
+from mailbridge.config_api import crud
+from mailbridge.config_api.deps import CtxDep
+from mailbridge.config_api.errors import Forbidden, NotFound
+from mailbridge.config_api.mail_accounts.service import MailAccounts
+from mailbridge.config_api.mail_settings.service import load_settings
+from mailbridge.config_api.paging import Page, PageRequest, fetch_page, page_request
+from mailbridge.config_api.problems import PROBLEM_RESPONSES
+from mailbridge.config_api.resource import Ctx
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import undefer
+
+router = APIRouter(tags=["mailbox"], responses=PROBLEM_RESPONSES)
+accounts = MailAccounts()
+PageDep = Annotated[PageRequest, Depends(page_request)]
+
+
+class MessageOut(BaseModel):
+    id: uuid.UUID
+    account_id: uuid.UUID
+    business_unit_id: uuid.UUID | None
+    folder: str
+    from_address: str | None
+    to_addresses: list[str]
+    cc_addresses: list[str]
+    subject: str | None
+    sent_date: datetime | None
+    message_id_header: str | None
+    in_reply_to: str | None
+    references: str | None
+    size: int
+    sha256: str
+    has_attachments: bool
+    flags: list[str]
+    seen: bool
+    parse_problem: str | None
+    fetched_at: datetime
+
+
+async def _mailbox_allowed(ctx: Ctx) -> None:
+    if not ctx.principal.is_admin and (await load_settings(ctx.session)).hide_mailbox:
+        raise Forbidden("the mailbox is hidden for users (G1)")
+
+
+async def _message(ctx: Ctx, message_id: uuid.UUID, with_raw: bool = False) -> StoredMessage:
+    await _mailbox_allowed(ctx)
+    statement = select(StoredMessage).where(StoredMessage.id == message_id)
+    if with_raw:
+        statement = statement.options(undefer(StoredMessage.raw))
+    message = await ctx.session.scalar(statement)
+    if message is None:
+        raise NotFound(f"message {message_id} does not exist")
+    try:
+        await crud.get_row(accounts, ctx, message.account_id)
+    except NotFound as error:
+        raise NotFound(f"message {message_id} does not exist") from error
+    return message
+
+
+@router.get("/mail-accounts/{account_id}/messages", operation_id="list_messages")
+async def list_messages(
+    ctx: CtxDep, account_id: uuid.UUID, page: PageDep,
+    folder: Annotated[str | None, Query(max_length=300)] = None,
+    unread: Annotated[bool | None, Query(description="true: only unread; false: only read")] = None,
+) -> Page[MessageOut]:  # fmt: skip
+    await _mailbox_allowed(ctx)
+    await crud.get_row(accounts, ctx, account_id)
+    statement = select(StoredMessage).where(StoredMessage.account_id == account_id)
+    if folder is not None:
+        statement = statement.where(StoredMessage.folder == folder)
+    if unread is not None:
+        statement = statement.where(StoredMessage.seen.is_(not unread))
+    rows, cursor = await fetch_page(ctx.session, statement, StoredMessage, page)
+    return Page(items=[MessageOut.model_validate(r, from_attributes=True) for r in rows], next_cursor=cursor)
+
+
+@router.get("/messages/{message_id}", operation_id="get_message")
+async def get_message(ctx: CtxDep, message_id: uuid.UUID) -> MessageOut:
+    return MessageOut.model_validate(await _message(ctx, message_id), from_attributes=True)
+
+
+@router.get(
+    "/messages/{message_id}/raw",
+    operation_id="get_message_raw",
+    response_class=Response,
+    responses={200: {"content": {"message/rfc822": {}}}},
+)
+async def get_message_raw(ctx: CtxDep, message_id: uuid.UUID) -> Response:
+    message = await _message(ctx, message_id, with_raw=True)
+    return Response(content=message.raw, media_type="message/rfc822")

@@ -1,0 +1,75 @@
+"""The mailbox read API over stored messages: paging, filters, raw bytes, G1, ownership."""
+
+import hashlib
+import uuid
+from typing import Any
+
+from config_api_testing import Api, account_body, imap_server_body
+from mailbridge.common.db.mailstore import StoredMessage
+
+RAW = b"From: a@example.com\r\nSubject: Hello\r\n\r\nBody with \xe4 byte\r\n"
+
+
+async def _store(api: Api, account_id: str, count: int, seen_every: int = 2) -> list[str]:
+    ids = []
+    async with api.running.sessions() as session:
+        for uid in range(1, count + 1):
+            message = StoredMessage(
+                account_id=uuid.UUID(account_id), folder="INBOX", uidvalidity=1, uid=uid,
+                sha256=hashlib.sha256(RAW).hexdigest(), size=len(RAW), raw=RAW, subject=f"m{uid}",
+                seen=uid % seen_every == 0, flags=["\\Seen"] if uid % seen_every == 0 else [],
+            )  # fmt: skip
+            session.add(message)
+            await session.flush()
+            ids.append(str(message.id))
+        await session.commit()
+    return ids
+
+
+async def _world(api: Api) -> dict[str, Any]:
+    server = await api.create("/mail-servers", imap_server_body())
+    ann = await api.create("/users", {"name": "Ann", "email": "ann@example.com"})
+    bob = await api.create("/users", {"name": "Bob", "email": "bob@example.com"})
+    mine = await api.create("/mail-accounts", account_body(server["id"], "user", ann["id"]))
+    return {"mine": mine, "ann": await api.user_key(ann["id"]), "bob": await api.user_key(bob["id"])}
+
+
+async def test_list_pages_and_filters(api: Api) -> None:
+    world = await _world(api)
+    ids = await _store(api, world["mine"]["id"], 5)
+    path = f"/mail-accounts/{world['mine']['id']}/messages"
+    first = (await world["ann"].get(path, limit=3)).json()
+    second = (await world["ann"].get(path, limit=3, cursor=first["next_cursor"])).json()
+    assert [m["id"] for m in first["items"] + second["items"]] == ids
+    assert second["next_cursor"] is None
+    unread = (await world["ann"].get(path, unread="true")).json()["items"]
+    assert [m["subject"] for m in unread] == ["m1", "m3", "m5"]
+    assert (await world["ann"].get(path, folder="Other")).json()["items"] == []
+
+
+async def test_raw_bytes_are_exact(api: Api) -> None:
+    world = await _world(api)
+    [message_id] = await _store(api, world["mine"]["id"], 1)
+    raw = await world["ann"].get(f"/messages/{message_id}/raw")
+    assert raw.status_code == 200
+    assert raw.headers["content-type"] == "message/rfc822"
+    assert raw.content == RAW
+    summary = (await world["ann"].get(f"/messages/{message_id}")).json()
+    assert (summary["subject"], summary["size"]) == ("m1", len(RAW))
+
+
+async def test_other_users_messages_are_404(api: Api) -> None:
+    world = await _world(api)
+    [message_id] = await _store(api, world["mine"]["id"], 1)
+    assert (await world["bob"].get(f"/messages/{message_id}")).status_code == 404
+    assert (await world["bob"].get(f"/messages/{message_id}/raw")).status_code == 404
+    assert (await world["bob"].get(f"/mail-accounts/{world['mine']['id']}/messages")).status_code == 404
+
+
+async def test_g1_hidden_mailbox_is_403_for_users_only(api: Api) -> None:
+    world = await _world(api)
+    [message_id] = await _store(api, world["mine"]["id"], 1)
+    await api.patch("/settings/mail", {"hide_mailbox": True})
+    for path in (f"/messages/{message_id}", f"/mail-accounts/{world['mine']['id']}/messages"):
+        assert (await world["ann"].get(path)).status_code == 403
+        assert (await api.get(path)).status_code == 200
