@@ -7,6 +7,7 @@ at-least-once, never silently dropped (FastStream's own default would reject the
 """
 
 import asyncio
+import logging
 
 from faststream.middlewares import AckPolicy
 from faststream.nats import NatsBroker
@@ -25,6 +26,7 @@ def create_broker(url: str, service: str, connect_timeout_s: float = 5.0) -> Nat
         ack_policy=AckPolicy.MANUAL,
         graceful_timeout=15.0,
         max_reconnect_attempts=-1,
+        logger=logging.getLogger(f"mailbridge.{service}.nats"),
     )
 
 
