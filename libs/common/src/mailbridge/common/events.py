@@ -42,6 +42,21 @@ class FetchRequested(Message):
     requested_by: str | None = None
 
 
+class MailboxAction(StrEnum):
+    MARK_SEEN = "mark_seen"
+    MARK_UNSEEN = "mark_unseen"
+    MOVE_TO_TRASH = "move_to_trash"
+    MOVE_TO_SPAM = "move_to_spam"
+
+
+class MailboxChangeRequested(Message):
+    """Command: apply a change made through the API to the message on the IMAP server."""
+
+    subject: ClassVar[str] = f"{SUBJECT_ROOT}.fetch.change.v1"
+    message_id: uuid.UUID
+    action: MailboxAction
+
+
 class SendRequested(Message):
     """Command: send the stored outbox message (the mail itself is in the database)."""
 
@@ -99,6 +114,6 @@ class AccountStateChanged(Message):
 
 
 ALL_MESSAGES: tuple[type[Message], ...] = (
-    FetchRequested, SendRequested, MailFetched, MailSent, SendFailed, MailboxReset,
+    FetchRequested, MailboxChangeRequested, SendRequested, MailFetched, MailSent, SendFailed, MailboxReset,
     TokenRefreshed, AccountStateChanged,
 )  # fmt: skip

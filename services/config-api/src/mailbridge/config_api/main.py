@@ -19,6 +19,7 @@ from mailbridge.config_api.mail_accounts import router as owned_accounts
 from mailbridge.config_api.mail_accounts.service import MailAccounts
 from mailbridge.config_api.mail_servers.service import MailServers
 from mailbridge.config_api.mail_settings import router as mail_settings
+from mailbridge.config_api.mailbox import changes as mailbox_changes
 from mailbridge.config_api.mailbox import router as mailbox_routes
 from mailbridge.config_api.oauth_providers.service import OAuthProviders
 from mailbridge.config_api.problems import install_problem_handlers
@@ -95,6 +96,7 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
         owned_accounts.router,
         fetching_routes.router,
         mailbox_routes.router,
+        mailbox_changes.router,
         mail_settings.router,
     ):
         app.include_router(router, prefix=API_PREFIX)

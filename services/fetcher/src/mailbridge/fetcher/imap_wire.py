@@ -83,6 +83,18 @@ def _item(text: bytes, body: bytes | None) -> FetchedItem:
     )
 
 
+_COPYUID = re.compile(rb"\[COPYUID (\d+) (\d+) (\d+)\]")
+
+
+def parse_copyuid(lines: list[bytes | bytearray]) -> tuple[int, int] | None:
+    """(UIDVALIDITY, new UID) of a single moved or copied message (RFC 4315 COPYUID)."""
+    for line in lines:
+        found = _COPYUID.search(bytes(line))
+        if found:
+            return int(found.group(1)), int(found.group(3))
+    return None
+
+
 def parse_select(lines: list[bytes | bytearray]) -> dict[str, int]:
     """UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and EXISTS from a SELECT response."""
     found: dict[str, int] = {}

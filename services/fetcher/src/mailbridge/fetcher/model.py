@@ -25,6 +25,8 @@ class AccountConfig:
     delete_after_days: int | None
     can_receive: bool
     config_version: str  # changes whenever the account or its server changes
+    trash_folder: str = "Trash"  # A11 override, else the server's (S10), else Trash
+    spam_folder: str = "Junk"
 
     @property
     def folders(self) -> tuple[str, ...]:

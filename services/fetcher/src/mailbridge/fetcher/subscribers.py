@@ -3,14 +3,16 @@
 import logging
 
 from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
-from mailbridge.common.events import FetchRequested
+from mailbridge.common.events import FetchRequested, MailboxChangeRequested
 from mailbridge.common.streams import FETCH
+from mailbridge.fetcher.changes import apply_change
 from mailbridge.fetcher.failures import retry_delay_s
-from mailbridge.fetcher.fetch_account import FetchDeps, Outcome, fetch_account
+from mailbridge.fetcher.fetch_account import FetchDeps, Outcome, Result, fetch_account
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 logger = logging.getLogger(__name__)
 DURABLE = "fetcher"
+CHANGES_DURABLE = "fetcher-changes"
 ACK_WAIT_S = 120.0
 BUSY_DELAY_S = 15.0
 
@@ -37,10 +39,30 @@ def register(broker: NatsBroker, deps: FetchDeps, workers: int, max_deliver: int
             "fetch %s", result.outcome,
             extra={"account_id": str(command.account_id), "reason": result.reason},
         )  # fmt: skip
-        if result.outcome is Outcome.RETRY:
-            attempt = message.raw_message.metadata.num_delivered
-            await message.nack(delay=retry_delay_s(attempt))
-        elif result.outcome is Outcome.BUSY:
-            await message.nack(delay=BUSY_DELAY_S)
-        else:
-            await message.ack()
+        await _settle(message, result)
+
+    @broker.subscriber(
+        MailboxChangeRequested.subject,
+        stream=JStream(FETCH.name, declare=False),
+        durable=CHANGES_DURABLE,
+        pull_sub=PullSub(batch_size=1, timeout=5.0),
+        max_workers=workers,
+        config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=ACK_WAIT_S, max_deliver=max_deliver),
+    )
+    async def on_mailbox_change(command: MailboxChangeRequested, message: NatsMessage) -> None:
+        result = await apply_change(deps, command)
+        logger.info(
+            "change %s", result.outcome,
+            extra={"message_id": str(command.message_id), "action": command.action, "reason": result.reason},
+        )  # fmt: skip
+        await _settle(message, result)
+
+
+async def _settle(message: NatsMessage, result: Result) -> None:
+    """Ack what is finished; redeliver later what may succeed later."""
+    if result.outcome is Outcome.RETRY:
+        await message.nack(delay=retry_delay_s(message.raw_message.metadata.num_delivered))
+    elif result.outcome is Outcome.BUSY:
+        await message.nack(delay=BUSY_DELAY_S)
+    else:
+        await message.ack()

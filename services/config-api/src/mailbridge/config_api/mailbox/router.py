@@ -50,7 +50,7 @@ async def _mailbox_allowed(ctx: Ctx) -> None:
         raise Forbidden("the mailbox is hidden for users (G1)")
 
 
-async def _message(ctx: Ctx, message_id: uuid.UUID, with_raw: bool = False) -> StoredMessage:
+async def load_message(ctx: Ctx, message_id: uuid.UUID, with_raw: bool = False) -> StoredMessage:
     await _mailbox_allowed(ctx)
     statement = select(StoredMessage).where(StoredMessage.id == message_id)
     if with_raw:
@@ -84,7 +84,7 @@ async def list_messages(
 
 @router.get("/messages/{message_id}", operation_id="get_message")
 async def get_message(ctx: CtxDep, message_id: uuid.UUID) -> MessageOut:
-    return MessageOut.model_validate(await _message(ctx, message_id), from_attributes=True)
+    return MessageOut.model_validate(await load_message(ctx, message_id), from_attributes=True)
 
 
 @router.get(
@@ -94,5 +94,5 @@ async def get_message(ctx: CtxDep, message_id: uuid.UUID) -> MessageOut:
     responses={200: {"content": {"message/rfc822": {}}}},
 )
 async def get_message_raw(ctx: CtxDep, message_id: uuid.UUID) -> Response:
-    message = await _message(ctx, message_id, with_raw=True)
+    message = await load_message(ctx, message_id, with_raw=True)
     return Response(content=message.raw, media_type="message/rfc822")

@@ -14,7 +14,13 @@ from types import TracebackType
 from aioimaplib import IMAP4, IMAP4_SSL, AioImapException, Command, Response
 from mailbridge.common.endpoints import TransportSecurity
 from mailbridge.fetcher.failures import permanent, transient
-from mailbridge.fetcher.imap_wire import FetchedItem, encode_mailbox, parse_fetch, parse_select
+from mailbridge.fetcher.imap_wire import (
+    FetchedItem,
+    encode_mailbox,
+    parse_copyuid,
+    parse_fetch,
+    parse_select,
+)
 from mailbridge.fetcher.sync_plan import FolderStatus, uid_set
 
 
@@ -136,10 +142,12 @@ class ImapMailbox:
         response = await self._call(self.client.uid("store", str(uid), change, r"(\Seen)"), "STORE")
         _require_ok(response, "STORE")
 
-    async def move(self, uid: int, folder: str) -> None:
+    async def move(self, uid: int, folder: str) -> tuple[int, int] | None:
+        """MOVE (RFC 6851); returns the new (UIDVALIDITY, UID) when the server says (UIDPLUS)."""
         response = await self._call(self.client.uid("move", str(uid), encode_mailbox(folder)), "MOVE")
         if response.result != "OK":
             raise permanent(f"cannot move message {uid} to {folder!r}: {_text(response)}")
+        return parse_copyuid(response.lines)
 
     async def _fetch(self, message_set: str, parts: str) -> Response:
         response = await self._call(self.client.uid("fetch", message_set, parts), "FETCH")

@@ -69,6 +69,8 @@ class MailStore:
             delete_after_days=server.delete_after_days,
             can_receive=account.can_receive,
             config_version=f"{account.version}.{server.version}",
+            trash_folder=account.trash_folder or server.trash_folder or "Trash",
+            spam_folder=account.spam_folder or server.spam_folder or "Junk",
         )
 
     # Leases ---------------------------------------------------------------------------------
@@ -232,6 +234,23 @@ class MailStore:
             _queue(session, MailboxReset(
                 account_id=account.account_id, folder=folder, old_uidvalidity=old, new_uidvalidity=new
             ))  # fmt: skip
+
+    async def message_location(self, message_id: uuid.UUID) -> StoredMessage | None:
+        async with self._sessions() as session:
+            return await session.get(StoredMessage, message_id)
+
+    async def moved(
+        self, lease: Lease, ttl: timedelta, message_id: uuid.UUID, folder: str,
+        uidvalidity: int | None, uid: int | None,
+    ) -> None:  # fmt: skip
+        """The server moved the message: it now lives in `folder` under a new identity."""
+        async with self._sessions() as session, session.begin():
+            await self._fence(session, lease, ttl)
+            await session.execute(
+                update(StoredMessage)
+                .where(StoredMessage.id == message_id)
+                .values(folder=folder, uidvalidity=uidvalidity, uid=uid)
+            )
 
     # POP3 -----------------------------------------------------------------------------------
 
