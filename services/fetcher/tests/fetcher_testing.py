@@ -1,0 +1,79 @@
+"""Helpers for the fetcher tests: a migrated store on each backend, accounts on the real stack."""
+
+import uuid
+from dataclasses import dataclass
+
+from mailbridge.common.db.mailstore import OutboxEvent, StoredMessage
+from mailbridge.common.db.tables import MailAccount, MailServer, User
+from mailbridge.common.events import FetchReason
+from mailbridge.common.secrets import SecretBox
+from mailbridge.fetcher.fetch_account import FetchDeps, Result, fetch_account
+from mailbridge.testkit.stack import MailStack
+from mailbridge.testkit.users import MailUser
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+
+async def no_heartbeat() -> None:
+    return None
+
+
+def message(index: int, to: str, body: str = "Hello") -> bytes:
+    return (
+        f"From: Sender <sender{index}@example.org>\r\nTo: {to}\r\nSubject: Message {index}\r\n"
+        f"Message-ID: <m{index}.{uuid.uuid4().hex}@example.org>\r\n"
+        f"Date: Thu, 26 Nov 2026 10:00:00 +0000\r\n\r\n{body} {index}\r\n"
+    ).encode()
+
+
+@dataclass
+class FetchWorld:
+    sessions: async_sessionmaker[AsyncSession]
+    secrets: SecretBox
+    deps: FetchDeps
+    stack: MailStack
+
+    async def account(
+        self, user: MailUser, protocol: str = "imap", tls_port: str = "imaps", *,
+        password: str | None = None, **account_fields: object,
+    ) -> uuid.UUID:  # fmt: skip
+        """A server and an account for `user` on the stack, written straight to the database."""
+        port = getattr(self.stack.ports, tls_port)
+        mode = "starttls" if tls_port in ("imap", "pop3") else "implicit"
+        server_fields = {
+            k: account_fields.pop(k)
+            for k in ("delete_after_fetch", "delete_after_days")
+            if k in account_fields
+        }
+        async with self.sessions() as session:
+            owner = User(name="Owner", email=f"{uuid.uuid4().hex}@example.com")
+            server = MailServer(
+                name=f"stack-{uuid.uuid4().hex}", smtp_host=f"127.0.0.1:{self.stack.ports.smtp}",
+                smtp_encryption="none", incoming_protocol=protocol,
+                incoming_host=f"127.0.0.1:{port}", incoming_tls=True, incoming_tls_mode=mode, **server_fields,
+            )  # fmt: skip
+            session.add_all([owner, server])
+            await session.flush()
+            account = MailAccount(
+                owner_user_id=owner.id, server_id=server.id, login=user.address, address=user.address,
+                password_encrypted=self.secrets.encrypt(password or user.password), **account_fields,
+            )  # fmt: skip
+            session.add(account)
+            await session.commit()
+            return account.id
+
+    async def fetch(self, account_id: uuid.UUID, reason: FetchReason = FetchReason.MANUAL) -> Result:
+        return await fetch_account(self.deps, account_id, reason, no_heartbeat)
+
+    async def stored(self, account_id: uuid.UUID) -> list[StoredMessage]:
+        async with self.sessions() as session:
+            statement = select(StoredMessage).where(StoredMessage.account_id == account_id)
+            rows = await session.scalars(statement.order_by(StoredMessage.folder, StoredMessage.uid))
+            result = list(rows)
+            for row in result:
+                await session.refresh(row, ["raw"])
+            return result
+
+    async def outbox_subjects(self) -> list[str]:
+        async with self.sessions() as session:
+            return list(await session.scalars(select(OutboxEvent.subject).order_by(OutboxEvent.id)))
