@@ -34,10 +34,11 @@ class FetchWorld:
     stack: MailStack
 
     async def account(
-        self, user: MailUser, protocol: str = "imap", tls_port: str = "imaps", *,
+        self, user: MailUser, protocol: str = "imap", tls_port: str | None = None, *,
         password: str | None = None, **account_fields: object,
     ) -> uuid.UUID:  # fmt: skip
         """A server and an account for `user` on the stack, written straight to the database."""
+        tls_port = tls_port or ("pop3s" if protocol == "pop3" else "imaps")
         port = getattr(self.stack.ports, tls_port)
         mode = "starttls" if tls_port in ("imap", "pop3") else "implicit"
         server_fields = {

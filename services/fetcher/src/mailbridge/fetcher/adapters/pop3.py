@@ -48,7 +48,8 @@ class Pop3Mailbox:
             reason = f"TLS certificate of {end.host} not trusted: {error.verify_message}"
             raise permanent(reason) from error
         except poplib.error_proto as error:
-            raise permanent(f"{end.host} refused STLS: {error}") from error
+            reason = f"{end.host}:{end.port} does not answer like a POP3 server with TLS: {_reply(error)}"
+            raise permanent(reason[:300]) from error
         except OSError as error:
             raise transient(f"cannot connect to {end.host}:{end.port}: {error}") from error
         self._client = client
