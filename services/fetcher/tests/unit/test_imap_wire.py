@@ -1,7 +1,7 @@
 """Modified UTF-7 mailbox names and FETCH/SELECT response parsing."""
 
 import pytest
-from mailbridge.fetcher.imap_wire import encode_mailbox, parse_fetch, parse_select
+from mailbridge.fetcher.imap_wire import encode_mailbox, parse_fetch, parse_search, parse_select
 
 
 @pytest.mark.parametrize(
@@ -44,3 +44,9 @@ def test_parse_select() -> None:
         b"OK [HIGHESTMODSEQ 2] Highest",
     ]
     assert parse_select(lines) == {"EXISTS": 3, "UIDVALIDITY": 1795742683, "UIDNEXT": 5, "HIGHESTMODSEQ": 2}
+
+
+def test_parse_search_with_and_without_modseq() -> None:
+    assert parse_search([b"SEARCH 1 4 9 (MODSEQ 17)", b"Search completed"]) == [1, 4, 9]
+    assert parse_search([b"2 3", b"Search completed"]) == [2, 3]
+    assert parse_search([b"Search completed"]) == []

@@ -95,6 +95,15 @@ def parse_copyuid(lines: list[bytes | bytearray]) -> tuple[int, int] | None:
     return None
 
 
+def parse_search(lines: list[bytes | bytearray]) -> list[int]:
+    """UIDs of a (UID) SEARCH answer; aioimaplib hands the untagged SEARCH line without its name."""
+    found: list[int] = []
+    for line in lines[:-1]:
+        text = bytes(line).removeprefix(b"SEARCH").split(b"(MODSEQ")[0]
+        found += [int(token) for token in text.split() if token.isdigit()]
+    return found
+
+
 def parse_select(lines: list[bytes | bytearray]) -> dict[str, int]:
     """UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and EXISTS from a SELECT response."""
     found: dict[str, int] = {}

@@ -4,6 +4,7 @@ import asyncio
 import os
 import socket
 import ssl
+from datetime import timedelta
 
 from faststream import FastStream
 from mailbridge.common.db.engine import create_engine, create_session_factory
@@ -31,7 +32,9 @@ def create_app(settings: FetcherSettings) -> FastStream:
     engine = create_engine(settings.effective_database_url(settings.var_dir), settings.database_pool_size)
     sessions = create_session_factory(engine)
     broker = create_broker(settings.require_nats_url(), "fetcher", settings.nats_connect_timeout_s)
-    limits = Limits(settings.fetch_batch_count, settings.fetch_batch_bytes)
+    limits = Limits(
+        settings.fetch_batch_count, settings.fetch_batch_bytes, timedelta(seconds=settings.fetch_lease_ttl_s)
+    )
     deps = FetchDeps(
         MailStore(sessions, secrets), tls_context(settings),
         holder=f"{socket.gethostname()}:{os.getpid()}", limits=limits, timeout_s=settings.fetch_timeout_s,

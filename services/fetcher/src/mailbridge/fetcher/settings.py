@@ -18,5 +18,6 @@ class FetcherSettings(VarDirSettings, DatabaseSettings, NatsSettings, SecretSett
     fetch_batch_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     fetch_timeout_s: float = Field(default=30.0, gt=0)
     fetch_max_deliver: int = Field(default=20, ge=1)
+    fetch_lease_ttl_s: float = Field(default=120.0, gt=0, description="renewed with every stored batch")
     # S9: verification always on; an admin may trust an extra CA (e.g. a private mail server).
     extra_ca_file: Path | None = None

@@ -47,7 +47,10 @@ async def sync_imap(
             cursor = Cursor(status.uidvalidity, 0, None)
         last_uid = cursor.last_uid if cursor and not plan.reset else 0
         if plan.fetch_after_uid is not None:
-            pending = [Pending(i.uid, i.size or 0) for i in await imap.sizes_after(plan.fetch_after_uid)]
+            pending = [
+                Pending(i.uid, i.size or 0)
+                for i in await imap.sizes_after(plan.fetch_after_uid, status.uidnext)
+            ]
             for batch in batches(pending, limits.batch_count, limits.batch_bytes):
                 items = await imap.bodies([p.uid for p in batch])
                 messages = [

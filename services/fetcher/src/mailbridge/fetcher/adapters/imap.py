@@ -19,9 +19,14 @@ from mailbridge.fetcher.imap_wire import (
     encode_mailbox,
     parse_copyuid,
     parse_fetch,
+    parse_search,
     parse_select,
 )
 from mailbridge.fetcher.sync_plan import FolderStatus, uid_set
+
+# aioimaplib's response parser recurses once per line of a network read; commands whose answer
+# has one line per message ask for at most this many messages.
+LINES_PER_COMMAND = 200
 
 
 @dataclass(frozen=True)
@@ -122,10 +127,19 @@ class ImapMailbox:
             found.get("EXISTS", 0),
         )
 
-    async def sizes_after(self, uid: int) -> list[FetchedItem]:
-        """UIDs and sizes of the messages above `uid` (the server answers `*` with the last one)."""
-        response = await self._fetch(f"{uid + 1}:*", "(UID RFC822.SIZE)")
-        return [item for item in parse_fetch(response.lines) if item.uid > uid]
+    async def sizes_after(self, uid: int, uidnext: int | None) -> list[FetchedItem]:
+        """UIDs and sizes of the messages above `uid`, asked for in bounded UID ranges."""
+        found: list[FetchedItem] = []
+        start = uid + 1
+        while uidnext is None or start < uidnext:
+            end = "*" if uidnext is None else str(min(start + LINES_PER_COMMAND, uidnext) - 1)
+            response = await self._fetch(f"{start}:{end}", "(UID RFC822.SIZE)")
+            items = [item for item in parse_fetch(response.lines) if item.uid >= start]
+            found += items
+            if uidnext is None:  # no UIDNEXT: one open range, then stop
+                break
+            start += LINES_PER_COMMAND
+        return found
 
     async def bodies(self, uids: list[int]) -> list[FetchedItem]:
         """Raw bytes and flags, without setting \\Seen (BODY.PEEK)."""
@@ -133,9 +147,19 @@ class ImapMailbox:
         return parse_fetch(response.lines)
 
     async def flags_changed_since(self, modseq: int, up_to_uid: int) -> list[FetchedItem]:
-        since = f" (CHANGEDSINCE {modseq})" if modseq and "CONDSTORE" in self.capabilities else ""
-        response = await self._fetch(f"1:{up_to_uid}", f"(UID FLAGS){since}")
-        return parse_fetch(response.lines)
+        """Flags of the messages changed since `modseq` (CONDSTORE: UID SEARCH MODSEQ, so an
+        unchanged mailbox costs one short answer), else of every message, in bounded chunks."""
+        if modseq and "CONDSTORE" in self.capabilities:
+            response = await self._call(self.client.uid_search(f"MODSEQ {modseq + 1}"), "SEARCH")
+            _require_ok(response, "SEARCH")
+            uids = [uid for uid in parse_search(response.lines) if uid <= up_to_uid]
+        else:
+            uids = list(range(1, up_to_uid + 1))
+        found: list[FetchedItem] = []
+        for start in range(0, len(uids), LINES_PER_COMMAND):
+            chunk = uids[start : start + LINES_PER_COMMAND]
+            found += parse_fetch((await self._fetch(uid_set(chunk), "(UID FLAGS)")).lines)
+        return found
 
     async def set_seen(self, uid: int, seen: bool) -> None:
         change = "+FLAGS.SILENT" if seen else "-FLAGS.SILENT"
