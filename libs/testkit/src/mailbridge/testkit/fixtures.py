@@ -18,7 +18,6 @@ from mailbridge.testkit.databases import (
 from mailbridge.testkit.nats import nats_server
 
 # The mail servers' fixtures (`mail_stack`, `mail_user`) come with this plugin.
-pytest_plugins = ["mailbridge.testkit.pytest_plugin"]
 
 BACKENDS = ["sqlite", "postgresql"]
 
