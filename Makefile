@@ -23,6 +23,7 @@ typecheck: sync
 	  $(UV) run --no-sync mypy $$member; \
 	done
 	$(UV) run --no-sync mypy tests
+	$(UV) run --no-sync mypy bench
 
 pytest: sync
 	$(UV) run --no-sync pytest $(PYTEST_ARGS)

@@ -1,18 +1,25 @@
 """The parsed summary of a fetched message: what the mailbox API lists without the raw bytes.
 
 Parsing never loses mail: a message that does not parse is stored raw with `parse_problem` set.
-Header values are decoded (RFC 2047) and bounded; the raw bytes stay byte-exact.
+Only the header section is parsed (the summary needs nothing from the body, and parsing a 50 KB
+body costs more than storing it); encoded words (RFC 2047) are decoded, values are bounded, and
+the raw bytes stay byte-exact. An attachment is a part whose Content-Disposition says so.
 """
 
-import email
+import email.parser
 import email.policy
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.message import EmailMessage
+from email.header import decode_header, make_header
+from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 
 MAX_HEADER = 2000
+_HEADERS = email.parser.BytesHeaderParser(policy=email.policy.compat32)
+_END_OF_HEADER = re.compile(rb"\r?\n\r?\n")
+_ATTACHMENT = re.compile(rb"^content-disposition:[ \t]*attachment", re.IGNORECASE | re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -35,53 +42,55 @@ def summarize(raw: bytes) -> Summary:
     """Hash and parse `raw`; any parsing failure is recorded, never raised."""
     digest, size = hashlib.sha256(raw).hexdigest(), len(raw)
     try:
-        message = email.message_from_bytes(raw, policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        defects = [type(d).__name__ for d in message.defects]
-        if not raw.strip() or not any(True for _ in message):
+        end = _END_OF_HEADER.search(raw)
+        header = _HEADERS.parsebytes(raw[: end.end()] if end else raw)
+        if not header.keys():
             return Summary(digest, size, parse_problem="no header fields: not an RFC 5322 message")
+        problem = ", ".join(type(d).__name__ for d in header.defects)[:MAX_HEADER] or None
         return Summary(
             digest, size,
-            from_address=_first_address(message, "from"),
-            to_addresses=_addresses(message, "to"),
-            cc_addresses=_addresses(message, "cc"),
-            subject=_header(message, "subject"),
-            sent_date=_date(message),
-            message_id=_header(message, "message-id"),
-            in_reply_to=_header(message, "in-reply-to"),
-            references=_header(message, "references"),
-            has_attachments=_has_attachments(message),
-            parse_problem=", ".join(defects)[:MAX_HEADER] or None,
+            from_address=_first_address(header, "from"),
+            to_addresses=_addresses(header, "to"),
+            cc_addresses=_addresses(header, "cc"),
+            subject=_decoded(header, "subject"),
+            sent_date=_date(header),
+            message_id=_plain(header, "message-id"),
+            in_reply_to=_plain(header, "in-reply-to"),
+            references=_plain(header, "references"),
+            has_attachments=header.get_content_maintype() == "multipart" and bool(_ATTACHMENT.search(raw)),
+            parse_problem=problem,
         )  # fmt: skip
     except Exception as error:  # noqa: BLE001 - a hostile message must never stop the fetch
         return Summary(digest, size, parse_problem=f"{type(error).__name__}: {error}"[:MAX_HEADER])
 
 
-def _has_attachments(message: EmailMessage) -> bool:
-    return message.is_multipart() and any(True for _ in message.iter_attachments())
+def _plain(header: Message, name: str) -> str | None:
+    value = header.get(name)
+    return None if value is None else " ".join(str(value).split())[:MAX_HEADER]
 
 
-def _header(message: EmailMessage, name: str) -> str | None:
+def _decoded(header: Message, name: str) -> str | None:
+    value = _plain(header, name)
+    if value is None:
+        return None
     try:
-        value = message.get(name)
-    except Exception:  # noqa: BLE001 - malformed header values raise on access
-        raw = message.get_all(name, failobj=[None])
-        value = raw[0] if raw else None
-    return None if value is None else str(value).strip()[:MAX_HEADER]
+        return str(make_header(decode_header(value)))[:MAX_HEADER]
+    except (UnicodeDecodeError, LookupError, ValueError):
+        return value
 
 
-def _addresses(message: EmailMessage, name: str) -> list[str]:
-    values = [str(v) for v in message.get_all(name, [])]
-    return [addr for _, addr in getaddresses(values) if addr][:100]
+def _addresses(header: Message, name: str) -> list[str]:
+    values = [str(v) for v in header.get_all(name, [])]
+    return [addr for _, addr in getaddresses(values) if addr and "@" in addr][:100]
 
 
-def _first_address(message: EmailMessage, name: str) -> str | None:
-    found = _addresses(message, name)
-    return found[0] if found else _header(message, name)
+def _first_address(header: Message, name: str) -> str | None:
+    found = _addresses(header, name)
+    return found[0] if found else _decoded(header, name)
 
 
-def _date(message: EmailMessage) -> datetime | None:
-    value = _header(message, "date")
+def _date(header: Message) -> datetime | None:
+    value = _plain(header, "date")
     if not value:
         return None
     try:

@@ -6,6 +6,7 @@ point leaves the cursor behind the last committed message, so the next run fetch
 identity check drops what was already stored.
 """
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -51,19 +52,8 @@ async def sync_imap(
                 Pending(i.uid, i.size or 0)
                 for i in await imap.sizes_after(plan.fetch_after_uid, status.uidnext)
             ]
-            for batch in batches(pending, limits.batch_count, limits.batch_bytes):
-                items = await imap.bodies([p.uid for p in batch])
-                messages = [
-                    NewMessage(folder, item.body, item.flags, status.uidvalidity, item.uid)
-                    for item in items
-                    if item.body is not None
-                ]
-                last_uid = max([last_uid, *(p.uid for p in batch)])
-                advance = Cursor(status.uidvalidity, last_uid, _modseq(cursor))
-                counts.new += await store.store_batch(
-                    lease, limits.lease_ttl, account, messages, (folder, advance)
-                )
-                await heartbeat()
+            last_uid = await _download(folder, status.uidvalidity, pending, imap, store, lease, account,
+                                       limits, heartbeat, counts, last_uid, _modseq(cursor))  # fmt: skip
         final = Cursor(status.uidvalidity, last_uid, status.highest_modseq)
         changes: list[tuple[int, tuple[str, ...]]] = []
         if plan.flags_changed_since is not None and last_uid:
@@ -74,6 +64,39 @@ async def sync_imap(
         )
         counts.folders[folder] = status.exists
     return counts
+
+
+async def _download(
+    folder: str, uidvalidity: int, pending: list[Pending], imap: ImapSession, store: Store,
+    lease: Lease, account: AccountConfig, limits: Limits, heartbeat: Heartbeat, counts: Counts,
+    last_uid: int, modseq: int | None,
+) -> int:  # fmt: skip
+    """Download and store batch after batch; the next batch is on the wire while the current
+    one is committed (one IMAP command and one transaction in flight, no more)."""
+    planned = batches(pending, limits.batch_count, limits.batch_bytes)
+    if not planned:
+        return last_uid
+    in_flight = asyncio.ensure_future(imap.bodies([p.uid for p in planned[0]]))
+    try:
+        for index, batch in enumerate(planned):
+            items = await in_flight
+            if index + 1 < len(planned):
+                in_flight = asyncio.ensure_future(imap.bodies([p.uid for p in planned[index + 1]]))
+            messages = [
+                NewMessage(folder, item.body, item.flags, uidvalidity, item.uid)
+                for item in items
+                if item.body is not None
+            ]
+            last_uid = max([last_uid, *(p.uid for p in batch)])
+            advance = Cursor(uidvalidity, last_uid, modseq)
+            counts.new += await store.store_batch(
+                lease, limits.lease_ttl, account, messages, (folder, advance)
+            )
+            await heartbeat()
+    finally:
+        if not in_flight.done():
+            in_flight.cancel()
+    return last_uid
 
 
 def _modseq(cursor: Cursor | None) -> int | None:

@@ -26,9 +26,10 @@ from mailbridge.common.endpoints import (
     parse_host_port,
 )
 from mailbridge.common.events import MailboxReset, MailFetched, Message
+from mailbridge.common.ids import new_id
 from mailbridge.common.secrets import SecretBox
 from mailbridge.fetcher.model import INBOX, AccountConfig, Lease, LeaseLost, NewMessage
-from mailbridge.fetcher.summary import summarize
+from mailbridge.fetcher.summary import Summary, summarize
 from mailbridge.fetcher.sync_plan import Cursor
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -145,23 +146,27 @@ class MailStore:
         stored = 0
         async with self._sessions() as session, session.begin():
             await self._fence(session, lease, ttl)
+            known = await _stored_keys(session, account.account_id, messages)
+            may_rebase = await _has_other_uidvalidity(session, account.account_id, messages)
             for item in messages:
-                if await self._place(session, account, item):
-                    stored += 1
+                if _key(item) in known:
+                    continue
+                known.add(_key(item))
+                summary = summarize(item.raw)
+                if may_rebase and await self._rebased(session, account, item, summary.sha256):
+                    continue
+                await self._add(session, account, item, summary)
+                stored += 1
             if cursor is not None:
                 await _save_cursor(session, account.account_id, *cursor)
         return stored
 
-    async def _place(self, session: AsyncSession, account: AccountConfig, item: NewMessage) -> bool:
-        identity = _identity(account.account_id, item)
-        if await session.scalar(select(StoredMessage.id).where(*identity).limit(1)) is not None:
-            return False
-        summary = summarize(item.raw)
-        if item.uid is not None and await self._rebased(session, account, item, summary.sha256):
-            return False
+    async def _add(
+        self, session: AsyncSession, account: AccountConfig, item: NewMessage, summary: Summary
+    ) -> None:
         flags = [f for f in item.flags if f not in SYSTEM_FLAGS_TO_DROP]
         message = StoredMessage(
-            account_id=account.account_id, business_unit_id=account.business_unit_id,
+            id=new_id(), account_id=account.account_id, business_unit_id=account.business_unit_id,
             folder=item.folder, uidvalidity=item.uidvalidity, uid=item.uid, uidl=item.uidl,
             sha256=summary.sha256, size=summary.size, raw=item.raw,
             from_address=summary.from_address, to_addresses=summary.to_addresses,
@@ -171,7 +176,6 @@ class MailStore:
             flags=flags, seen="\\Seen" in flags, parse_problem=summary.parse_problem,
         )  # fmt: skip
         session.add(message)
-        await session.flush()
         if item.uidl is not None:
             await session.merge(Pop3Seen(account_id=account.account_id, uidl=item.uidl))
         _queue(session, MailFetched(
@@ -179,7 +183,6 @@ class MailStore:
             folder=item.folder, message_id=message.id, subject_line=summary.subject,
             from_address=summary.from_address, size=summary.size, sha256=summary.sha256,
         ))  # fmt: skip
-        return True
 
     async def _rebased(
         self, session: AsyncSession, account: AccountConfig, item: NewMessage, sha256: str
@@ -288,15 +291,51 @@ class MailStore:
                 setattr(state, key, value)
 
 
-def _identity(account_id: uuid.UUID, item: NewMessage) -> list[Any]:
-    if item.uidl is not None:
-        return [StoredMessage.account_id == account_id, StoredMessage.uidl == item.uidl]
-    return [
-        StoredMessage.account_id == account_id,
-        StoredMessage.folder == item.folder,
-        StoredMessage.uidvalidity == item.uidvalidity,
-        StoredMessage.uid == item.uid,
-    ]
+def _key(item: NewMessage) -> tuple[object, ...]:
+    """A message's identity: (folder, UIDVALIDITY, UID) on IMAP, the UIDL on POP3."""
+    return (item.uidl,) if item.uidl is not None else (item.folder, item.uidvalidity, item.uid)
+
+
+async def _stored_keys(
+    session: AsyncSession, account_id: uuid.UUID, items: list[NewMessage]
+) -> set[tuple[object, ...]]:
+    """Which of `items` are stored already: one query for the whole batch."""
+    uidls = [item.uidl for item in items if item.uidl is not None]
+    imap = [item for item in items if item.uidl is None]
+    found: set[tuple[object, ...]] = set()
+    if uidls:
+        rows = await session.scalars(
+            select(StoredMessage.uidl).where(
+                StoredMessage.account_id == account_id, StoredMessage.uidl.in_(uidls)
+            )
+        )
+        found |= {(uidl,) for uidl in rows}
+    for folder, uidvalidity in {(item.folder, item.uidvalidity) for item in imap}:
+        uids = [item.uid for item in imap if (item.folder, item.uidvalidity) == (folder, uidvalidity)]
+        rows = await session.scalars(
+            select(StoredMessage.uid).where(
+                StoredMessage.account_id == account_id,
+                StoredMessage.folder == folder,
+                StoredMessage.uidvalidity == uidvalidity,
+                StoredMessage.uid.in_(uids),
+            )
+        )
+        found |= {(folder, uidvalidity, uid) for uid in rows}
+    return found
+
+
+async def _has_other_uidvalidity(
+    session: AsyncSession, account_id: uuid.UUID, items: list[NewMessage]
+) -> bool:
+    """Whether a folder of the batch holds messages of an older UIDVALIDITY (a re-base is due)."""
+    for folder, uidvalidity in {(i.folder, i.uidvalidity) for i in items if i.uidl is None}:
+        statement = select(StoredMessage.id).where(
+            StoredMessage.account_id == account_id, StoredMessage.folder == folder,
+            StoredMessage.uidvalidity != uidvalidity,
+        )  # fmt: skip
+        if await session.scalar(statement.limit(1)) is not None:
+            return True
+    return False
 
 
 async def _save_cursor(session: AsyncSession, account_id: uuid.UUID, folder: str, cursor: Cursor) -> None:
