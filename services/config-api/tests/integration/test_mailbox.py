@@ -6,6 +6,8 @@ from typing import Any
 
 from config_api_testing import Api, account_body, imap_server_body
 from mailbridge.common.db.mailstore import StoredMessage
+from mailbridge.common.events import MailboxAction, MailboxChangeRequested
+from mailbridge.common.streams import FETCH
 
 RAW = b"From: a@example.com\r\nSubject: Hello\r\n\r\nBody with \xe4 byte\r\n"
 
@@ -73,3 +75,31 @@ async def test_g1_hidden_mailbox_is_403_for_users_only(api: Api) -> None:
     for path in (f"/messages/{message_id}", f"/mail-accounts/{world['mine']['id']}/messages"):
         assert (await world["ann"].get(path)).status_code == 403
         assert (await api.get(path)).status_code == 200
+
+
+async def test_marking_read_updates_the_store_and_queues_the_server_change(api: Api) -> None:
+    world = await _world(api)
+    [message_id] = await _store(api, world["mine"]["id"], 1)
+    context = api.running.app.state.context
+    js = context.broker.connection.jetstream()
+    before = (await js.stream_info(FETCH.name)).state.last_seq
+    changed = await world["ann"].patch(f"/messages/{message_id}", {"seen": True})
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["seen"], changed.json()["flags"]) == (True, ["\\Seen"])
+    stored = await js.get_msg(FETCH.name, before + 1)
+    assert stored.data is not None
+    command = MailboxChangeRequested.model_validate_json(stored.data)
+    assert (str(command.message_id), command.action) == (message_id, MailboxAction.MARK_SEEN)
+    moved = await world["ann"].post(f"/messages/{message_id}/move", {"to": "spam"})
+    assert moved.status_code == 202
+    assert moved.json()["action"] == "move_to_spam"
+    assert (await world["bob"].patch(f"/messages/{message_id}", {"seen": False})).status_code == 404
+
+
+async def test_pop3_messages_cannot_move(api: Api) -> None:
+    server = await api.create("/mail-servers", imap_server_body("POP", incoming_protocol="pop3"))
+    ann = await api.create("/users", {"name": "Ann", "email": "ann@example.com"})
+    account = await api.create("/mail-accounts", account_body(server["id"], "user", ann["id"]))
+    [message_id] = await _store(api, account["id"], 1)
+    assert (await api.post(f"/messages/{message_id}/move", {"to": "trash"})).status_code == 409
+    assert (await api.patch(f"/messages/{message_id}", {"seen": True})).json()["seen"] is True

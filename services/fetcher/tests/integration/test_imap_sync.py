@@ -171,3 +171,14 @@ async def test_seen_and_move_through_the_api_reach_the_server(world: FetchWorld,
     rows = {m.id: m for m in await world.stored(account)}
     assert rows[second.id].folder == "Trash"
     assert rows[second.id].uid == 1
+
+
+async def test_g5_reload_downloads_again_without_duplicates(world: FetchWorld, mail_user: MailUser) -> None:
+    world.stack.seed(mail_user.address, [message(i, mail_user.address) for i in range(4)])
+    account = await world.account(mail_user)
+    await world.fetch(account)
+    before = {m.id for m in await world.stored(account)}
+    reloaded = await world.fetch(account, FetchReason.RELOAD)
+    assert reloaded.counts is not None
+    assert (reloaded.outcome, reloaded.counts.new) == (Outcome.DONE, 0)
+    assert {m.id for m in await world.stored(account)} == before

@@ -107,3 +107,13 @@ async def test_s11_crash_before_commit_deletes_nothing(world: FetchWorld, mail_u
     assert (recovered.counts.new, recovered.counts.deleted_on_server) == (2, 4)
     assert on_server(world, mail_user) == 0
     assert len(await world.stored(account)) == 4
+
+
+async def test_g5_pop3_reload_without_duplicates(world: FetchWorld, mail_user: MailUser) -> None:
+    world.stack.seed(mail_user.address, [message(i, mail_user.address) for i in range(3)])
+    account = await world.account(mail_user, protocol="pop3")
+    await world.fetch(account)
+    reloaded = await world.fetch(account, FetchReason.RELOAD)
+    assert reloaded.counts is not None
+    assert reloaded.counts.new == 0
+    assert len(await world.stored(account)) == 3

@@ -32,11 +32,20 @@ async def relay_once(sessions: async_sessionmaker[AsyncSession], broker: NatsBro
                 .limit(BATCH)
             )
         )
-    for event in pending:
-        await broker.publish(
-            event.payload.encode(), subject=event.subject, stream=stream_for(event.subject).name,
-            headers={MSG_ID_HEADER: str(event.id)}, timeout=timeout_s,
-        )  # fmt: skip
+    # One batch in flight at once: JetStream acks them in any order; a failure fails the batch,
+    # which is then published again (the repeat is dropped by its message id).
+    await asyncio.gather(
+        *(
+            broker.publish(
+                event.payload.encode(),
+                subject=event.subject,
+                stream=stream_for(event.subject).name,
+                headers={MSG_ID_HEADER: str(event.id)},
+                timeout=timeout_s,
+            )
+            for event in pending
+        )
+    )
     if pending:
         async with sessions() as session, session.begin():
             await session.execute(

@@ -31,7 +31,7 @@ from mailbridge.common.secrets import SecretBox
 from mailbridge.fetcher.model import INBOX, AccountConfig, Lease, LeaseLost, NewMessage
 from mailbridge.fetcher.summary import Summary, summarize
 from mailbridge.fetcher.sync_plan import Cursor
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -143,7 +143,8 @@ class MailStore:
         already stored in the same folder under another UIDVALIDITY (after a reset) or by a
         reload is re-based onto the new identity instead of stored twice.
         """
-        stored = 0
+        rows: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
         async with self._sessions() as session, session.begin():
             await self._fence(session, lease, ttl)
             known = await _stored_keys(session, account.account_id, messages)
@@ -155,34 +156,17 @@ class MailStore:
                 summary = summarize(item.raw)
                 if may_rebase and await self._rebased(session, account, item, summary.sha256):
                     continue
-                await self._add(session, account, item, summary)
-                stored += 1
+                row, event = _new_rows(account, item, summary)
+                rows.append(row)
+                events.append(event)
+                if item.uidl is not None:
+                    await session.merge(Pop3Seen(account_id=account.account_id, uidl=item.uidl))
+            if rows:  # Core bulk inserts: the ORM's unit of work costs more than the bytes
+                await session.execute(insert(StoredMessage), rows)
+                await session.execute(insert(OutboxEvent), events)
             if cursor is not None:
                 await _save_cursor(session, account.account_id, *cursor)
-        return stored
-
-    async def _add(
-        self, session: AsyncSession, account: AccountConfig, item: NewMessage, summary: Summary
-    ) -> None:
-        flags = [f for f in item.flags if f not in SYSTEM_FLAGS_TO_DROP]
-        message = StoredMessage(
-            id=new_id(), account_id=account.account_id, business_unit_id=account.business_unit_id,
-            folder=item.folder, uidvalidity=item.uidvalidity, uid=item.uid, uidl=item.uidl,
-            sha256=summary.sha256, size=summary.size, raw=item.raw,
-            from_address=summary.from_address, to_addresses=summary.to_addresses,
-            cc_addresses=summary.cc_addresses, subject=summary.subject, sent_date=summary.sent_date,
-            message_id_header=summary.message_id, in_reply_to=summary.in_reply_to,
-            references=summary.references, has_attachments=summary.has_attachments,
-            flags=flags, seen="\\Seen" in flags, parse_problem=summary.parse_problem,
-        )  # fmt: skip
-        session.add(message)
-        if item.uidl is not None:
-            await session.merge(Pop3Seen(account_id=account.account_id, uidl=item.uidl))
-        _queue(session, MailFetched(
-            account_id=account.account_id, business_unit_id=account.business_unit_id,
-            folder=item.folder, message_id=message.id, subject_line=summary.subject,
-            from_address=summary.from_address, size=summary.size, sha256=summary.sha256,
-        ))  # fmt: skip
+        return len(rows)
 
     async def _rebased(
         self, session: AsyncSession, account: AccountConfig, item: NewMessage, sha256: str
@@ -289,6 +273,36 @@ class MailStore:
                 session.add(state)
             for key, value in values.items():
                 setattr(state, key, value)
+
+
+def _new_rows(
+    account: AccountConfig, item: NewMessage, summary: Summary
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The messages row and its MailFetched outbox row."""
+    flags = [f for f in item.flags if f not in SYSTEM_FLAGS_TO_DROP]
+    message_id = new_id()
+    row = {
+        "id": message_id, "account_id": account.account_id, "business_unit_id": account.business_unit_id,
+        "folder": item.folder, "uidvalidity": item.uidvalidity, "uid": item.uid, "uidl": item.uidl,
+        "sha256": summary.sha256, "size": summary.size, "raw": item.raw,
+        "from_address": summary.from_address, "to_addresses": summary.to_addresses,
+        "cc_addresses": summary.cc_addresses, "subject": summary.subject, "sent_date": summary.sent_date,
+        "message_id_header": summary.message_id, "in_reply_to": summary.in_reply_to,
+        "references": summary.references, "has_attachments": summary.has_attachments,
+        "flags": flags, "seen": "\\Seen" in flags, "parse_problem": summary.parse_problem,
+        "fetched_at": utcnow(),
+    }  # fmt: skip
+    event = MailFetched(
+        account_id=account.account_id, business_unit_id=account.business_unit_id, folder=item.folder,
+        message_id=message_id, subject_line=summary.subject, from_address=summary.from_address,
+        size=summary.size, sha256=summary.sha256,
+    )  # fmt: skip
+    return row, {
+        "id": new_id(),
+        "subject": event.subject,
+        "payload": event.model_dump_json(),
+        "created_at": utcnow(),
+    }
 
 
 def _key(item: NewMessage) -> tuple[object, ...]:
