@@ -22,7 +22,7 @@ from mailbridge.config_api.api_keys import Role, create_api_key
 from mailbridge.config_api.settings import ConfigApiSettings
 
 ADMIN_KEY_FILE = "admin-api-key"
-# Each service is a module run with `python -m`; the ones not installed yet are skipped.
+# Each service is a module run with `python -m`; the ones not installed (or runnable) are skipped.
 SERVICE_MODULES = (
     "mailbridge.config_api",
     "mailbridge.fetcher",
@@ -57,8 +57,8 @@ def ensure_admin_key(settings: ConfigApiSettings, database_url: str) -> str | No
 def _start_services(env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
     children = []
     for module in SERVICE_MODULES:
-        if importlib.util.find_spec(module) is None:
-            continue
+        if importlib.util.find_spec(module) is None or importlib.util.find_spec(f"{module}.__main__") is None:
+            continue  # not installed, or not runnable yet
         children.append(
             subprocess.Popen([sys.executable, "-m", module], env=env, start_new_session=True)  # noqa: S603
         )

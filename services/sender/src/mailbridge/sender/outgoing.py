@@ -1,0 +1,41 @@
+"""What the sender sends: a plain description of one outbox mail, free of storage details."""
+
+import uuid
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str  # e.g. "application/pdf"
+    data: bytes
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    outbox_id: uuid.UUID
+    from_address: str  # the account's address (A5)
+    alias: str | None  # display name (A7); None: the bare address
+    reply_to: str | None  # A6
+    to: tuple[str, ...]
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()  # envelope only, never a header
+    account_bcc: str | None = None  # A9: envelope only, never a header
+    subject: str = ""
+    text: str | None = None
+    html: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    in_reply_to: str | None = None  # Message-ID of the mail answered
+    references: tuple[str, ...] = ()
+    message_id_domain: str = "mailbridge.invalid"
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    host: str
+    port: int
+    encryption: str  # "none" | "auto" | "ssl" (S4)
+    auth: bool  # S5
+    login: str
+    password: str | None
