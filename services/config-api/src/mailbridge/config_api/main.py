@@ -22,6 +22,7 @@ from mailbridge.config_api.mail_settings import router as mail_settings
 from mailbridge.config_api.mailbox import changes as mailbox_changes
 from mailbridge.config_api.mailbox import router as mailbox_routes
 from mailbridge.config_api.oauth_providers.service import OAuthProviders
+from mailbridge.config_api.outbox import router as outbox_routes
 from mailbridge.config_api.problems import install_problem_handlers
 from mailbridge.config_api.router_factory import crud_router
 from mailbridge.config_api.settings import ConfigApiSettings
@@ -86,6 +87,7 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
         docs_url="/docs",
     )
     install_problem_handlers(app)
+    app.state.outbox_max_bytes = settings.outbox_max_bytes
     for router in (
         crud_router(BusinessUnits(), "/business-units", "business_unit"),
         crud_router(Users(), "/users", "user"),
@@ -97,6 +99,7 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
         fetching_routes.router,
         mailbox_routes.router,
         mailbox_changes.router,
+        outbox_routes.router,
         mail_settings.router,
     ):
         app.include_router(router, prefix=API_PREFIX)

@@ -3,6 +3,7 @@
 
 from typing import Any
 
+from mailbridge.common.db.outbox import OutboxMessage
 from mailbridge.common.db.tables import (
     BusinessUnit,
     Group,
@@ -21,7 +22,7 @@ from mailbridge.config_api.mail_accounts.schemas import (
     OAuthStatus,
     Owner,
 )
-from mailbridge.config_api.resource import Ctx, ResourceService
+from mailbridge.config_api.resource import Blockers, Ctx, ResourceService
 from mailbridge.config_api.store import missing_reference
 from sqlalchemy import ColumnElement, or_, select
 
@@ -101,6 +102,12 @@ class MailAccounts(ResourceService[MailAccount, MailAccountIn, MailAccountOut]):
                 "oauth_status": OAuthStatus(row.oauth_state) if uses_oauth else OAuthStatus.NOT_REQUIRED,
             }
         )
+
+    async def blockers(self, ctx: Ctx, row: MailAccount) -> Blockers | None:
+        """Mail in the outbox keeps its account: sent mail may be locked for audit (G6)."""
+        statement = select(OutboxMessage.id).where(OutboxMessage.account_id == row.id).limit(50)
+        outbox = list(await ctx.session.scalars(statement))
+        return Blockers("outbox messages", outbox) if outbox else None
 
     def visible_to(self, principal: Principal) -> ColumnElement[bool] | None:
         """A user key sees the user's own accounts and those of the user's groups."""

@@ -1,0 +1,157 @@
+"""Outbox use-cases: queue a mail (idempotent), read, change or delete it while queued, verify G6."""
+
+import base64
+import uuid
+from typing import Any
+
+from mailbridge.common.db.mailstore import StoredMessage
+from mailbridge.common.db.outbox import OutboxAttachment, OutboxMessage
+from mailbridge.common.db.tables import GroupMember, MailAccount, MailServer
+from mailbridge.common.outbox_chain import SealedRow, first_broken
+from mailbridge.config_api import crud
+from mailbridge.config_api.errors import Conflict, Forbidden, NotFound, invalid
+from mailbridge.config_api.mail_accounts.service import MailAccounts
+from mailbridge.config_api.mail_settings.service import load_settings
+from mailbridge.config_api.outbox.schemas import ChainReport, OutboxPatch, SendRequestIn
+from mailbridge.config_api.resource import Ctx
+from mailbridge.config_api.store import check_if_match, commit
+from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy.orm import undefer
+
+accounts = MailAccounts()
+
+
+async def queue_mail(
+    ctx: Ctx, account_id: uuid.UUID, body: SendRequestIn, idempotency_key: str | None, max_bytes: int
+) -> tuple[OutboxMessage, bool]:
+    """The queued row, and whether it is new (False: the Idempotency-Key was seen before)."""
+    account = await crud.get_row(accounts, ctx, account_id)
+    if not account.can_send:
+        raise Forbidden(f"mail account {account_id} may not send (A8)")
+    if idempotency_key:
+        existing = await ctx.session.scalar(
+            select(OutboxMessage).where(
+                OutboxMessage.account_id == account_id, OutboxMessage.idempotency_key == idempotency_key
+            )
+        )
+        if existing is not None:
+            return existing, False
+    if not (body.to or body.cc or body.bcc):
+        raise invalid("to", "recipients", "at least one recipient (to, cc or bcc) is needed")
+    files = [(a, base64.b64decode(a.content_base64)) for a in body.attachments]
+    if sum(len(data) for _, data in files) + len((body.text or "") + (body.html or "")) > max_bytes:
+        raise invalid("attachments", "size", f"the mail is larger than {max_bytes} bytes")
+    server = await ctx.session.get(MailServer, account.server_id)
+    assert server is not None
+    request: dict[str, Any] = body.model_dump(mode="json", exclude={"attachments", "in_reply_to"})
+    request |= await _threading(ctx, account_id, body.in_reply_to)
+    row = OutboxMessage(
+        account_id=account_id, requested_by_user_id=ctx.principal.user_id, idempotency_key=idempotency_key,
+        egress=server.send_via_server, request=request,
+    )  # fmt: skip
+    ctx.session.add(row)
+    await ctx.session.flush()
+    ctx.session.add_all(
+        OutboxAttachment(outbox_id=row.id, filename=a.filename, content_type=a.content_type, data=data)
+        for a, data in files
+    )
+    await commit(ctx.session)
+    return row, True
+
+
+async def _threading(ctx: Ctx, account_id: uuid.UUID, answered: uuid.UUID | None) -> dict[str, Any]:
+    """In-Reply-To and References taken from the stored message being answered."""
+    if answered is None:
+        return {}
+    message = await ctx.session.get(StoredMessage, answered)
+    if message is None or message.account_id != account_id:
+        raise invalid("in_reply_to", "reference", f"message {answered} is not in this account's mailbox")
+    references = (message.references or "").split()
+    if message.message_id_header:
+        references.append(message.message_id_header)
+    return {"in_reply_to": message.message_id_header, "references": references}
+
+
+def visible_rows(ctx: Ctx) -> ColumnElement[bool] | None:
+    """G3: a user sees the mail they sent and the mail of their groups' accounts."""
+    if ctx.principal.is_admin:
+        return None
+    groups = select(GroupMember.group_id).where(GroupMember.user_id == ctx.principal.user_id)
+    group_accounts = select(MailAccount.id).where(MailAccount.owner_group_id.in_(groups))
+    return or_(
+        OutboxMessage.requested_by_user_id == ctx.principal.user_id,
+        OutboxMessage.account_id.in_(group_accounts),
+    )
+
+
+async def require_outbox_view(ctx: Ctx) -> None:
+    if not ctx.principal.is_admin and not (await load_settings(ctx.session)).show_outbox_folder:
+        raise Forbidden("the outbox folder is hidden for users (G3)")
+
+
+async def get_outbox_row(ctx: Ctx, outbox_id: uuid.UUID, with_raw: bool = False) -> OutboxMessage:
+    await require_outbox_view(ctx)
+    statement = select(OutboxMessage).where(OutboxMessage.id == outbox_id)
+    scope = visible_rows(ctx)
+    if scope is not None:
+        statement = statement.where(scope)
+    if with_raw:
+        statement = statement.options(undefer(OutboxMessage.raw))
+    row = await ctx.session.scalar(statement)
+    if row is None:
+        raise NotFound(f"outbox message {outbox_id} does not exist")
+    return row
+
+
+async def _changeable(ctx: Ctx, outbox_id: uuid.UUID, if_match: str | None) -> OutboxMessage:
+    row = await get_outbox_row(ctx, outbox_id)
+    check_if_match(row, if_match)
+    if row.locked:
+        raise Conflict(f"outbox message {outbox_id} was sent and is locked (G6)")
+    if not ctx.principal.is_admin and row.requested_by_user_id != ctx.principal.user_id:
+        raise Forbidden("only the sender or an admin may change a queued mail")
+    return row
+
+
+async def change_queued(
+    ctx: Ctx, outbox_id: uuid.UUID, patch: OutboxPatch, if_match: str | None
+) -> OutboxMessage:
+    row = await _changeable(ctx, outbox_id, if_match)
+    if row.status != "queued":
+        raise Conflict(f"outbox message {outbox_id} is {row.status}; only queued mail can change")
+    row.request = row.request | patch.model_dump(exclude_unset=True)
+    await commit(ctx.session)
+    return row
+
+
+async def delete_row(ctx: Ctx, outbox_id: uuid.UUID, if_match: str | None) -> None:
+    row = await _changeable(ctx, outbox_id, if_match)
+    if row.status == "sending":
+        raise Conflict(f"outbox message {outbox_id} is being sent right now")
+    await ctx.session.delete(row)
+    await commit(ctx.session)
+
+
+async def verify_chain(ctx: Ctx) -> ChainReport:
+    statement = (
+        select(OutboxMessage)
+        .where(OutboxMessage.chain_seq.is_not(None))
+        .order_by(OutboxMessage.chain_seq)
+        .options(undefer(OutboxMessage.raw))
+    )
+    rows = list(await ctx.session.scalars(statement))
+    sealed = [
+        SealedRow(
+            id=str(r.id),
+            seq=r.chain_seq or 0,
+            account_id=str(r.account_id),
+            message_id_header=r.message_id_header,
+            sent_at=r.sent_at,
+            request=r.request,
+            raw=r.raw or b"",
+            stored_hash=r.chain_hash,
+        )
+        for r in rows
+    ]
+    broken = first_broken(sealed)
+    return ChainReport(sealed_rows=len(sealed), intact=broken is None, first_altered_id=broken)

@@ -1,0 +1,140 @@
+"""The outbox API: queueing mail (A8, Idempotency-Key, validation), the G3 view, changes while
+queued, the G6 lock and the hash-chain verifier."""
+
+import base64
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from config_api_testing import Api, account_body, imap_server_body, rules
+from mailbridge.common.db.outbox import OutboxMessage
+from mailbridge.common.events import SendRequested
+from mailbridge.common.outbox_chain import GENESIS, SealedRow, row_hash
+from mailbridge.common.streams import SEND
+from sqlalchemy import select, update
+
+
+async def _world(api: Api) -> dict[str, Any]:
+    server = await api.create("/mail-servers", imap_server_body())
+    ann = await api.create("/users", {"name": "Ann", "email": "ann@example.com"})
+    bob = await api.create("/users", {"name": "Bob", "email": "bob@example.com"})
+    sales = await api.create("/groups", {"name": "Sales", "member_ids": [ann["id"], bob["id"]]})
+    mine = await api.create("/mail-accounts", account_body(server["id"], "user", ann["id"]))
+    shared = await api.create(
+        "/mail-accounts", account_body(server["id"], "group", sales["id"], "sales@example.com")
+    )
+    bobs = await api.create(
+        "/mail-accounts", account_body(server["id"], "user", bob["id"], "bob@example.com")
+    )
+    return {
+        "mine": mine, "shared": shared, "bobs": bobs,
+        "ann": await api.user_key(ann["id"]), "bob": await api.user_key(bob["id"]),
+    }  # fmt: skip
+
+
+MAIL = {"to": ["x@example.org"], "subject": "Hello", "text": "Hi there"}
+
+
+async def test_queueing_publishes_send_requested(api: Api) -> None:
+    world = await _world(api)
+    js = api.running.app.state.context.broker.connection.jetstream()
+    before = (await js.stream_info(SEND.name)).state.last_seq
+    body = MAIL | {"attachments": [{"filename": "a.txt", "content_type": "text/plain",
+                                    "content_base64": base64.b64encode(b"data").decode()}]}  # fmt: skip
+    queued = await world["ann"].post(f"/mail-accounts/{world['mine']['id']}/messages", body)
+    assert queued.status_code == 202, queued.text
+    assert (queued.json()["status"], queued.json()["attempts"]) == ("queued", 0)
+    stored = await js.get_msg(SEND.name, before + 1)
+    assert stored.data is not None
+    assert str(SendRequested.model_validate_json(stored.data).outbox_id) == queued.json()["id"]
+
+
+async def test_idempotency_key_returns_the_same_row(api: Api) -> None:
+    world = await _world(api)
+    path = f"/mail-accounts/{world['mine']['id']}/messages"
+    first = await world["ann"].post(path, MAIL, {"Idempotency-Key": "k-1"})
+    again = await world["ann"].post(path, MAIL | {"subject": "other"}, {"Idempotency-Key": "k-1"})
+    assert first.json()["id"] == again.json()["id"]
+    other = await world["ann"].post(path, MAIL, {"Idempotency-Key": "k-2"})
+    assert other.json()["id"] != first.json()["id"]
+
+
+async def test_a8_and_validation(api: Api) -> None:
+    world = await _world(api)
+    path = f"/mail-accounts/{world['mine']['id']}/messages"
+    assert rules(await world["ann"].post(path, MAIL | {"to": ["ok@example.org", "broken"]})) == {
+        "to.1": "address"
+    }
+    assert rules(await world["ann"].post(path, {"subject": "nobody"})) == {"to": "recipients"}
+    assert rules(await world["ann"].post(path, MAIL | {"subject": "a\r\nBcc: x@y.z"})).keys() == {"subject"}
+    assert (
+        await world["ann"].post(f"/mail-accounts/{world['bobs']['id']}/messages", MAIL)
+    ).status_code == 404
+    await api.patch(f"/mail-accounts/{world['mine']['id']}", {"can_send": False})
+    assert (await world["ann"].post(path, MAIL)).status_code == 403
+
+
+async def test_g3_outbox_view_shows_own_and_group_mail(api: Api) -> None:
+    world = await _world(api)
+    await world["ann"].post(f"/mail-accounts/{world['mine']['id']}/messages", MAIL)
+    await world["bob"].post(f"/mail-accounts/{world['shared']['id']}/messages", MAIL)
+    await world["bob"].post(f"/mail-accounts/{world['bobs']['id']}/messages", MAIL)
+    seen = {row["account_id"] for row in (await world["ann"].get("/outbox")).json()["items"]}
+    assert seen == {world["mine"]["id"], world["shared"]["id"]}
+    assert len((await api.get("/outbox")).json()["items"]) == 3
+    filtered = (await api.get("/outbox", account_id=world["bobs"]["id"])).json()["items"]
+    assert [row["account_id"] for row in filtered] == [world["bobs"]["id"]]
+    await api.patch("/settings/mail", {"show_outbox_folder": False})
+    assert (await world["ann"].get("/outbox")).status_code == 403
+
+
+async def test_queued_mail_can_change_and_go(api: Api) -> None:
+    world = await _world(api)
+    row = (await world["ann"].post(f"/mail-accounts/{world['mine']['id']}/messages", MAIL)).json()
+    changed = await world["ann"].patch(f"/outbox/{row['id']}", {"subject": "Better"}, {"If-Match": '"1"'})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["request"]["subject"] == "Better"
+    assert (await world["ann"].get(f"/outbox/{row['id']}/raw")).status_code == 404, "not built yet"
+    assert (await world["ann"].delete(f"/outbox/{row['id']}")).status_code == 204
+    assert (await world["ann"].get(f"/outbox/{row['id']}")).status_code == 404
+
+
+async def _seal(api: Api, ids: list[str]) -> None:
+    previous = GENESIS
+    async with api.running.sessions() as session:
+        for seq, outbox_id in enumerate(ids, start=1):
+            row = await session.get(OutboxMessage, uuid.UUID(outbox_id))
+            assert row is not None
+            sent_at = datetime(2026, 11, 27, tzinfo=UTC)
+            raw = f"Subject: sealed {seq}\r\n\r\nbody\r\n".encode()
+            sealed = SealedRow(
+                outbox_id, seq, str(row.account_id), f"<{outbox_id}@x>", sent_at, row.request, raw, None
+            )
+            previous = row_hash(previous, sealed)
+            row.status, row.raw, row.sent_at, row.message_id_header = "sent", raw, sent_at, f"<{outbox_id}@x>"
+            row.locked, row.chain_seq, row.chain_hash = True, seq, previous
+        await session.commit()
+
+
+async def test_g6_locked_mail_rejects_changes_and_the_verifier_catches_tampering(api: Api) -> None:
+    world = await _world(api)
+    path = f"/mail-accounts/{world['mine']['id']}/messages"
+    ids = [(await world["ann"].post(path, MAIL | {"subject": f"m{i}"})).json()["id"] for i in range(3)]
+    await _seal(api, ids)
+    assert (await api.get("/outbox/verify")).json() == {
+        "sealed_rows": 3,
+        "intact": True,
+        "first_altered_id": None,
+    }
+    assert (await api.patch(f"/outbox/{ids[1]}", {"subject": "rewritten"})).status_code == 409
+    assert (await api.delete(f"/outbox/{ids[1]}")).status_code == 409
+    assert (await api.get(f"/outbox/{ids[1]}/raw")).content.startswith(b"Subject: sealed 2")
+    async with api.running.sessions() as session:
+        await session.execute(
+            update(OutboxMessage).where(OutboxMessage.id == uuid.UUID(ids[1])).values(raw=b"forged")
+        )
+        await session.commit()
+        assert await session.scalar(select(OutboxMessage.locked).where(OutboxMessage.id == uuid.UUID(ids[1])))
+    report = (await api.get("/outbox/verify")).json()
+    assert (report["intact"], report["first_altered_id"]) == (False, ids[1])
+    assert (await world["ann"].get("/outbox/verify")).status_code == 403
