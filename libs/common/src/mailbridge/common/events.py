@@ -64,6 +64,12 @@ class SendRequested(Message):
     outbox_id: uuid.UUID
 
 
+class EgressSendRequested(SendRequested):
+    """Command: send through the server's fixed egress (S6); only `sender --pool egress` takes it."""
+
+    subject: ClassVar[str] = f"{SUBJECT_ROOT}.send.egress.v1"
+
+
 class MailFetched(Message):
     subject: ClassVar[str] = f"{SUBJECT_ROOT}.mail.fetched.v1"
     account_id: uuid.UUID
@@ -114,6 +120,6 @@ class AccountStateChanged(Message):
 
 
 ALL_MESSAGES: tuple[type[Message], ...] = (
-    FetchRequested, MailboxChangeRequested, SendRequested, MailFetched, MailSent, SendFailed, MailboxReset,
-    TokenRefreshed, AccountStateChanged,
+    FetchRequested, MailboxChangeRequested, SendRequested, EgressSendRequested, MailFetched,
+    MailSent, SendFailed, MailboxReset, TokenRefreshed, AccountStateChanged,
 )  # fmt: skip

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from mailbridge.common.db.outbox import OutboxMessage
-from mailbridge.common.events import SendRequested
+from mailbridge.common.events import EgressSendRequested, SendRequested
 from mailbridge.common.messaging import publish
 from mailbridge.config_api.deps import AdminDep, CtxDep, IfMatch, MessagingDep
 from mailbridge.config_api.errors import NotFound
@@ -38,7 +38,10 @@ async def send_mail(
     row, new = await service.queue_mail(ctx, account_id, body, idempotency_key, max_bytes)
     if new:
         await publish(
-            messaging.broker, SendRequested(outbox_id=row.id), messaging.timeout_s, msg_id=str(row.id)
+            messaging.broker,
+            (EgressSendRequested if row.egress else SendRequested)(outbox_id=row.id),
+            messaging.timeout_s,
+            msg_id=str(row.id),
         )
     return _out(row, response)
 
