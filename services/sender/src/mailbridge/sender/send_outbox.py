@@ -1,0 +1,64 @@
+"""Send one outbox mail: claim → build once → SMTP → record → append to the Sent folder (S10).
+
+Sent means sent once: a redelivered SendRequested for a sent row does nothing but finish a
+missing Sent-folder append. The bytes are built once and kept, so a retry sends the same mail
+(same Message-ID). A crash between the server's 250 and our commit can send it once more: the
+row is then still `sending` and is claimed again after `stale_after` (documented, unavoidable
+without the server's help).
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+from mailbridge.common.db.types import utcnow
+from mailbridge.sender.adapters.store import OutboxStore
+from mailbridge.sender.ports import Builder, DeliveryOutcome, Mailer, SentFolder
+
+
+class Settle(StrEnum):
+    ACK = "ack"
+    RETRY = "retry"
+
+
+@dataclass(frozen=True)
+class SendDeps:
+    store: OutboxStore
+    build: Builder
+    mailer: Mailer
+    sent_folder: SentFolder
+    stale_after: timedelta = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    settle: Settle
+    detail: str
+    attempt: int = 0
+
+
+async def send_outbox(deps: SendDeps, outbox_id: uuid.UUID) -> SendResult:
+    claimed = await deps.store.claim(outbox_id, deps.stale_after)
+    if claimed is None:
+        return SendResult(Settle.ACK, "already sent, failed or being sent")
+    built = deps.build(claimed.mail, utcnow())
+    raw = claimed.raw or built.raw
+    if claimed.raw is None:
+        await deps.store.keep_built(outbox_id, built.raw, built.message_id)
+    delivery = await deps.mailer.deliver(claimed.target, raw, built.envelope_from, built.envelope_to)
+    if delivery.outcome is DeliveryOutcome.SENT:
+        await deps.store.finish(
+            outbox_id, "sent", delivery.reply, delivery.recipients, claimed.lock_after_send
+        )
+        if claimed.sent_folder:
+            await deps.sent_folder.append_once(
+                claimed.target, claimed.imap_host, claimed.sent_folder, raw, built.message_id
+            )
+            await deps.store.appended(outbox_id)
+        return SendResult(Settle.ACK, delivery.reply, claimed.attempt)
+    if delivery.outcome is DeliveryOutcome.PERMANENT or claimed.attempt >= claimed.max_attempts:
+        await deps.store.finish(outbox_id, "failed", delivery.reply, delivery.recipients, seal=False)
+        return SendResult(Settle.ACK, delivery.reply, claimed.attempt)
+    await deps.store.requeue(outbox_id, delivery.reply)
+    return SendResult(Settle.RETRY, delivery.reply, claimed.attempt)

@@ -1,0 +1,45 @@
+"""FastStream handler: SendRequested → send the outbox mail → ack, or nack with backoff.
+
+Two pools (S6): the default pool takes SendRequested; `--pool egress` takes only
+EgressSendRequested (mail that must leave from the server's fixed egress). Neither takes the other's.
+"""
+
+import logging
+
+from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
+from nats.js.api import AckPolicy, ConsumerConfig
+
+from mailbridge.common.events import EgressSendRequested, SendRequested
+from mailbridge.common.streams import SEND
+from mailbridge.sender.send_outbox import SendDeps, Settle, send_outbox
+
+logger = logging.getLogger(__name__)
+ACK_WAIT_S = 120.0
+POOLS = {"default": (SendRequested, "sender"), "egress": (EgressSendRequested, "sender-egress")}
+
+
+def retry_delay_s(attempt: int, base_s: float = 10.0, cap_s: float = 1800.0) -> float:
+    """10 s, 20 s, 40 s … capped at 30 minutes."""
+    return float(min(cap_s, base_s * 2 ** max(0, attempt - 1)))
+
+
+def register(broker: NatsBroker, deps: SendDeps, pool: str, workers: int) -> None:
+    command, durable = POOLS[pool]
+
+    @broker.subscriber(
+        command.subject,
+        stream=JStream(SEND.name, declare=False),
+        durable=durable,
+        pull_sub=PullSub(batch_size=1, timeout=5.0),
+        max_workers=workers,
+        config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=ACK_WAIT_S, max_deliver=-1),
+    )
+    async def on_send_requested(body: SendRequested, message: NatsMessage) -> None:
+        result = await send_outbox(deps, body.outbox_id)
+        logger.info(
+            "send %s", result.settle, extra={"outbox_id": str(body.outbox_id), "detail": result.detail}
+        )
+        if result.settle is Settle.RETRY:
+            await message.nack(delay=retry_delay_s(result.attempt))
+        else:
+            await message.ack()
