@@ -7,11 +7,10 @@ EgressSendRequested (mail that must leave from the server's fixed egress). Neith
 import logging
 
 from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
-from nats.js.api import AckPolicy, ConsumerConfig
-
 from mailbridge.common.events import EgressSendRequested, SendRequested
 from mailbridge.common.streams import SEND
 from mailbridge.sender.send_outbox import SendDeps, Settle, send_outbox
+from nats.js.api import AckPolicy, ConsumerConfig
 
 logger = logging.getLogger(__name__)
 ACK_WAIT_S = 120.0
