@@ -3,27 +3,20 @@
 import asyncio
 import os
 import socket
-import ssl
 from datetime import timedelta
 
 from faststream import FastStream
+from mailbridge.common import outbox_relay
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.messaging import connect, create_broker
 from mailbridge.common.secrets import SecretBox, resolve_key_ring
 from mailbridge.common.streams import ensure_streams
-from mailbridge.fetcher import outbox_relay, subscribers
+from mailbridge.common.tls import client_context
+from mailbridge.fetcher import subscribers
 from mailbridge.fetcher.adapters.store import MailStore
 from mailbridge.fetcher.fetch_account import FetchDeps
 from mailbridge.fetcher.settings import FetcherSettings
 from mailbridge.fetcher.sync import Limits
-
-
-def tls_context(settings: FetcherSettings) -> ssl.SSLContext:
-    """System trust plus, when configured, one extra CA; verification is never switched off."""
-    context = ssl.create_default_context()
-    if settings.extra_ca_file:
-        context.load_verify_locations(cafile=str(settings.extra_ca_file))
-    return context
 
 
 def create_app(settings: FetcherSettings) -> FastStream:
@@ -36,7 +29,7 @@ def create_app(settings: FetcherSettings) -> FastStream:
         settings.fetch_batch_count, settings.fetch_batch_bytes, timedelta(seconds=settings.fetch_lease_ttl_s)
     )
     deps = FetchDeps(
-        MailStore(sessions, secrets), tls_context(settings),
+        MailStore(sessions, secrets), client_context(settings.extra_ca_file),
         holder=f"{socket.gethostname()}:{os.getpid()}", limits=limits, timeout_s=settings.fetch_timeout_s,
     )  # fmt: skip
     subscribers.register(broker, deps, settings.fetch_workers, settings.fetch_max_deliver)

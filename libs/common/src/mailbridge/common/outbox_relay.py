@@ -1,4 +1,4 @@
-"""Publishes the events that fetch transactions wrote to the outbox, then marks them sent.
+"""Publishes the events that service transactions wrote to the outbox table, then marks them sent.
 
 At-least-once: a crash between publish and mark publishes again; each event carries its own
 `event_id` as `Nats-Msg-Id`, so JetStream drops the repeat within the duplicate window.

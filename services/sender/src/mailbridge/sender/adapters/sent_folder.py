@@ -1,0 +1,144 @@
+"""Append a sent mail to the account's IMAP Sent folder, once (S10), over aioimaplib.
+
+Idempotent by its Message-ID, which is derived from the outbox id (`mime.message_id`): before
+APPEND, `UID SEARCH HEADER Message-ID` looks for a copy in the folder, and a copy found means
+an earlier attempt appended it and crashed before recording that, so nothing is done. Two
+appends of the same row at the same moment are prevented by the outbox claim, not here.
+
+The IMAP server is always reached over TLS (implicit on 993, STARTTLS on any other port, as S9
+derives it): the password is never sent in clear. aioimaplib 2.0 has no STARTTLS call, so the
+command is sent by hand and the transport upgraded with asyncio's `start_tls`.
+"""
+
+import asyncio
+import base64
+import re
+import ssl
+from dataclasses import dataclass
+
+from aioimaplib import IMAP4, IMAP4_SSL, AioImapException, Command, Response
+from mailbridge.common.endpoints import (
+    IncomingProtocol,
+    TransportSecurity,
+    incoming_port,
+    incoming_security,
+    parse_host_port,
+)
+from mailbridge.sender.outgoing import SmtpTarget
+
+_NOT_PRINTABLE = re.compile(r"[^\x20-\x7e]+")
+
+
+@dataclass
+class SentFolderFailure(Exception):
+    temporary: bool
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{'temporary' if self.temporary else 'permanent'}: {self.reason}"
+
+
+class ImapSentFolder:
+    """The `SentFolder` port: the account's SMTP login and password are its IMAP login."""
+
+    def __init__(self, tls: ssl.SSLContext, timeout_s: float = 30.0) -> None:
+        self._tls, self._timeout_s = tls, timeout_s
+
+    async def append_once(
+        self, target: SmtpTarget, imap_host: str, folder: str, raw: bytes, message_id: str
+    ) -> None:
+        endpoint = parse_host_port(imap_host)
+        port = incoming_port(endpoint, IncomingProtocol.IMAP, tls=True)
+        security = incoming_security(endpoint, IncomingProtocol.IMAP, tls=True)
+        if target.password is None:
+            raise SentFolderFailure(False, f"no password stored for {target.login}")
+        await append_once(
+            endpoint.host, port, security, self._tls, target.login, target.password,
+            folder, raw, message_id, self._timeout_s,
+        )  # fmt: skip
+
+
+async def append_once(
+    host: str, port: int, security: TransportSecurity, tls: ssl.SSLContext, login: str, password: str,
+    folder: str, raw: bytes, message_id: str, timeout_s: float = 30.0,
+) -> bool:  # fmt: skip
+    """True when appended, False when the folder already holds a mail with this Message-ID."""
+    if security is TransportSecurity.IMPLICIT_TLS:
+        client: IMAP4 = IMAP4_SSL(host, port, timeout=timeout_s, ssl_context=tls)
+    else:
+        client = IMAP4(host, port, timeout=timeout_s)
+    try:
+        await client.wait_hello_from_server()
+        if security is not TransportSecurity.IMPLICIT_TLS:
+            await _starttls(client, tls, host)
+        _require((await client.login(login, password)), f"login as {login}", temporary=False)
+        mailbox = mailbox_name(folder)
+        if (await client.select(mailbox)).result != "OK":
+            # A new account often has no Sent folder yet; the first sent mail creates it.
+            _require(await client.create(mailbox), f"CREATE {folder!r}", temporary=False)
+            _require(await client.select(mailbox), f"SELECT {folder!r}", temporary=True)
+        found = await client.uid_search("HEADER", "Message-ID", _quoted(message_id), charset=None)
+        _require(found, f"SEARCH in {folder!r}", temporary=True)
+        if _uids(found.lines[:-1]):
+            return False
+        _require(await client.append(raw, mailbox, flags=r"(\Seen)"), f"APPEND to {folder!r}", temporary=True)
+        return True
+    except ssl.SSLCertVerificationError as error:
+        reason = f"TLS certificate of {host} not trusted: {error.verify_message}"
+        raise SentFolderFailure(True, reason) from error
+    except (OSError, TimeoutError, AioImapException) as error:
+        raise SentFolderFailure(True, f"IMAP {host}:{port}: {error or type(error).__name__}") from error
+    finally:
+        await _logout(client)
+
+
+def mailbox_name(name: str) -> str:
+    """RFC 3501 §5.1.3 modified UTF-7, as a quoted string."""
+
+    def shifted(run: re.Match[str]) -> str:
+        packed = base64.b64encode(run.group().encode("utf-16-be")).decode().rstrip("=")
+        return "&" + packed.replace("/", ",") + "-"
+
+    return _quoted(_NOT_PRINTABLE.sub(shifted, name.replace("&", "&-")))
+
+
+def _uids(lines: list[bytes]) -> list[int]:
+    """The UIDs of a SEARCH answer (aioimaplib may or may not strip the word SEARCH)."""
+    for line in lines:
+        tokens = bytes(line).removeprefix(b"SEARCH").split()
+        if tokens and all(token.isdigit() for token in tokens):
+            return [int(token) for token in tokens]
+    return []
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+async def _starttls(client: IMAP4, tls: ssl.SSLContext, host: str) -> None:
+    protocol = client.protocol
+    if "STARTTLS" not in protocol.capabilities:
+        raise SentFolderFailure(False, f"{host} does not offer STARTTLS; refusing to log in in clear")
+    _require(await protocol.execute(Command("STARTTLS", protocol.new_tag(), loop=protocol.loop)),
+             "STARTTLS", temporary=True)  # fmt: skip
+    loop = asyncio.get_running_loop()
+    protocol.transport = await loop.start_tls(protocol.transport, protocol, tls, server_hostname=host)
+    await protocol.capability()  # RFC 3501 §6.2.1: capabilities from before TLS are void
+
+
+def _require(response: Response, what: str, *, temporary: bool) -> None:
+    if response.result != "OK":
+        text = b" ".join(bytes(line) for line in response.lines).decode(errors="replace")[:300]
+        raise SentFolderFailure(temporary, f"IMAP {what} answered {response.result}: {text}")
+
+
+async def _logout(client: IMAP4) -> None:
+    try:
+        if client.get_state() in ("AUTH", "SELECTED"):
+            await asyncio.wait_for(client.logout(), 5)
+    except (OSError, TimeoutError, AioImapException):
+        pass
+    finally:
+        transport = client.protocol.transport if client.protocol else None
+        if transport is not None:
+            transport.close()

@@ -1,0 +1,289 @@
+"""SMTP over aiosmtplib: connect (S4: none, STARTTLS, implicit TLS), AUTH (S5), one transaction.
+
+aiosmtplib upgrades with STARTTLS on its own whenever the server offers it (its default
+`start_tls=None`) and silently goes on in clear when the server does not, after which `login()`
+would send the password in clear. So every connection is opened with `start_tls=False` and the
+upgrade is decided here: `auto` upgrades when offered, and with AUTH on refuses to go on
+without it. Certificates are always checked with the given SSLContext.
+
+The transaction is driven command by command (MAIL, RCPT each, DATA) rather than through
+`sendmail`, to keep every recipient's reply and to know whether DATA was reached: a pooled
+connection that turns out dead before DATA can be replaced without any risk of a second copy.
+A connection lost during or after DATA is only reported (temporary): the server may have taken
+the mail, so a retry can deliver it twice, as with any SMTP client.
+"""
+
+import asyncio
+import ssl
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiosmtplib import (
+    SMTP,
+    SMTPAuthenticationError,
+    SMTPException,
+    SMTPRecipientRefused,
+    SMTPRecipientsRefused,
+    SMTPResponseException,
+    SMTPServerDisconnected,
+    SMTPTimeoutError,
+)
+from mailbridge.sender.outgoing import SmtpTarget
+from mailbridge.sender.ports import Built, Delivery, DeliveryOutcome
+from mailbridge.sender.smtp_replies import (
+    RecipientReply,
+    SmtpResult,
+    all_refused,
+    failed,
+    network_reason,
+    replied,
+)
+
+# Logs in on a connected (and, where wanted, encrypted) client. The seam for XOAUTH2: an
+# Authenticate that fetches a token and calls `client.auth_xoauth2(target.login, token)`.
+Authenticate = Callable[[SMTP, SmtpTarget], Awaitable[None]]
+
+
+class SmtpFailure(Exception):
+    """A send that cannot go on, with its classification and a reason a person understands."""
+
+    def __init__(self, result: SmtpResult) -> None:
+        super().__init__(result.reply)
+        self.result = result
+
+
+class DeadBeforeData(Exception):
+    """The connection was lost before DATA: nothing was handed over, a new connection may retry."""
+
+
+async def password_login(client: SMTP, target: SmtpTarget) -> None:
+    if target.password is None:
+        raise SmtpFailure(failed(DeliveryOutcome.PERMANENT, f"no password stored for {target.login}"))
+    await client.login(target.login, target.password)
+
+
+def where(target: SmtpTarget) -> str:
+    return f"[{target.host}]:{target.port}" if ":" in target.host else f"{target.host}:{target.port}"
+
+
+async def open_client(
+    target: SmtpTarget, tls: ssl.SSLContext, timeout_s: float, authenticate: Authenticate = password_login,
+    local_hostname: str | None = None,
+) -> SMTP:  # fmt: skip
+    """A connected, encrypted as configured and logged-in client; SmtpFailure otherwise."""
+    if target.encryption not in ("none", "auto", "ssl"):
+        raise SmtpFailure(failed(DeliveryOutcome.PERMANENT, f"unknown SMTP encryption {target.encryption!r}"))
+    client = SMTP(
+        hostname=target.host, port=target.port, timeout=timeout_s, use_tls=target.encryption == "ssl",
+        start_tls=False, tls_context=tls, local_hostname=local_hostname,
+    )  # fmt: skip
+    try:
+        await client.connect()
+        if target.encryption == "auto":
+            await client.ehlo()
+            if client.supports_extension("starttls"):
+                await client.starttls()
+                await client.ehlo()  # RFC 3207 §4.2: what was said before TLS no longer counts
+            elif target.auth:
+                raise SmtpFailure(failed(
+                    DeliveryOutcome.PERMANENT,
+                    f"{where(target)} does not offer STARTTLS; refusing to send the password in clear",
+                ))  # fmt: skip
+        if target.auth:
+            await authenticate(client, target)
+    except BaseException as error:
+        client.close()  # cancelled too: a half-done greeting, upgrade or login is never reused
+        if isinstance(error, Exception) and not isinstance(error, SmtpFailure):
+            raise SmtpFailure(explain(error, target, "connect")) from error
+        raise
+    return client
+
+
+async def transact(client: SMTP, built: Built) -> SmtpResult:
+    """One mail over an open client. DeadBeforeData when the connection was gone before DATA."""
+    try:
+        await client.mail(built.envelope_from, options=_size_option(client, built.raw))
+        replies = [await _rcpt(client, address) for address in built.envelope_to]
+    except SMTPServerDisconnected as error:
+        raise DeadBeforeData(str(error)) from error
+    except SMTPResponseException as error:
+        await _reset(client)
+        return replied(error.code, error.message, f"sender {built.envelope_from} refused")
+    if not any(reply.outcome is DeliveryOutcome.SENT for reply in replies):
+        await _reset(client)
+        return all_refused(replies)
+    try:
+        response = await client.data(built.raw)
+    except SMTPResponseException as error:
+        await _reset(client)
+        refusal = replied(error.code, error.message, "message refused")
+        return SmtpResult(refusal.outcome, refusal.reply, tuple(replies))
+    return SmtpResult(DeliveryOutcome.SENT, str(response), tuple(replies))
+
+
+def explain(error: Exception, target: SmtpTarget, phase: str) -> SmtpResult:
+    """Every aiosmtplib (and socket) failure as a classified result with a readable reason."""
+    at = where(target)
+    if isinstance(error, SmtpFailure):
+        return error.result
+    if isinstance(error, SMTPAuthenticationError):
+        return replied(error.code, error.message, f"login as {target.login} at {at} rejected")
+    if isinstance(error, SMTPRecipientsRefused):  # only from sendmail-style calls; kept for completeness
+        return all_refused(RecipientReply(r.recipient, r.code, r.message) for r in error.recipients)
+    if isinstance(error, SMTPResponseException):
+        return replied(error.code, error.message, f"{at} answered during {phase}")
+    if isinstance(error, SMTPTimeoutError):
+        return failed(DeliveryOutcome.TEMPORARY, f"timed out during {phase} with {at}: {error}")
+    if isinstance(error, SMTPServerDisconnected) and error.__cause__ is None:
+        return failed(DeliveryOutcome.TEMPORARY, f"{at} closed the connection during {phase}: {error}")
+    if isinstance(error, OSError):  # aiosmtplib's connect errors wrap the socket's (DNS, TLS, refused)
+        return failed(DeliveryOutcome.TEMPORARY, network_reason(error, at))
+    if isinstance(error, ValueError):  # an address aiosmtplib cannot put on the wire (non-ASCII, quoting)
+        return failed(DeliveryOutcome.PERMANENT, f"cannot be sent to {at}: {error}")
+    if isinstance(error, SMTPException):  # e.g. AUTH not offered: only a configuration change helps
+        return failed(DeliveryOutcome.PERMANENT, f"{at} during {phase}: {error}")
+    return failed(DeliveryOutcome.TEMPORARY, f"{phase} with {at} failed: {type(error).__name__}: {error}")
+
+
+async def send(
+    target: SmtpTarget, built: Built, tls: ssl.SSLContext, timeout_s: float = 30.0,
+    authenticate: Authenticate = password_login,
+) -> SmtpResult:  # fmt: skip
+    """One mail over a connection of its own (see `SmtpPool` for many)."""
+    try:
+        client = await open_client(target, tls, timeout_s, authenticate)
+    except SmtpFailure as failure:
+        return failure.result
+    try:
+        return await transact(client, built)
+    except DeadBeforeData as error:
+        return failed(DeliveryOutcome.TEMPORARY, f"{where(target)} closed the connection: {error}")
+    except Exception as error:  # noqa: BLE001 - every failure becomes a classified result
+        return explain(error, target, "the transaction")
+    finally:
+        await quit_quietly(client)
+
+
+async def quit_quietly(client: SMTP) -> None:
+    if client.is_connected:
+        try:
+            await client.quit()
+        except (SMTPException, OSError, TimeoutError):
+            client.close()
+
+
+async def _rcpt(client: SMTP, address: str) -> RecipientReply:
+    try:
+        response = await client.rcpt(address)
+    except SMTPRecipientRefused as refused:
+        return RecipientReply(address, refused.code, refused.message)
+    return RecipientReply(address, response.code, response.message)
+
+
+async def _reset(client: SMTP) -> None:
+    """RSET after a refusal, so the connection can carry the next mail; a dead one is dropped."""
+    if client.is_connected:
+        try:
+            await client.rset()
+        except (SMTPException, OSError, TimeoutError):
+            client.close()
+
+
+def _size_option(client: SMTP, raw: bytes) -> list[str]:
+    # RFC 1870: a server that knows the size can refuse an oversized mail before the data.
+    return [f"SIZE={len(raw)}"] if client.supports_extension("size") else []
+
+
+PoolKey = tuple[str, int, str, bool, str]
+
+
+@dataclass
+class _Lane:
+    """The connections of one key: a bound on how many, and the idle ones (last used last)."""
+
+    slots: asyncio.Semaphore
+    idle: list[tuple[SMTP, asyncio.TimerHandle]] = field(default_factory=list)
+
+
+class SmtpPool:
+    """Up to `per_key` logged-in connections per (host, port, encryption, auth, login), reused
+    while mail is queued and quit after `idle_s` without work. Implements the `Mailer` port."""
+
+    def __init__(
+        self, tls: ssl.SSLContext, *, timeout_s: float = 30.0, per_key: int = 4, idle_s: float = 5.0,
+        authenticate: Authenticate = password_login, local_hostname: str | None = None,
+    ) -> None:  # fmt: skip
+        self._tls, self._timeout_s, self._per_key, self._idle_s = tls, timeout_s, per_key, idle_s
+        self._authenticate, self._local_hostname = authenticate, local_hostname
+        self._lanes: dict[PoolKey, _Lane] = {}
+        self._quitting: set[asyncio.Task[None]] = set()
+
+    async def deliver(
+        self, target: SmtpTarget, raw: bytes, envelope_from: str, envelope_to: tuple[str, ...]
+    ) -> Delivery:
+        return (await self.send(target, Built(raw, "", envelope_from, envelope_to))).delivery()
+
+    async def send(self, target: SmtpTarget, built: Built) -> SmtpResult:
+        key = (target.host.lower(), target.port, target.encryption, target.auth, target.login)
+        lane = self._lanes.setdefault(key, _Lane(asyncio.Semaphore(self._per_key)))
+        async with lane.slots:
+            reused = self._take_idle(lane)
+            if reused is not None:
+                result = await self._attempt(lane, reused, target, built)
+                if result is not None:
+                    return result
+            try:
+                client = await open_client(
+                    target, self._tls, self._timeout_s, self._authenticate, self._local_hostname
+                )
+            except SmtpFailure as failure:
+                return failure.result
+            result = await self._attempt(lane, client, target, built)
+            return result or failed(DeliveryOutcome.TEMPORARY, f"{where(target)} closed the connection")
+
+    async def close(self) -> None:
+        lanes, self._lanes = list(self._lanes.values()), {}
+        for lane in lanes:
+            while lane.idle:
+                client, timer = lane.idle.pop()
+                timer.cancel()
+                await quit_quietly(client)
+        await asyncio.gather(*self._quitting)
+
+    async def _attempt(
+        self, lane: _Lane, client: SMTP, target: SmtpTarget, built: Built
+    ) -> SmtpResult | None:
+        """The transaction's result, the client kept for the next mail; None: it was dead before DATA."""
+        try:
+            result = await transact(client, built)
+        except DeadBeforeData:
+            client.close()
+            return None
+        except Exception as error:  # noqa: BLE001 - every failure becomes a classified result
+            client.close()
+            return explain(error, target, "the transaction")
+        except BaseException:  # cancelled mid-conversation: the connection's state is unknown
+            client.close()
+            raise
+        if client.is_connected:
+            timer = asyncio.get_running_loop().call_later(self._idle_s, self._expire, lane, client)
+            lane.idle.append((client, timer))
+        return result
+
+    def _take_idle(self, lane: _Lane) -> SMTP | None:
+        while lane.idle:
+            client, timer = lane.idle.pop()
+            timer.cancel()
+            if client.is_connected:
+                return client
+        return None
+
+    def _expire(self, lane: _Lane, client: SMTP) -> None:
+        lane.idle = [(c, t) for c, t in lane.idle if c is not client]
+        self._spawn(quit_quietly(client))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._quitting.add(task)
+        task.add_done_callback(self._quitting.discard)

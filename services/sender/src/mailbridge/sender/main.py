@@ -1,0 +1,53 @@
+"""Composition root: settings → database, secrets, TLS trust, SMTP pool, NATS → the subscriber."""
+
+import asyncio
+
+from faststream import FastStream
+from mailbridge.common.db.engine import create_engine, create_session_factory
+from mailbridge.common.messaging import connect, create_broker
+from mailbridge.common.outbox_relay import relay_forever
+from mailbridge.common.secrets import SecretBox, resolve_key_ring
+from mailbridge.common.streams import ensure_streams
+from mailbridge.common.tls import client_context
+from mailbridge.sender import subscribers
+from mailbridge.sender.adapters.sent_folder import ImapSentFolder
+from mailbridge.sender.adapters.smtp import SmtpPool
+from mailbridge.sender.adapters.store import OutboxStore
+from mailbridge.sender.mime import build_message
+from mailbridge.sender.send_outbox import SendDeps
+from mailbridge.sender.settings import SenderSettings
+
+
+def create_app(settings: SenderSettings) -> FastStream:
+    key = settings.secret_key.get_secret_value() if settings.secret_key else None
+    secrets = SecretBox.from_ring(resolve_key_ring(key, settings.var_dir))
+    engine = create_engine(settings.effective_database_url(settings.var_dir), settings.database_pool_size)
+    sessions = create_session_factory(engine)
+    tls = client_context(settings.extra_ca_file)
+    pool = SmtpPool(tls, timeout_s=settings.smtp_timeout_s, per_key=settings.smtp_connections_per_server)
+    deps = SendDeps(
+        OutboxStore(sessions, secrets), build_message, pool, ImapSentFolder(tls, settings.smtp_timeout_s)
+    )
+    nats_url = settings.require_nats_url()
+    broker = create_broker(nats_url, f"sender-{settings.send_pool}", settings.nats_connect_timeout_s)
+    subscribers.register(broker, deps, settings.send_pool, settings.send_workers)
+    app = FastStream(broker)
+    relay: list[asyncio.Task[None]] = []
+
+    @app.on_startup
+    async def declare_streams() -> None:
+        await connect(broker, nats_url, settings.nats_connect_timeout_s * 3)
+        await ensure_streams(broker.connection.jetstream(), settings.nats_stream_replicas)
+
+    @app.after_startup
+    async def start_relay() -> None:
+        relay.append(asyncio.create_task(relay_forever(sessions, broker, settings.nats_publish_timeout_s)))
+
+    @app.on_shutdown
+    async def stop() -> None:
+        for task in relay:
+            task.cancel()
+        await pool.close()
+        await engine.dispose()
+
+    return app

@@ -1,0 +1,20 @@
+"""Sender settings: the shared pieces plus the pool, concurrency and TLS trust."""
+
+from pathlib import Path
+
+from mailbridge.common.settings import (
+    DatabaseSettings,
+    LoggingSettings,
+    NatsSettings,
+    SecretSettings,
+    VarDirSettings,
+)
+from pydantic import Field
+
+
+class SenderSettings(VarDirSettings, DatabaseSettings, NatsSettings, SecretSettings, LoggingSettings):
+    send_pool: str = Field(default="default", pattern="^(default|egress)$", description="S6")
+    send_workers: int = Field(default=16, ge=1, le=256, description="mails in flight per process")
+    smtp_connections_per_server: int = Field(default=4, ge=1, le=64)
+    smtp_timeout_s: float = Field(default=30.0, gt=0)
+    extra_ca_file: Path | None = None  # S9: verification stays on; an admin may trust one more CA

@@ -1,0 +1,105 @@
+"""SMTP replies and network failures classified as data: sent, worth retrying, or final.
+
+RFC 5321 §4.2.1: 2yz is positive, 4yz a transient and 5yz a permanent negative reply. One
+quirk, as in GNU Mailman's deliver.py: 552 ("exceeded storage allocation") is treated as
+temporary, because RFC 5321 §4.5.3.1.10 tells clients to do so for the "too many recipients"
+case that old servers answered with 552. A reply outside those classes means the conversation
+went wrong, so it is retried. Anything that is not a reply (DNS, refused connection, TLS,
+certificate, timeout, disconnect) is temporary too: like an MTA, we defer and let a later
+attempt (and, at the end, `max_attempts`) decide; the reason names the cause for the user.
+
+A transaction reports per recipient: the mail is SENT when at least one recipient was accepted
+and the server took the data, and the refused ones are kept with their reply (partial).
+"""
+
+import socket
+import ssl
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from mailbridge.sender.ports import Delivery, DeliveryOutcome
+
+TEMPORARY_5XX = frozenset({552})
+
+
+def classify(code: int) -> DeliveryOutcome:
+    if 200 <= code < 300:
+        return DeliveryOutcome.SENT
+    if 500 <= code < 600 and code not in TEMPORARY_5XX:
+        return DeliveryOutcome.PERMANENT
+    return DeliveryOutcome.TEMPORARY
+
+
+@dataclass(frozen=True)
+class RecipientReply:
+    address: str
+    code: int
+    text: str
+
+    @property
+    def outcome(self) -> DeliveryOutcome:
+        return classify(self.code)
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.text}"
+
+
+@dataclass(frozen=True)
+class SmtpResult:
+    """What one send came to: its outcome, the reply (or reason) worth showing, per recipient."""
+
+    outcome: DeliveryOutcome
+    reply: str
+    recipients: tuple[RecipientReply, ...] = ()
+
+    @property
+    def refused(self) -> tuple[RecipientReply, ...]:
+        return tuple(r for r in self.recipients if r.outcome is not DeliveryOutcome.SENT)
+
+    @property
+    def partial(self) -> bool:
+        """Sent, but not to everybody."""
+        return self.outcome is DeliveryOutcome.SENT and bool(self.refused)
+
+    def delivery(self) -> Delivery:
+        """As the send use-case records it: the refused recipients with their replies."""
+        return Delivery(self.outcome, self.reply, {r.address: str(r) for r in self.refused})
+
+
+def failed(outcome: DeliveryOutcome, reason: str) -> SmtpResult:
+    return SmtpResult(outcome, reason)
+
+
+def replied(code: int, text: str, context: str) -> SmtpResult:
+    """A negative reply to a command: classified by its code, explained by `context`."""
+    return SmtpResult(classify(code), f"{context}: {code} {text}")
+
+
+def all_refused(replies: Iterable[RecipientReply]) -> SmtpResult:
+    """No recipient was accepted: final only when every refusal is final."""
+    recipients = tuple(replies)
+    temporary = any(r.outcome is not DeliveryOutcome.PERMANENT for r in recipients)
+    outcome = DeliveryOutcome.TEMPORARY if temporary else DeliveryOutcome.PERMANENT
+    summary = "; ".join(f"{r.address}: {r}" for r in recipients)
+    return SmtpResult(outcome, f"every recipient refused: {summary}", recipients)
+
+
+def network_reason(error: BaseException, where: str) -> str:
+    """The cause of a failure below SMTP, in words, from the innermost exception it wraps."""
+    cause = error
+    while cause.__cause__ is not None:
+        cause = cause.__cause__
+    detail = str(cause) or type(cause).__name__
+    if isinstance(cause, socket.gaierror):
+        return f"DNS lookup for {where} failed: {detail}"
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return f"TLS certificate of {where} not trusted: {getattr(cause, 'verify_message', detail)}"
+    if isinstance(cause, ssl.SSLError):
+        return f"TLS handshake with {where} failed: {detail}"
+    if isinstance(cause, TimeoutError):
+        return f"timed out talking to {where}: {detail}"
+    if isinstance(cause, ConnectionRefusedError):
+        return f"connection to {where} refused: {detail}"
+    if isinstance(cause, OSError):
+        return f"cannot connect to {where}: {detail}"
+    return f"connection to {where} failed: {detail}"
