@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from mailbridge.sender.outgoing import OutgoingMail, SmtpTarget
+from mailbridge.sender.outgoing import ImapServer, OutgoingMail, SmtpTarget
 
 
 class DeliveryOutcome(StrEnum):
@@ -29,6 +29,17 @@ class Built:
     envelope_to: tuple[str, ...]
 
 
+@dataclass
+class SentFolderFailure(Exception):
+    """The Sent-folder append (S10) failed; `temporary` failures are tried again later."""
+
+    temporary: bool
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{'temporary' if self.temporary else 'permanent'}: {self.reason}"
+
+
 class Builder(Protocol):
     def __call__(self, mail: OutgoingMail, now: datetime) -> Built: ...
 
@@ -41,5 +52,5 @@ class Mailer(Protocol):
 
 class SentFolder(Protocol):
     async def append_once(
-        self, target: SmtpTarget, imap_host: str, folder: str, raw: bytes, message_id: str
+        self, target: SmtpTarget, imap: ImapServer, folder: str, raw: bytes, message_id: str
     ) -> None: ...

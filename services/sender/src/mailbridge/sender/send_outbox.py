@@ -13,8 +13,8 @@ from datetime import timedelta
 from enum import StrEnum
 
 from mailbridge.common.db.types import utcnow
-from mailbridge.sender.adapters.store import OutboxStore
-from mailbridge.sender.ports import Builder, DeliveryOutcome, Mailer, SentFolder
+from mailbridge.sender.adapters.store import Claimed, OutboxStore
+from mailbridge.sender.ports import Builder, DeliveryOutcome, Mailer, SentFolder, SentFolderFailure
 
 
 class Settle(StrEnum):
@@ -41,7 +41,12 @@ class SendResult:
 async def send_outbox(deps: SendDeps, outbox_id: uuid.UUID) -> SendResult:
     claimed = await deps.store.claim(outbox_id, deps.stale_after)
     if claimed is None:
-        return SendResult(Settle.ACK, "already sent, failed or being sent")
+        unappended = await deps.store.unappended(outbox_id)
+        if unappended is None or unappended.raw is None:
+            return SendResult(Settle.ACK, "already sent, failed or being sent")
+        return await _append(
+            deps, outbox_id, unappended, unappended.raw, deps.build(unappended.mail, utcnow()).message_id
+        )
     built = deps.build(claimed.mail, utcnow())
     raw = claimed.raw or built.raw
     if claimed.raw is None:
@@ -52,13 +57,25 @@ async def send_outbox(deps: SendDeps, outbox_id: uuid.UUID) -> SendResult:
             outbox_id, "sent", delivery.reply, delivery.recipients, claimed.lock_after_send
         )
         if claimed.sent_folder:
-            await deps.sent_folder.append_once(
-                claimed.target, claimed.imap_host, claimed.sent_folder, raw, built.message_id
-            )
-            await deps.store.appended(outbox_id)
+            return await _append(deps, outbox_id, claimed, raw, built.message_id)
         return SendResult(Settle.ACK, delivery.reply, claimed.attempt)
     if delivery.outcome is DeliveryOutcome.PERMANENT or claimed.attempt >= claimed.max_attempts:
         await deps.store.finish(outbox_id, "failed", delivery.reply, delivery.recipients, seal=False)
         return SendResult(Settle.ACK, delivery.reply, claimed.attempt)
     await deps.store.requeue(outbox_id, delivery.reply)
     return SendResult(Settle.RETRY, delivery.reply, claimed.attempt)
+
+
+async def _append(
+    deps: SendDeps, outbox_id: uuid.UUID, claimed: Claimed, raw: bytes, message_id: str
+) -> SendResult:
+    """S10: the sent mail goes to the Sent folder once; a temporary failure is tried again."""
+    assert claimed.sent_folder is not None
+    try:
+        await deps.sent_folder.append_once(claimed.target, claimed.imap, claimed.sent_folder, raw, message_id)
+    except SentFolderFailure as failure:
+        if failure.temporary:
+            return SendResult(Settle.RETRY, f"sent; Sent folder later: {failure.reason}", claimed.attempt)
+        return SendResult(Settle.ACK, f"sent; not in the Sent folder: {failure.reason}", claimed.attempt)
+    await deps.store.appended(outbox_id)
+    return SendResult(Settle.ACK, "sent and filed in the Sent folder", claimed.attempt)

@@ -14,28 +14,13 @@ import asyncio
 import base64
 import re
 import ssl
-from dataclasses import dataclass
 
 from aioimaplib import IMAP4, IMAP4_SSL, AioImapException, Command, Response
-from mailbridge.common.endpoints import (
-    IncomingProtocol,
-    TransportSecurity,
-    incoming_port,
-    incoming_security,
-    parse_host_port,
-)
-from mailbridge.sender.outgoing import SmtpTarget
+from mailbridge.common.endpoints import TransportSecurity
+from mailbridge.sender.outgoing import ImapServer, SmtpTarget
+from mailbridge.sender.ports import SentFolderFailure
 
 _NOT_PRINTABLE = re.compile(r"[^\x20-\x7e]+")
-
-
-@dataclass
-class SentFolderFailure(Exception):
-    temporary: bool
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{'temporary' if self.temporary else 'permanent'}: {self.reason}"
 
 
 class ImapSentFolder:
@@ -45,15 +30,12 @@ class ImapSentFolder:
         self._tls, self._timeout_s = tls, timeout_s
 
     async def append_once(
-        self, target: SmtpTarget, imap_host: str, folder: str, raw: bytes, message_id: str
+        self, target: SmtpTarget, imap: ImapServer, folder: str, raw: bytes, message_id: str
     ) -> None:
-        endpoint = parse_host_port(imap_host)
-        port = incoming_port(endpoint, IncomingProtocol.IMAP, tls=True)
-        security = incoming_security(endpoint, IncomingProtocol.IMAP, tls=True)
         if target.password is None:
             raise SentFolderFailure(False, f"no password stored for {target.login}")
         await append_once(
-            endpoint.host, port, security, self._tls, target.login, target.password,
+            imap.host, imap.port, imap.security, self._tls, target.login, target.password,
             folder, raw, message_id, self._timeout_s,
         )  # fmt: skip
 

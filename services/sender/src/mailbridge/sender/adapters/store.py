@@ -13,11 +13,19 @@ from typing import Any
 from mailbridge.common.db.outbox import OutboxAttachment, OutboxMessage
 from mailbridge.common.db.tables import MailAccount, MailServer
 from mailbridge.common.db.types import utcnow
-from mailbridge.common.endpoints import SmtpEncryption, parse_host_port, smtp_port
+from mailbridge.common.endpoints import (
+    IncomingProtocol,
+    SmtpEncryption,
+    TlsMode,
+    incoming_port,
+    incoming_security,
+    parse_host_port,
+    smtp_port,
+)
 from mailbridge.common.events import MailSent, Message, SendFailed
 from mailbridge.common.outbox_chain import GENESIS, SealedRow, row_hash
 from mailbridge.common.secrets import SecretBox
-from mailbridge.sender.outgoing import Attachment, OutgoingMail, SmtpTarget
+from mailbridge.sender.outgoing import Attachment, ImapServer, OutgoingMail, SmtpTarget
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -36,7 +44,7 @@ class Claimed:
     attempt: int
     max_attempts: int
     sent_folder: str | None
-    imap_host: str
+    imap: ImapServer
     lock_after_send: bool
 
 
@@ -47,30 +55,37 @@ class OutboxStore:
     async def claim(self, outbox_id: uuid.UUID, stale_after: timedelta) -> Claimed | None:
         """Move the row to `sending` and return it; None when it is done or being sent."""
         async with self._sessions() as session, session.begin():
-            row = await session.scalar(
-                select(OutboxMessage).where(OutboxMessage.id == outbox_id).options(undefer(OutboxMessage.raw))
-            )
+            row = await _row(session, outbox_id)
             if row is None or row.status in ("sent", "failed"):
                 return None
             if row.status == "sending" and row.updated_at > utcnow() - stale_after:
                 return None
             row.status, row.attempts = "sending", row.attempts + 1
-            account = await session.get(MailAccount, row.account_id)
-            server = await session.get(MailServer, account.server_id) if account else None
-            assert account is not None
-            assert server is not None
-            files = await session.scalars(
-                select(OutboxAttachment).where(OutboxAttachment.outbox_id == row.id)
-            )
-            attachments = [Attachment(a.filename, a.content_type, a.data) for a in files]
-            settings_lock = await _lock_after_send(session)
-            return Claimed(
-                mail=_mail(row, account, attachments),
-                target=_target(server, account, self._secrets), raw=row.raw, attempt=row.attempts,
-                max_attempts=row.max_attempts,
-                sent_folder=server.sent_folder if server.incoming_protocol != "pop3" else None,
-                imap_host=server.incoming_host, lock_after_send=settings_lock,
-            )  # fmt: skip
+            return await self._claimed(session, row)
+
+    async def unappended(self, outbox_id: uuid.UUID) -> Claimed | None:
+        """A sent row whose Sent-folder append (S10) has not happened yet."""
+        async with self._sessions() as session:
+            row = await _row(session, outbox_id)
+            if row is None or row.status != "sent" or row.appended_to_sent_folder:
+                return None
+            claimed = await self._claimed(session, row)
+            return claimed if claimed.sent_folder else None
+
+    async def _claimed(self, session: AsyncSession, row: OutboxMessage) -> Claimed:
+        account = await session.get(MailAccount, row.account_id)
+        server = await session.get(MailServer, account.server_id) if account else None
+        assert account is not None
+        assert server is not None
+        files = await session.scalars(select(OutboxAttachment).where(OutboxAttachment.outbox_id == row.id))
+        attachments = [Attachment(a.filename, a.content_type, a.data) for a in files]
+        return Claimed(
+            mail=_mail(row, account, attachments),
+            target=_target(server, account, self._secrets), raw=row.raw, attempt=row.attempts,
+            max_attempts=row.max_attempts,
+            sent_folder=server.sent_folder if server.incoming_protocol != "pop3" else None,
+            imap=_imap(server), lock_after_send=await _lock_after_send(session),
+        )  # fmt: skip
 
     async def keep_built(self, outbox_id: uuid.UUID, raw: bytes, message_id: str) -> None:
         async with self._sessions() as session, session.begin():
@@ -121,6 +136,11 @@ class OutboxStore:
             )
 
 
+async def _row(session: AsyncSession, outbox_id: uuid.UUID) -> OutboxMessage | None:
+    statement = select(OutboxMessage).where(OutboxMessage.id == outbox_id).options(undefer(OutboxMessage.raw))
+    return await session.scalar(statement)
+
+
 async def _seal(session: AsyncSession, row: OutboxMessage) -> None:
     last = await session.execute(
         select(OutboxMessage.chain_seq, OutboxMessage.chain_hash).where(
@@ -154,6 +174,15 @@ def _mail(row: OutboxMessage, account: MailAccount, attachments: list[Attachment
         references=tuple(request.get("references", [])),
         message_id_domain=account.address.rsplit("@", 1)[-1],
     )  # fmt: skip
+
+
+def _imap(server: MailServer) -> ImapServer:
+    endpoint, protocol = parse_host_port(server.incoming_host), IncomingProtocol(server.incoming_protocol)
+    return ImapServer(
+        endpoint.host,
+        incoming_port(endpoint, protocol, server.incoming_tls),
+        incoming_security(endpoint, protocol, server.incoming_tls, TlsMode(server.incoming_tls_mode)),
+    )
 
 
 def _target(server: MailServer, account: MailAccount, secrets: SecretBox) -> SmtpTarget:
