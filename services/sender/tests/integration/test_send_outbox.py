@@ -1,0 +1,157 @@
+"""The send use-case on a real database and a fault-injecting SMTP server: 250 → sent once;
+4xx, 552 and drops → retried up to the limit; other 5xx → failed with the reply; a redelivered
+SendRequested for a sent row sends nothing; G6 seals sent rows into the chain."""
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import pytest
+from mailbridge.common.db.engine import create_engine, create_session_factory
+from mailbridge.common.db.migrate import upgrade_async
+from mailbridge.common.db.outbox import OutboxMessage
+from mailbridge.common.db.schema import metadata
+from mailbridge.common.db.tables import MailAccount, MailServer, MailSettings, User
+from mailbridge.common.secrets import SecretBox, generate_key
+from mailbridge.common.tls import client_context
+from mailbridge.sender.adapters.sent_folder import ImapSentFolder
+from mailbridge.sender.adapters.smtp import SmtpPool
+from mailbridge.sender.adapters.store import OutboxStore
+from mailbridge.sender.mime import build_message
+from mailbridge.sender.send_outbox import SendDeps, Settle, send_outbox
+from sender_testing import FaultySmtpServer
+from sqlalchemy import delete, select, update
+
+
+@dataclass
+class World:
+    deps: SendDeps
+    sessions: object
+    account_id: uuid.UUID
+    server: FaultySmtpServer
+
+    async def queue(self, max_attempts: int = 3) -> uuid.UUID:
+        async with self.sessions() as session:  # type: ignore[operator]
+            row = OutboxMessage(
+                account_id=self.account_id, request={"to": ["bob@example.org"], "subject": "Hi", "text": "Hello"},
+                max_attempts=max_attempts,
+            )  # fmt: skip
+            session.add(row)
+            await session.commit()
+            return row.id
+
+    async def row(self, outbox_id: uuid.UUID) -> OutboxMessage:
+        async with self.sessions() as session:  # type: ignore[operator]
+            found = await session.get(OutboxMessage, outbox_id)
+            assert found is not None
+            return found
+
+
+@pytest.fixture
+def smtp() -> Iterator[FaultySmtpServer]:
+    with FaultySmtpServer() as running:
+        yield running
+
+
+@pytest.fixture
+async def world(database_url: str, smtp: FaultySmtpServer) -> AsyncIterator[World]:
+    await upgrade_async(database_url)
+    engine = create_engine(database_url)
+    sessions = create_session_factory(engine)
+    async with sessions() as session:
+        for table in reversed(metadata.sorted_tables):
+            await session.execute(delete(table))
+        owner = User(name="Ann", email="ann@example.com")
+        server = MailServer(
+            name="faulty", smtp_host=f"127.0.0.1:{smtp.port}", smtp_encryption="none", smtp_auth=False,
+            incoming_protocol="pop3", incoming_host="127.0.0.1:1",
+        )  # fmt: skip
+        session.add_all([owner, server])
+        await session.flush()
+        account = MailAccount(
+            owner_user_id=owner.id, server_id=server.id, login="ann", address="ann@example.com"
+        )
+        session.add(account)
+        await session.commit()
+        account_id = account.id
+    tls = client_context(None)
+    pool = SmtpPool(tls, timeout_s=5)
+    deps = SendDeps(
+        OutboxStore(sessions, SecretBox([generate_key()])), build_message, pool, ImapSentFolder(tls)
+    )
+    yield World(deps, sessions, account_id, smtp)
+    await pool.close()
+    await engine.dispose()
+
+
+async def test_sent_once_even_when_redelivered(world: World) -> None:
+    outbox_id = await world.queue()
+    first = await send_outbox(world.deps, outbox_id)
+    again = await send_outbox(world.deps, outbox_id)
+    assert (first.settle, again.settle) == (Settle.ACK, Settle.ACK)
+    assert len(world.server.received) == 1
+    row = await world.row(outbox_id)
+    assert (row.status, row.attempts) == ("sent", 1)
+    assert row.last_reply is not None
+    assert row.last_reply.startswith("250")
+
+
+@pytest.mark.parametrize(
+    "reply", ["421 4.3.2 shutting down", "451 4.3.0 try later", "552 5.3.4 too big for now", "DROP"]
+)
+async def test_temporary_failures_are_retried_then_sent(world: World, reply: str) -> None:
+    outbox_id = await world.queue()
+    world.server.fail_next("DATA" if reply != "421 4.3.2 shutting down" else "MAIL", reply)
+    first = await send_outbox(world.deps, outbox_id)
+    assert first.settle is Settle.RETRY
+    assert (await world.row(outbox_id)).status == "queued"
+    second = await send_outbox(world.deps, outbox_id)
+    assert second.settle is Settle.ACK
+    row = await world.row(outbox_id)
+    assert (row.status, row.attempts) == ("sent", 2)
+    assert len(world.server.received) == 1
+
+
+async def test_permanent_failure_is_recorded_with_the_reply(world: World) -> None:
+    outbox_id = await world.queue()
+    world.server.fail_next("MAIL", "550 5.7.1 relaying denied")
+    result = await send_outbox(world.deps, outbox_id)
+    row = await world.row(outbox_id)
+    assert (result.settle, row.status) == (Settle.ACK, "failed")
+    assert row.last_reply is not None
+    assert "550" in row.last_reply
+    assert world.server.received == []
+
+
+async def test_temporary_failures_stop_at_the_attempt_limit(world: World) -> None:
+    outbox_id = await world.queue(max_attempts=2)
+    world.server.fail_next("DATA", "451 4.3.0 later", "451 4.3.0 later")
+    assert (await send_outbox(world.deps, outbox_id)).settle is Settle.RETRY
+    assert (await send_outbox(world.deps, outbox_id)).settle is Settle.ACK
+    row = await world.row(outbox_id)
+    assert (row.status, row.attempts) == ("failed", 2)
+
+
+async def test_retry_sends_the_same_bytes(world: World) -> None:
+    outbox_id = await world.queue()
+    world.server.fail_next("DATA", "451 4.3.0 later")
+    await send_outbox(world.deps, outbox_id)
+    built = (await world.row(outbox_id)).message_id_header
+    await send_outbox(world.deps, outbox_id)
+    assert (await world.row(outbox_id)).message_id_header == built
+
+
+async def test_g6_sent_rows_are_sealed_when_locking_is_on(world: World) -> None:
+    async with world.sessions() as session:  # type: ignore[operator]
+        session.add(MailSettings(id=uuid.UUID(int=1), lock_after_send=True))
+        await session.commit()
+    ids = [await world.queue() for _ in range(3)]
+    for outbox_id in ids:
+        await send_outbox(world.deps, outbox_id)
+    async with world.sessions() as session:  # type: ignore[operator]
+        sealed = list(
+            await session.execute(select(OutboxMessage.id, OutboxMessage.chain_seq, OutboxMessage.locked))
+        )
+        await session.execute(update(MailSettings).values(lock_after_send=False))
+        await session.commit()
+    assert sorted((seq, locked) for _, seq, locked in sealed) == [(1, True), (2, True), (3, True)]
