@@ -66,8 +66,8 @@ def mbsync(stack: MailStack, user: MailUser, folder: Path) -> float | None:
     config = folder / "mbsyncrc"
     (folder / "maildir").mkdir()
     config.write_text(
-        f"IMAPAccount bench\nHost 127.0.0.1\nPort {stack.ports.imaps}\nUser {user.address}\n"
-        f"Pass {user.password}\nTLSType IMAPS\nCertificateFile {stack.ca_file}\n\n"
+        f"IMAPAccount bench\nHost localhost\nPort {stack.ports.imaps}\nUser {user.address}\n"
+        f"Pass {user.password}\nSSLType IMAPS\nCertificateFile {stack.ca_file}\n\n"
         "IMAPStore remote\nAccount bench\n\n"
         f"MaildirStore local\nPath {folder}/maildir/\nInbox {folder}/maildir/INBOX\n\n"
         "Channel bench\nFar :remote:\nNear :local:\nPatterns INBOX\nCreate Near\nSyncState *\n"

@@ -21,17 +21,18 @@ from mailbridge.sender.mime import build_message
 from mailbridge.sender.send_outbox import SendDeps, Settle, send_outbox
 from sender_testing import FaultySmtpServer
 from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 
 @dataclass
 class World:
     deps: SendDeps
-    sessions: object
+    sessions: async_sessionmaker[AsyncSession]
     account_id: uuid.UUID
     server: FaultySmtpServer
 
     async def queue(self, max_attempts: int = 3) -> uuid.UUID:
-        async with self.sessions() as session:  # type: ignore[operator]
+        async with self.sessions() as session:
             row = OutboxMessage(
                 account_id=self.account_id, request={"to": ["bob@example.org"], "subject": "Hi", "text": "Hello"},
                 max_attempts=max_attempts,
@@ -41,7 +42,7 @@ class World:
             return row.id
 
     async def row(self, outbox_id: uuid.UUID) -> OutboxMessage:
-        async with self.sessions() as session:  # type: ignore[operator]
+        async with self.sessions() as session:
             found = await session.get(OutboxMessage, outbox_id)
             assert found is not None
             return found
@@ -142,13 +143,13 @@ async def test_retry_sends_the_same_bytes(world: World) -> None:
 
 
 async def test_g6_sent_rows_are_sealed_when_locking_is_on(world: World) -> None:
-    async with world.sessions() as session:  # type: ignore[operator]
+    async with world.sessions() as session:
         session.add(MailSettings(id=uuid.UUID(int=1), lock_after_send=True))
         await session.commit()
     ids = [await world.queue() for _ in range(3)]
     for outbox_id in ids:
         await send_outbox(world.deps, outbox_id)
-    async with world.sessions() as session:  # type: ignore[operator]
+    async with world.sessions() as session:
         sealed = list(
             await session.execute(select(OutboxMessage.id, OutboxMessage.chain_seq, OutboxMessage.locked))
         )
