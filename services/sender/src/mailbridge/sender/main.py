@@ -1,6 +1,7 @@
 """Composition root: settings → database, secrets, TLS trust, SMTP pool, NATS → the subscriber."""
 
 import asyncio
+from datetime import timedelta
 
 from faststream import FastStream
 from mailbridge.common.db.engine import create_engine, create_session_factory
@@ -25,12 +26,12 @@ def create_app(settings: SenderSettings) -> FastStream:
     sessions = create_session_factory(engine)
     tls = client_context(settings.extra_ca_file)
     pool = SmtpPool(tls, timeout_s=settings.smtp_timeout_s, per_key=settings.smtp_connections_per_server)
-    deps = SendDeps(
-        OutboxStore(sessions, secrets), build_message, pool, ImapSentFolder(tls, settings.smtp_timeout_s)
-    )
+    sent_folder = ImapSentFolder(tls, settings.smtp_timeout_s)
+    stale_after = timedelta(seconds=settings.send_stale_after_s)
+    deps = SendDeps(OutboxStore(sessions, secrets), build_message, pool, sent_folder, stale_after)
     nats_url = settings.require_nats_url()
     broker = create_broker(nats_url, f"sender-{settings.send_pool}", settings.nats_connect_timeout_s)
-    subscribers.register(broker, deps, settings.send_pool, settings.send_workers)
+    subscribers.register(broker, deps, settings.send_pool, settings.send_workers, settings.send_ack_wait_s)
     app = FastStream(broker)
     relay: list[asyncio.Task[None]] = []
 

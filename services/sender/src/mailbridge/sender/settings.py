@@ -17,4 +17,10 @@ class SenderSettings(VarDirSettings, DatabaseSettings, NatsSettings, SecretSetti
     send_workers: int = Field(default=16, ge=1, le=256, description="mails in flight per process")
     smtp_connections_per_server: int = Field(default=4, ge=1, le=64)
     smtp_timeout_s: float = Field(default=30.0, gt=0)
+    send_stale_after_s: float = Field(
+        default=300.0, gt=0, description="a `sending` row older than this is retried"
+    )
+    send_ack_wait_s: float = Field(
+        default=120.0, gt=0, description="redelivery after a crash (new consumers)"
+    )
     extra_ca_file: Path | None = None  # S9: verification stays on; an admin may trust one more CA

@@ -22,7 +22,9 @@ def retry_delay_s(attempt: int, base_s: float = 10.0, cap_s: float = 1800.0) -> 
     return float(min(cap_s, base_s * 2 ** max(0, attempt - 1)))
 
 
-def register(broker: NatsBroker, deps: SendDeps, pool: str, workers: int) -> None:
+def register(
+    broker: NatsBroker, deps: SendDeps, pool: str, workers: int, ack_wait_s: float = ACK_WAIT_S
+) -> None:
     command, durable = POOLS[pool]
 
     @broker.subscriber(
@@ -31,7 +33,7 @@ def register(broker: NatsBroker, deps: SendDeps, pool: str, workers: int) -> Non
         durable=durable,
         pull_sub=PullSub(batch_size=1, timeout=5.0),
         max_workers=workers,
-        config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=ACK_WAIT_S, max_deliver=-1),
+        config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait_s, max_deliver=-1),
     )
     async def on_send_requested(body: SendRequested, message: NatsMessage) -> None:
         result = await send_outbox(deps, body.outbox_id)
