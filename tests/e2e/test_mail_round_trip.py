@@ -42,7 +42,7 @@ def _messages(stack: MailStack, user: MailUser, folder: str = "INBOX") -> list[e
             return []
         _, data = session.fetch("1:*", "(BODY.PEEK[])")
     raws = [part[1] for part in data if isinstance(part, tuple)]
-    return [email.message_from_bytes(raw, policy=email.policy.default) for raw in raws]  # type: ignore[misc]
+    return [email.message_from_bytes(raw, policy=email.policy.default) for raw in raws]
 
 
 def test_send_through_the_api_and_receive_through_the_api(
