@@ -1,0 +1,128 @@
+"""Send benchmark: the sender end to end into Postfix's smtp-sink vs smtp-source into the same sink.
+
+Queues N mails of about 20 KB (outbox rows + SendRequested) and measures until every row is
+`sent`, with 1 and with 4 sender processes; the baseline is Postfix's smtp-source with one
+session into the same sink, in the same run. Everything on loopback.
+"""
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from mailbridge.common.db.engine import create_engine, create_session_factory
+from mailbridge.common.db.migrate import upgrade_async
+from mailbridge.common.db.outbox import OutboxMessage
+from mailbridge.common.db.schema import metadata
+from mailbridge.common.db.tables import MailAccount, MailServer, User
+from mailbridge.common.events import SendRequested
+from mailbridge.common.messaging import create_broker, publish
+from mailbridge.common.nats_embedded import start_embedded_nats
+from mailbridge.common.secrets import generate_key
+from mailbridge.common.streams import ensure_streams
+from mailbridge.testkit.smtp_sink import smtp_sink
+from sqlalchemy import delete, func, select
+
+BODY = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 6 + "\n") * 55  # ~20 KB
+
+
+def smtp_source(port: int, count: int, sessions: int) -> float:
+    binary = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
+    started = time.perf_counter()
+    subprocess.run(
+        [binary, "-s", str(sessions), "-m", str(count), "-l", str(len(BODY)), f"127.0.0.1:{port}"], check=True
+    )
+    return time.perf_counter() - started
+
+
+async def sender_run(database_url: str, sink_port: int, count: int, processes: int, folder: Path) -> float:
+    await upgrade_async(database_url)
+    engine = create_engine(database_url)
+    sessions = create_session_factory(engine)
+    async with sessions() as session:
+        for table in reversed(metadata.sorted_tables):
+            await session.execute(delete(table))
+        owner = User(name="Bench", email="bench@example.com")
+        server = MailServer(
+            name="sink", smtp_host=f"127.0.0.1:{sink_port}", smtp_encryption="none", smtp_auth=False,
+            incoming_protocol="pop3", incoming_host="127.0.0.1:1",
+        )  # fmt: skip
+        session.add_all([owner, server])
+        await session.flush()
+        account = MailAccount(
+            owner_user_id=owner.id, server_id=server.id, login="b", address="bench@example.com"
+        )
+        session.add(account)
+        await session.flush()
+        rows = [
+            OutboxMessage(
+                account_id=account.id, request={"to": ["sink@example.org"], "subject": f"m{i}", "text": BODY}
+            )
+            for i in range(count)
+        ]
+        session.add_all(rows)
+        await session.commit()
+        ids = [row.id for row in rows]
+    nats = start_embedded_nats(folder / f"nats-{uuid.uuid4().hex}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBRIDGE_")} | {
+        "MAILBRIDGE_DATABASE_URL": database_url, "MAILBRIDGE_NATS_URL": nats.url,
+        "MAILBRIDGE_SECRET_KEY": generate_key(), "MAILBRIDGE_VAR_DIR": str(folder), "MAILBRIDGE_LOG_LEVEL": "WARNING",
+    }  # fmt: skip
+    broker = create_broker(nats.url, "bench")
+    await broker.connect()
+    await ensure_streams(broker.connection.jetstream())
+    children = [
+        subprocess.Popen([sys.executable, "-m", "mailbridge.sender"], env=env, stdin=subprocess.DEVNULL)
+        for _ in range(processes)
+    ]
+    try:
+        await asyncio.sleep(2)  # the consumers are up
+        started = time.perf_counter()
+        for start in range(0, count, 500):
+            await asyncio.gather(*(
+                publish(broker, SendRequested(outbox_id=i), 10, msg_id=str(i)) for i in ids[start : start + 500]
+            ))  # fmt: skip
+        while True:
+            async with sessions() as session:
+                done = await session.scalar(
+                    select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "sent")
+                )
+            if (done or 0) >= count:
+                return time.perf_counter() - started
+            await asyncio.sleep(0.05)
+    finally:
+        for child in children:
+            child.terminate()
+            child.wait(30)
+        await broker.stop()
+        nats.stop()
+        await engine.dispose()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mails", type=int, default=10_000)
+    parser.add_argument("--postgres", help="an empty PostgreSQL database URL; default SQLite")
+    args = parser.parse_args()
+    with smtp_sink() as sink, tempfile.TemporaryDirectory(prefix="mb-send-") as scratch:
+        baseline = smtp_source(sink.port, args.mails, 1)
+        base_rate = args.mails / baseline
+        print(f"smtp-source, 1 session (baseline): {baseline:.2f} s, {base_rate:.0f} mails/s")
+        one = None
+        for processes in (1, 4):
+            url = args.postgres or f"sqlite+aiosqlite:///{scratch}/send-{processes}.db"
+            elapsed = await sender_run(url, sink.port, args.mails, processes, Path(scratch))
+            rate = args.mails / elapsed
+            one = one or rate
+            print(f"sender, {processes} process(es): {elapsed:.2f} s, {rate:.0f} mails/s; "
+                  f"{rate / base_rate:.2f} of smtp-source; {rate / one:.2f}× one process")  # fmt: skip
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
