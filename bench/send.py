@@ -20,12 +20,12 @@ from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.db.outbox import OutboxMessage
 from mailbridge.common.db.schema import metadata
-from mailbridge.common.db.tables import MailAccount, MailServer, User
 from mailbridge.common.events import SendRequested
 from mailbridge.common.messaging import create_broker, publish
 from mailbridge.common.nats_embedded import start_embedded_nats
 from mailbridge.common.secrets import generate_key
 from mailbridge.common.streams import ensure_streams
+from mailbridge.testkit.config_rows import add_account
 from mailbridge.testkit.smtp_sink import smtp_sink
 from sqlalchemy import delete, func, select
 
@@ -48,21 +48,13 @@ async def sender_run(database_url: str, sink_port: int, count: int, processes: i
     async with sessions() as session:
         for table in reversed(metadata.sorted_tables):
             await session.execute(delete(table))
-        owner = User(name="Bench", email="bench@example.com")
-        server = MailServer(
-            name="sink", smtp_host=f"127.0.0.1:{sink_port}", smtp_encryption="none", smtp_auth=False,
-            incoming_protocol="pop3", incoming_host="127.0.0.1:1",
-        )  # fmt: skip
-        session.add_all([owner, server])
-        await session.flush()
-        account = MailAccount(
-            owner_user_id=owner.id, server_id=server.id, login="b", address="bench@example.com"
-        )
-        session.add(account)
-        await session.flush()
+        await session.commit()
+    account = await add_account(sessions, smtp_host=f"127.0.0.1:{sink_port}")
+    async with sessions() as session:
         rows = [
             OutboxMessage(
-                account_id=account.id, request={"to": ["sink@example.org"], "subject": f"m{i}", "text": BODY}
+                account_id=account.account_id,
+                request={"to": ["sink@example.org"], "subject": f"m{i}", "text": BODY},
             )
             for i in range(count)
         ]

@@ -17,11 +17,11 @@ from faststream.nats import NatsBroker
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.mailstore import FetchState, StoredMessage
 from mailbridge.common.db.migrate import upgrade_async
-from mailbridge.common.db.tables import MailAccount, MailServer, User
 from mailbridge.common.events import FetchReason, FetchRequested
 from mailbridge.common.messaging import create_broker, publish
 from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.common.streams import ensure_streams
+from mailbridge.testkit.config_rows import add_account
 from mailbridge.testkit.stack import MailStack
 from mailbridge.testkit.users import MailUser
 from sqlalchemy import func, select
@@ -89,22 +89,13 @@ async def test_sigkill_mid_sync_then_restart_loses_and_duplicates_nothing(
     key = generate_key()
     engine = create_engine(database_url)
     sessions = create_session_factory(engine)
-    async with sessions() as session:
-        owner = User(name="Ann", email="ann@example.com")
-        server = MailServer(
-            name="stack", smtp_host="127.0.0.1:25", smtp_encryption="none", incoming_protocol="imap",
-            incoming_host=f"127.0.0.1:{mail_stack.ports.imaps}", incoming_tls=True,
-            incoming_tls_mode="implicit",
-        )  # fmt: skip
-        session.add_all([owner, server])
-        await session.flush()
-        account = MailAccount(
-            owner_user_id=owner.id, server_id=server.id, login=mail_user.address, address=mail_user.address,
-            password_encrypted=SecretBox([key]).encrypt(mail_user.password),
-        )  # fmt: skip
-        session.add(account)
-        await session.commit()
-        account_id = account.id
+    configured = await add_account(
+        sessions, incoming_protocol="imap", incoming_host=f"127.0.0.1:{mail_stack.ports.imaps}",
+        login=mail_user.address, address=mail_user.address,
+        password_encrypted=SecretBox([key]).encrypt(mail_user.password),
+        server={"incoming_tls": True, "incoming_tls_mode": "implicit"},
+    )  # fmt: skip
+    account_id = configured.account_id
 
     fetchers.env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBRIDGE_")} | {
         "MAILBRIDGE_DATABASE_URL": database_url, "MAILBRIDGE_NATS_URL": nats_url,

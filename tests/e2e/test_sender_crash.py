@@ -14,12 +14,12 @@ from pathlib import Path
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.db.outbox import OutboxMessage
-from mailbridge.common.db.tables import MailAccount, MailServer, User
 from mailbridge.common.events import SendRequested
 from mailbridge.common.messaging import create_broker, publish
 from mailbridge.common.nats_embedded import start_embedded_nats
 from mailbridge.common.secrets import generate_key
 from mailbridge.common.streams import ensure_streams
+from mailbridge.testkit.config_rows import add_account
 from mailbridge.testkit.stack import MailStack
 from mailbridge.testkit.users import MailUser
 from sqlalchemy import func, select
@@ -57,22 +57,11 @@ async def test_sigkill_mid_queue_then_restart_loses_nothing(
     await upgrade_async(database_url)
     engine = create_engine(database_url)
     sessions = create_session_factory(engine)
+    account = await add_account(sessions, smtp_host=f"127.0.0.1:{mail_stack.ports.smtp}")
     async with sessions() as session:
-        owner = User(name="Ann", email="ann@example.com")
-        server = MailServer(
-            name="stack", smtp_host=f"127.0.0.1:{mail_stack.ports.smtp}", smtp_encryption="none", smtp_auth=False,
-            incoming_protocol="pop3", incoming_host="127.0.0.1:1",
-        )  # fmt: skip
-        session.add_all([owner, server])
-        await session.flush()
-        account = MailAccount(
-            owner_user_id=owner.id, server_id=server.id, login="ann", address="ann@example.com"
-        )
-        session.add(account)
-        await session.flush()
         rows = [
             OutboxMessage(
-                account_id=account.id,
+                account_id=account.account_id,
                 request={"to": [mail_user.address], "subject": f"bulk {i}", "text": "x"},
             )
             for i in range(MAILS)

@@ -11,7 +11,7 @@ from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.db.outbox import OutboxMessage
 from mailbridge.common.db.schema import metadata
-from mailbridge.common.db.tables import MailAccount, MailServer, MailSettings, User
+from mailbridge.common.db.tables import MailSettings
 from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.common.tls import client_context
 from mailbridge.sender.adapters.sent_folder import ImapSentFolder
@@ -19,6 +19,7 @@ from mailbridge.sender.adapters.smtp import SmtpPool
 from mailbridge.sender.adapters.store import OutboxStore
 from mailbridge.sender.mime import build_message
 from mailbridge.sender.send_outbox import SendDeps, Settle, send_outbox
+from mailbridge.testkit.config_rows import add_account
 from sender_testing import FaultySmtpServer
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -62,19 +63,8 @@ async def world(database_url: str, smtp: FaultySmtpServer) -> AsyncIterator[Worl
     async with sessions() as session:
         for table in reversed(metadata.sorted_tables):
             await session.execute(delete(table))
-        owner = User(name="Ann", email="ann@example.com")
-        server = MailServer(
-            name="faulty", smtp_host=f"127.0.0.1:{smtp.port}", smtp_encryption="none", smtp_auth=False,
-            incoming_protocol="pop3", incoming_host="127.0.0.1:1",
-        )  # fmt: skip
-        session.add_all([owner, server])
-        await session.flush()
-        account = MailAccount(
-            owner_user_id=owner.id, server_id=server.id, login="ann", address="ann@example.com"
-        )
-        session.add(account)
         await session.commit()
-        account_id = account.id
+    account_id = (await add_account(sessions, smtp_host=f"127.0.0.1:{smtp.port}")).account_id
     tls = client_context(None)
     pool = SmtpPool(tls, timeout_s=5)
     deps = SendDeps(

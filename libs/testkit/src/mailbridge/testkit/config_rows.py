@@ -1,0 +1,53 @@
+"""Configuration rows written straight to the database, for tests and benchmarks that start
+below the HTTP API: one owner, one mail server and one account on it."""
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from mailbridge.common.db.tables import MailAccount, MailServer, User
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+
+@dataclass(frozen=True)
+class AccountRows:
+    account_id: uuid.UUID
+    server_id: uuid.UUID
+    owner_id: uuid.UUID
+
+
+async def add_account(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    smtp_host: str = "127.0.0.1:25",
+    incoming_host: str = "127.0.0.1:1",
+    incoming_protocol: str = "pop3",
+    login: str = "user",
+    address: str = "user@example.com",
+    password_encrypted: str | None = None,
+    server: dict[str, Any] | None = None,
+    account: dict[str, Any] | None = None,
+) -> AccountRows:
+    """Defaults: SMTP without TLS or AUTH; `server` and `account` override any column."""
+    async with sessions() as session:
+        owner = User(name="Owner", email=f"{uuid.uuid4().hex}@example.com")
+        server_row = MailServer(
+            **{
+                "name": f"server-{uuid.uuid4().hex}",
+                "smtp_host": smtp_host,
+                "smtp_encryption": "none",
+                "smtp_auth": False,
+                "incoming_protocol": incoming_protocol,
+                "incoming_host": incoming_host,
+            }
+            | (server or {})
+        )
+        session.add_all([owner, server_row])
+        await session.flush()
+        account_row = MailAccount(
+            owner_user_id=owner.id, server_id=server_row.id, login=login, address=address,
+            password_encrypted=password_encrypted, **(account or {}),
+        )  # fmt: skip
+        session.add(account_row)
+        await session.commit()
+        return AccountRows(account_row.id, server_row.id, owner.id)
