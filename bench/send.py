@@ -19,15 +19,14 @@ from pathlib import Path
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.db.outbox import OutboxMessage
-from mailbridge.common.db.schema import metadata
 from mailbridge.common.events import SendRequested
 from mailbridge.common.messaging import create_broker, publish
 from mailbridge.common.nats_embedded import start_embedded_nats
 from mailbridge.common.secrets import generate_key
 from mailbridge.common.streams import ensure_streams
-from mailbridge.testkit.config_rows import add_account
+from mailbridge.testkit.config_rows import add_account, empty_tables
 from mailbridge.testkit.smtp_sink import smtp_sink
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 BODY = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 6 + "\n") * 55  # ~20 KB
 
@@ -45,10 +44,7 @@ async def sender_run(database_url: str, sink_port: int, count: int, processes: i
     await upgrade_async(database_url)
     engine = create_engine(database_url)
     sessions = create_session_factory(engine)
-    async with sessions() as session:
-        for table in reversed(metadata.sorted_tables):
-            await session.execute(delete(table))
-        await session.commit()
+    await empty_tables(sessions)
     account = await add_account(sessions, smtp_host=f"127.0.0.1:{sink_port}")
     async with sessions() as session:
         rows = [

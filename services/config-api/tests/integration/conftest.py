@@ -6,14 +6,12 @@ import httpx
 import pytest
 from config_api_testing import Api, RunningApp
 from mailbridge.common.db.migrate import upgrade_async
-from mailbridge.common.db.schema import metadata
 from mailbridge.common.secrets import generate_key
 from mailbridge.config_api.api_keys import Role, create_api_key
 from mailbridge.config_api.deps import AppContext
 from mailbridge.config_api.main import create_app
 from mailbridge.config_api.settings import ConfigApiSettings
-from sqlalchemy import delete
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from mailbridge.testkit.config_rows import empty_tables
 
 
 @pytest.fixture(scope="session")
@@ -34,17 +32,10 @@ async def running_app(
         yield RunningApp(app, context.sessions, database_url)
 
 
-async def _empty_tables(sessions: async_sessionmaker[AsyncSession]) -> None:
-    async with sessions() as session:
-        for table in reversed(metadata.sorted_tables):
-            await session.execute(delete(table))
-        await session.commit()
-
-
 @pytest.fixture
 async def api(running_app: RunningApp) -> AsyncIterator[Api]:
     """An admin client on empty tables."""
-    await _empty_tables(running_app.sessions)
+    await empty_tables(running_app.sessions)
     async with running_app.sessions() as session:
         key = await create_api_key(session, Role.ADMIN, None)
         await session.commit()

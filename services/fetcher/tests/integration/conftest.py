@@ -7,13 +7,12 @@ import pytest
 from fetcher_testing import FetchWorld
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.migrate import upgrade_async
-from mailbridge.common.db.schema import metadata
 from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.fetcher.adapters.store import MailStore
 from mailbridge.fetcher.fetch_account import FetchDeps
 from mailbridge.fetcher.sync import Limits
+from mailbridge.testkit.config_rows import empty_tables
 from mailbridge.testkit.stack import MailStack
-from sqlalchemy import delete
 
 
 @pytest.fixture(scope="session")
@@ -26,10 +25,7 @@ async def migrated_url(database_url: str) -> str:
 async def world(migrated_url: str, mail_stack: MailStack) -> AsyncIterator[FetchWorld]:
     engine = create_engine(migrated_url)
     sessions = create_session_factory(engine)
-    async with sessions() as session:
-        for table in reversed(metadata.sorted_tables):
-            await session.execute(delete(table))
-        await session.commit()
+    await empty_tables(sessions)
     secrets = SecretBox([generate_key()])
     limits = Limits(batch_count=7, batch_bytes=64 * 1024, lease_ttl=timedelta(seconds=30))
     deps = FetchDeps(MailStore(sessions, secrets), mail_stack.client_context(), "test-holder", limits, 10.0)

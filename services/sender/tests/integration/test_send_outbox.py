@@ -10,7 +10,6 @@ import pytest
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.db.outbox import OutboxMessage
-from mailbridge.common.db.schema import metadata
 from mailbridge.common.db.tables import MailSettings
 from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.common.tls import client_context
@@ -19,9 +18,9 @@ from mailbridge.sender.adapters.smtp import SmtpPool
 from mailbridge.sender.adapters.store import OutboxStore
 from mailbridge.sender.mime import build_message
 from mailbridge.sender.send_outbox import SendDeps, Settle, send_outbox
-from mailbridge.testkit.config_rows import add_account
+from mailbridge.testkit.config_rows import add_account, empty_tables
 from sender_testing import FaultySmtpServer
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 
@@ -60,10 +59,7 @@ async def world(database_url: str, smtp: FaultySmtpServer) -> AsyncIterator[Worl
     await upgrade_async(database_url)
     engine = create_engine(database_url)
     sessions = create_session_factory(engine)
-    async with sessions() as session:
-        for table in reversed(metadata.sorted_tables):
-            await session.execute(delete(table))
-        await session.commit()
+    await empty_tables(sessions)
     account_id = (await add_account(sessions, smtp_host=f"127.0.0.1:{smtp.port}")).account_id
     tls = client_context(None)
     pool = SmtpPool(tls, timeout_s=5)

@@ -1,11 +1,13 @@
-"""Configuration rows written straight to the database, for tests and benchmarks that start
-below the HTTP API: one owner, one mail server and one account on it."""
+"""Rows written straight to the database, for tests and benchmarks that start below the HTTP
+API: one owner, one mail server and one account on it; and a way to empty every table."""
 
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from mailbridge.common.db.schema import metadata
 from mailbridge.common.db.tables import MailAccount, MailServer, User
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 
@@ -51,3 +53,11 @@ async def add_account(
         session.add(account_row)
         await session.commit()
         return AccountRows(account_row.id, server_row.id, owner.id)
+
+
+async def empty_tables(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Delete every row of every table (children first): a clean slate on a migrated database."""
+    async with sessions() as session:
+        for table in reversed(metadata.sorted_tables):
+            await session.execute(delete(table))
+        await session.commit()
