@@ -1,10 +1,10 @@
-"""Send one outbox mail: claim → build once → SMTP → record → append to the Sent folder (S10).
+"""Send one outbox mail: claim → build → SMTP → record → append to the Sent folder (S10).
 
 Sent means sent once: a redelivered SendRequested for a sent row does nothing but finish a
-missing Sent-folder append. The bytes are built once and kept, so a retry sends the same mail
-(same Message-ID). A crash between the server's 250 and our commit can send it once more: the
-row is then still `sending` and is claimed again after `stale_after` (documented, unavoidable
-without the server's help).
+missing Sent-folder append. The bytes are kept with the first outcome, so a retry sends the
+same mail. A crash between the server's 250 and our commit can send it once more: the row is
+then still `sending`, is claimed again after `stale_after` and rebuilt with the same Message-ID
+(it derives from the outbox id). That repeat is unavoidable without the server's help.
 """
 
 import uuid
@@ -49,20 +49,17 @@ async def send_outbox(deps: SendDeps, outbox_id: uuid.UUID) -> SendResult:
         )
     built = deps.build(claimed.mail, utcnow())
     raw = claimed.raw or built.raw
-    if claimed.raw is None:
-        await deps.store.keep_built(outbox_id, built.raw, built.message_id)
+    new_bytes = None if claimed.raw else (built.raw, built.message_id)
     delivery = await deps.mailer.deliver(claimed.target, raw, built.envelope_from, built.envelope_to)
     if delivery.outcome is DeliveryOutcome.SENT:
-        await deps.store.finish(
-            outbox_id, "sent", delivery.reply, delivery.recipients, claimed.lock_after_send
-        )
+        await deps.store.finish(outbox_id, "sent", delivery.reply, delivery.recipients, new_bytes)
         if claimed.sent_folder:
             return await _append(deps, outbox_id, claimed, raw, built.message_id)
         return SendResult(Settle.ACK, delivery.reply, claimed.attempt)
     if delivery.outcome is DeliveryOutcome.PERMANENT or claimed.attempt >= claimed.max_attempts:
-        await deps.store.finish(outbox_id, "failed", delivery.reply, delivery.recipients, seal=False)
+        await deps.store.finish(outbox_id, "failed", delivery.reply, delivery.recipients, new_bytes)
         return SendResult(Settle.ACK, delivery.reply, claimed.attempt)
-    await deps.store.requeue(outbox_id, delivery.reply)
+    await deps.store.requeue(outbox_id, delivery.reply, new_bytes)
     return SendResult(Settle.RETRY, delivery.reply, claimed.attempt)
 
 

@@ -45,7 +45,6 @@ class Claimed:
     max_attempts: int
     sent_folder: str | None
     imap: ImapServer
-    lock_after_send: bool
 
 
 class OutboxStore:
@@ -84,31 +83,27 @@ class OutboxStore:
             target=_target(server, account, self._secrets), raw=row.raw, attempt=row.attempts,
             max_attempts=row.max_attempts,
             sent_folder=server.sent_folder if server.incoming_protocol != "pop3" else None,
-            imap=_imap(server), lock_after_send=await _lock_after_send(session),
+            imap=_imap(server),
         )  # fmt: skip
 
-    async def keep_built(self, outbox_id: uuid.UUID, raw: bytes, message_id: str) -> None:
-        async with self._sessions() as session, session.begin():
-            await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == outbox_id, OutboxMessage.raw.is_(None))
-                .values(raw=raw, message_id_header=message_id)
-            )
-
     async def finish(
-        self, outbox_id: uuid.UUID, status: str, reply: str, recipients: dict[str, Any], seal: bool
-    ) -> None:
-        """Record the outcome with its event; a sent row under G6 is sealed into the chain."""
+        self, outbox_id: uuid.UUID, status: str, reply: str, recipients: dict[str, Any],
+        built: tuple[bytes, str] | None = None,
+    ) -> None:  # fmt: skip
+        """Record the outcome (and the bytes, when first built) with its event; a sent row under
+        G6 ("lock after sending") is sealed into the chain."""
         for _ in range(MAX_SEAL_RETRIES):
             try:
                 async with self._sessions() as session, session.begin():
                     row = await session.get(OutboxMessage, outbox_id, options=[undefer(OutboxMessage.raw)])
                     assert row is not None
                     row.status, row.last_reply, row.recipient_results = status, reply[:2000], recipients
+                    if built is not None:
+                        row.raw, row.message_id_header = built
                     event: Message
                     if status == "sent":
                         row.sent_at = utcnow()
-                        if seal:
+                        if await _lock_after_send(session):
                             await _seal(session, row)
                         event = MailSent(outbox_id=outbox_id, smtp_reply=reply[:500], attempt=row.attempts)
                     else:
@@ -119,13 +114,13 @@ class OutboxStore:
                 continue
         raise RuntimeError(f"could not seal outbox message {outbox_id} into the chain")
 
-    async def requeue(self, outbox_id: uuid.UUID, reply: str) -> None:
+    async def requeue(self, outbox_id: uuid.UUID, reply: str, built: tuple[bytes, str] | None = None) -> None:
+        """Back to `queued` for a retry, keeping the bytes so the retry sends the same mail."""
+        values: dict[str, Any] = {"status": "queued", "last_reply": reply[:2000]}
+        if built is not None:
+            values |= {"raw": built[0], "message_id_header": built[1]}
         async with self._sessions() as session, session.begin():
-            await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == outbox_id)
-                .values(status="queued", last_reply=reply[:2000])
-            )
+            await session.execute(update(OutboxMessage).where(OutboxMessage.id == outbox_id).values(**values))
 
     async def appended(self, outbox_id: uuid.UUID) -> None:
         async with self._sessions() as session, session.begin():
