@@ -40,13 +40,13 @@ def _live_children(pid: int) -> set[str]:
     """The names of `pid`'s children that are not zombies (exited, waiting to be reaped)."""
     try:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # the process is gone (ESRCH while reading)
         return set()
     names = set()
     for child in children:
         try:
             stat = Path(f"/proc/{child}/stat").read_text()
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # the child exited between the two reads
             continue
         name, _, rest = stat.partition("(")[2].rpartition(")")
         if rest.split()[0] != "Z":
