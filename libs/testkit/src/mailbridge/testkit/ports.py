@@ -71,7 +71,7 @@ def socket_inodes(pid: int) -> set[int]:
     inodes = set()
     try:
         descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
         return set()
     for descriptor in descriptors:
         try:
