@@ -75,7 +75,7 @@ async def test_sigkill_mid_queue_then_restart_loses_nothing(
         env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBRIDGE_")} | {
             "MAILBRIDGE_DATABASE_URL": database_url, "MAILBRIDGE_NATS_URL": nats.url,
             "MAILBRIDGE_SECRET_KEY": generate_key(), "MAILBRIDGE_VAR_DIR": str(tmp_path),
-            "MAILBRIDGE_SEND_STALE_AFTER_S": "2", "MAILBRIDGE_SEND_ACK_WAIT_S": "3", "MAILBRIDGE_LOG_LEVEL": "WARNING",
+            "MAILBRIDGE_SEND_STALE_AFTER_S": "10", "MAILBRIDGE_SEND_ACK_WAIT_S": "3", "MAILBRIDGE_LOG_LEVEL": "WARNING",
         }  # fmt: skip
         broker = create_broker(nats.url, "crash-test")
         await broker.connect()

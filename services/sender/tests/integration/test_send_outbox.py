@@ -142,3 +142,16 @@ async def test_g6_sent_rows_are_sealed_when_locking_is_on(world: World) -> None:
         await session.execute(update(MailSettings).values(lock_after_send=False))
         await session.commit()
     assert sorted((seq, locked) for _, seq, locked in sealed) == [(1, True), (2, True), (3, True)]
+
+
+async def test_a_row_being_sent_elsewhere_is_retried_later_not_dropped(world: World) -> None:
+    outbox_id = await world.queue()
+    async with world.sessions() as session:
+        await session.execute(
+            update(OutboxMessage).where(OutboxMessage.id == outbox_id).values(status="sending")
+        )
+        await session.commit()
+    result = await send_outbox(world.deps, outbox_id)
+    assert result.settle is Settle.RETRY
+    assert world.server.received == []
+    assert (await world.row(outbox_id)).status == "sending"

@@ -41,9 +41,13 @@ class SendResult:
 async def send_outbox(deps: SendDeps, outbox_id: uuid.UUID) -> SendResult:
     claimed = await deps.store.claim(outbox_id, deps.stale_after)
     if claimed is None:
+        if await deps.store.in_flight(outbox_id):
+            # Another replica is sending it, or a crashed one was: look again after the claim
+            # went stale, never drop the command while the row is not finished.
+            return SendResult(Settle.RETRY, "being sent by another replica", 0)
         unappended = await deps.store.unappended(outbox_id)
         if unappended is None or unappended.raw is None:
-            return SendResult(Settle.ACK, "already sent, failed or being sent")
+            return SendResult(Settle.ACK, "already sent or failed")
         return await _append(
             deps, outbox_id, unappended, unappended.raw, deps.build(unappended.mail, utcnow()).message_id
         )

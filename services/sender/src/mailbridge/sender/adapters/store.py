@@ -62,6 +62,12 @@ class OutboxStore:
             row.status, row.attempts = "sending", row.attempts + 1
             return await self._claimed(session, row)
 
+    async def in_flight(self, outbox_id: uuid.UUID) -> bool:
+        """Whether the row is being sent right now (claimed, not yet stale)."""
+        async with self._sessions() as session:
+            status = await session.scalar(select(OutboxMessage.status).where(OutboxMessage.id == outbox_id))
+            return status == "sending"
+
     async def unappended(self, outbox_id: uuid.UUID) -> Claimed | None:
         """A sent row whose Sent-folder append (S10) has not happened yet."""
         async with self._sessions() as session:
