@@ -78,14 +78,13 @@ async def _run(
     deps: FetchDeps, account: AccountConfig, lease: Lease, reason: FetchReason, heartbeat: Heartbeat
 ) -> Result:
     started = utcnow()
-    await deps.store.record(account.account_id, status="running", last_started_at=started)
     try:
         counts = await _sync(deps, account, lease, reason is FetchReason.RELOAD, heartbeat)
     except FetchFailure as failure:
         await deps.store.record(
             account.account_id, status="failed", reason=failure.reason,
             permanent=failure.kind is Kind.PERMANENT, config_version=account.config_version,
-            last_finished_at=utcnow(),
+            last_started_at=started, last_finished_at=utcnow(),
         )  # fmt: skip
         outcome = Outcome.DONE if failure.kind is Kind.PERMANENT else Outcome.RETRY
         return Result(outcome, failure.reason)
@@ -93,7 +92,7 @@ async def _run(
         return Result(Outcome.BUSY, str(lost))
     await deps.store.record(
         account.account_id, status="ok", reason=None, permanent=False,
-        config_version=account.config_version, last_finished_at=utcnow(),
+        config_version=account.config_version, last_started_at=started, last_finished_at=utcnow(),
         new_messages=counts.new,
         counts={"flags_changed": counts.flags_changed, "deleted_on_server": counts.deleted_on_server,
                 "on_server": counts.folders},
