@@ -1,21 +1,6 @@
-"""Modified UTF-7 mailbox names and FETCH/SELECT response parsing."""
+"""FETCH, SELECT and COPYUID response parsing."""
 
-import pytest
-from mailbridge.fetcher.imap_wire import encode_mailbox, parse_fetch, parse_search, parse_select
-
-
-@pytest.mark.parametrize(
-    ("name", "wire"),
-    [
-        ("INBOX", '"INBOX"'),
-        ("Entwürfe", '"Entw&APw-rfe"'),
-        ("A&B", '"A&-B"'),
-        ('Say "hi"', '"Say \\"hi\\""'),
-        ("日本語", '"&ZeVnLIqe-"'),
-    ],
-)
-def test_encode_mailbox(name: str, wire: str) -> None:
-    assert encode_mailbox(name) == wire
+from mailbridge.fetcher.imap_wire import parse_copyuid, parse_fetch, parse_select
 
 
 def test_parse_fetch_with_literals() -> None:
@@ -46,7 +31,6 @@ def test_parse_select() -> None:
     assert parse_select(lines) == {"EXISTS": 3, "UIDVALIDITY": 1795742683, "UIDNEXT": 5, "HIGHESTMODSEQ": 2}
 
 
-def test_parse_search_with_and_without_modseq() -> None:
-    assert parse_search([b"SEARCH 1 4 9 (MODSEQ 17)", b"Search completed"]) == [1, 4, 9]
-    assert parse_search([b"2 3", b"Search completed"]) == [2, 3]
-    assert parse_search([b"Search completed"]) == []
+def test_parse_copyuid() -> None:
+    assert parse_copyuid([b"OK [COPYUID 1795 4 1] Moved UIDs."]) == (1795, 1)
+    assert parse_copyuid([b"OK Moved."]) is None

@@ -30,6 +30,11 @@ def create_broker(url: str, service: str, connect_timeout_s: float = 5.0) -> Nat
     )
 
 
+def backoff_s(attempt: int, base_s: float, cap_s: float) -> float:
+    """Delay before redelivery attempt `attempt` (1-based): base, 2×base, 4×base … capped."""
+    return float(min(cap_s, base_s * 2 ** max(0, attempt - 1)))
+
+
 async def connect(broker: NatsBroker, url: str, timeout_s: float) -> None:
     """Connect with a hard deadline (the client would otherwise retry for ever at start-up)."""
     try:

@@ -11,6 +11,7 @@ from datetime import timedelta
 from faststream.nats import NatsBroker
 from mailbridge.common.db.mailstore import OutboxEvent
 from mailbridge.common.db.types import utcnow
+from mailbridge.common.events import Message
 from mailbridge.common.messaging import MSG_ID_HEADER
 from mailbridge.common.streams import stream_for
 from nats.errors import Error as NatsError
@@ -19,6 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 logger = logging.getLogger(__name__)
 BATCH = 200
+
+
+def enqueue(session: AsyncSession, event: Message) -> None:
+    """Write `event` to the outbox in the caller's transaction; the relay publishes it later."""
+    session.add(OutboxEvent(subject=event.subject, payload=event.model_dump_json()))
 
 
 async def relay_once(sessions: async_sessionmaker[AsyncSession], broker: NatsBroker, timeout_s: float) -> int:

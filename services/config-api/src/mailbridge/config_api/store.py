@@ -7,7 +7,6 @@ from mailbridge.common.db.tables import Base, Versioned
 from mailbridge.config_api.errors import (
     Conflict,
     FieldProblem,
-    NotFound,
     PreconditionFailed,
     ValidationFailed,
 )
@@ -19,13 +18,6 @@ from sqlalchemy.orm.exc import StaleDataError
 
 M = TypeVar("M", bound=Base)
 V = TypeVar("V", bound=Versioned)
-
-
-async def get_or_404(session: AsyncSession, model: type[M], row_id: uuid.UUID, what: str) -> M:
-    row = await session.get(model, row_id)
-    if row is None:
-        raise NotFound(f"{what} {row_id} does not exist")
-    return row
 
 
 def etag(row: Versioned) -> str:

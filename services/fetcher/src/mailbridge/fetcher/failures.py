@@ -28,8 +28,3 @@ def transient(reason: str) -> FetchFailure:
 
 def permanent(reason: str) -> FetchFailure:
     return FetchFailure(Kind.PERMANENT, reason)
-
-
-def retry_delay_s(attempt: int, base_s: float = 5.0, cap_s: float = 900.0) -> float:
-    """Exponential backoff for redeliveries: 5 s, 10 s, 20 s … capped at 15 minutes."""
-    return float(min(cap_s, base_s * 2 ** max(0, attempt - 1)))

@@ -8,7 +8,6 @@ their reason and acknowledged, so a wrong password does not become a retry storm
 
 import ssl
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -20,6 +19,7 @@ from mailbridge.fetcher.adapters.pop3 import Pop3Endpoint, Pop3Mailbox
 from mailbridge.fetcher.adapters.store import MailStore
 from mailbridge.fetcher.failures import FetchFailure, Kind, permanent
 from mailbridge.fetcher.model import AccountConfig, Lease, LeaseLost
+from mailbridge.fetcher.ports import Heartbeat
 from mailbridge.fetcher.sync import Counts, Limits, sync_imap, sync_pop3
 
 
@@ -44,9 +44,6 @@ class Result:
     outcome: Outcome
     reason: str | None = None
     counts: Counts | None = None
-
-
-Heartbeat = Callable[[], Awaitable[None]]
 
 
 async def fetch_account(

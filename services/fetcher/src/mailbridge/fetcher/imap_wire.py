@@ -1,11 +1,10 @@
-"""IMAP wire details as pure functions: mailbox-name encoding and FETCH/SELECT response parsing.
+"""IMAP wire details as pure functions: FETCH, SELECT and COPYUID response parsing.
 
-Mailbox names travel in modified UTF-7 (RFC 3501 §5.1.3) inside a quoted string. aioimaplib
+(Mailbox names and SEARCH answers: `mailbridge.common.imap_text`.) aioimaplib
 hands a FETCH response over as a list of lines in which each literal (the message bytes) is
 its own `bytearray` element following the line that announced it with `{size}`.
 """
 
-import base64
 import re
 from dataclasses import dataclass
 
@@ -16,28 +15,6 @@ _FLAGS = re.compile(rb"FLAGS \(([^)]*)\)")
 _MODSEQ = re.compile(rb"MODSEQ \((\d+)\)")
 _CODE = re.compile(rb"\[(UIDVALIDITY|UIDNEXT|HIGHESTMODSEQ) (\d+)\]")
 _EXISTS = re.compile(rb"^(\d+) EXISTS$")
-
-
-def encode_mailbox(name: str) -> str:
-    """A mailbox name as an IMAP quoted string in modified UTF-7."""
-    out: list[str] = []
-    pending: list[str] = []
-
-    def flush() -> None:
-        if pending:
-            utf16 = "".join(pending).encode("utf-16-be")
-            out.append("&" + base64.b64encode(utf16).decode().rstrip("=").replace("/", ",") + "-")
-            pending.clear()
-
-    for char in name:
-        if 0x20 <= ord(char) <= 0x7E:
-            flush()
-            out.append("&-" if char == "&" else char)
-        else:
-            pending.append(char)
-    flush()
-    encoded = "".join(out).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{encoded}"'
 
 
 @dataclass(frozen=True)
@@ -93,15 +70,6 @@ def parse_copyuid(lines: list[bytes | bytearray]) -> tuple[int, int] | None:
         if found:
             return int(found.group(1)), int(found.group(3))
     return None
-
-
-def parse_search(lines: list[bytes | bytearray]) -> list[int]:
-    """UIDs of a (UID) SEARCH answer; aioimaplib hands the untagged SEARCH line without its name."""
-    found: list[int] = []
-    for line in lines[:-1]:
-        text = bytes(line).removeprefix(b"SEARCH").split(b"(MODSEQ")[0]
-        found += [int(token) for token in text.split() if token.isdigit()]
-    return found
 
 
 def parse_select(lines: list[bytes | bytearray]) -> dict[str, int]:

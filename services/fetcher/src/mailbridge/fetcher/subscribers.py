@@ -4,9 +4,9 @@ import logging
 
 from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
 from mailbridge.common.events import FetchRequested, MailboxChangeRequested
+from mailbridge.common.messaging import backoff_s
 from mailbridge.common.streams import FETCH
 from mailbridge.fetcher.changes import apply_change
-from mailbridge.fetcher.failures import retry_delay_s
 from mailbridge.fetcher.fetch_account import FetchDeps, Outcome, Result, fetch_account
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -15,6 +15,7 @@ DURABLE = "fetcher"
 CHANGES_DURABLE = "fetcher-changes"
 ACK_WAIT_S = 120.0
 BUSY_DELAY_S = 15.0
+RETRY_BACKOFF_S = (5.0, 900.0)  # 5 s, 10 s, 20 s … at most 15 minutes
 
 
 def register(broker: NatsBroker, deps: FetchDeps, workers: int, max_deliver: int) -> None:
@@ -61,7 +62,7 @@ def register(broker: NatsBroker, deps: FetchDeps, workers: int, max_deliver: int
 async def _settle(message: NatsMessage, result: Result) -> None:
     """Ack what is finished; redeliver later what may succeed later."""
     if result.outcome is Outcome.RETRY:
-        await message.nack(delay=retry_delay_s(message.raw_message.metadata.num_delivered))
+        await message.nack(delay=backoff_s(message.raw_message.metadata.num_delivered, *RETRY_BACKOFF_S))
     elif result.outcome is Outcome.BUSY:
         await message.nack(delay=BUSY_DELAY_S)
     else:

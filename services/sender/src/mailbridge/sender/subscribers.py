@@ -8,18 +8,15 @@ import logging
 
 from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
 from mailbridge.common.events import EgressSendRequested, SendRequested
+from mailbridge.common.messaging import backoff_s
 from mailbridge.common.streams import SEND
 from mailbridge.sender.send_outbox import SendDeps, Settle, send_outbox
 from nats.js.api import AckPolicy, ConsumerConfig
 
 logger = logging.getLogger(__name__)
 ACK_WAIT_S = 120.0
+RETRY_BACKOFF_S = (10.0, 1800.0)  # 10 s, 20 s, 40 s … at most 30 minutes
 POOLS = {"default": (SendRequested, "sender"), "egress": (EgressSendRequested, "sender-egress")}
-
-
-def retry_delay_s(attempt: int, base_s: float = 10.0, cap_s: float = 1800.0) -> float:
-    """10 s, 20 s, 40 s … capped at 30 minutes."""
-    return float(min(cap_s, base_s * 2 ** max(0, attempt - 1)))
 
 
 def register(
@@ -41,6 +38,6 @@ def register(
             "send %s", result.settle, extra={"outbox_id": str(body.outbox_id), "detail": result.detail}
         )
         if result.settle is Settle.RETRY:
-            await message.nack(delay=retry_delay_s(result.attempt))
+            await message.nack(delay=backoff_s(result.attempt, *RETRY_BACKOFF_S))
         else:
             await message.ack()

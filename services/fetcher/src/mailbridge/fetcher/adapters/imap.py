@@ -13,13 +13,12 @@ from types import TracebackType
 
 from aioimaplib import IMAP4, IMAP4_SSL, AioImapException, Command, Response
 from mailbridge.common.endpoints import TransportSecurity
+from mailbridge.common.imap_text import encode_mailbox, parse_search
 from mailbridge.fetcher.failures import permanent, transient
 from mailbridge.fetcher.imap_wire import (
     FetchedItem,
-    encode_mailbox,
     parse_copyuid,
     parse_fetch,
-    parse_search,
     parse_select,
 )
 from mailbridge.fetcher.sync_plan import FolderStatus, uid_set

@@ -25,8 +25,9 @@ from mailbridge.common.endpoints import (
     incoming_security,
     parse_host_port,
 )
-from mailbridge.common.events import MailboxReset, MailFetched, Message
+from mailbridge.common.events import MailboxReset, MailFetched
 from mailbridge.common.ids import new_id
+from mailbridge.common.outbox_relay import enqueue
 from mailbridge.common.secrets import SecretBox
 from mailbridge.fetcher.model import INBOX, AccountConfig, Lease, LeaseLost, NewMessage
 from mailbridge.fetcher.summary import Summary, summarize
@@ -218,7 +219,7 @@ class MailStore:
         async with self._sessions() as session, session.begin():
             await self._fence(session, lease, ttl)
             await _save_cursor(session, account.account_id, folder, Cursor(new, 0, None))
-            _queue(session, MailboxReset(
+            enqueue(session, MailboxReset(
                 account_id=account.account_id, folder=folder, old_uidvalidity=old, new_uidvalidity=new
             ))  # fmt: skip
 
@@ -363,7 +364,3 @@ async def _save_cursor(session: AsyncSession, account_id: uuid.UUID, folder: str
             updated_at=utcnow(),
         )
     )
-
-
-def _queue(session: AsyncSession, event: Message) -> None:
-    session.add(OutboxEvent(subject=event.subject, payload=event.model_dump_json()))

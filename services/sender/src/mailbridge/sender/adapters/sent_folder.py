@@ -5,22 +5,19 @@ APPEND, `UID SEARCH HEADER Message-ID` looks for a copy in the folder, and a cop
 an earlier attempt appended it and crashed before recording that, so nothing is done. Two
 appends of the same row at the same moment are prevented by the outbox claim, not here.
 
-The IMAP server is always reached over TLS (implicit on 993, STARTTLS on any other port, as S9
-derives it): the password is never sent in clear. aioimaplib 2.0 has no STARTTLS call, so the
-command is sent by hand and the transport upgraded with asyncio's `start_tls`.
+The IMAP server is reached with the transport security of the account's server settings (S9,
+`ImapServer.security`). aioimaplib 2.0 has no STARTTLS call, so the command is sent by hand and
+the transport upgraded with asyncio's `start_tls`.
 """
 
 import asyncio
-import base64
-import re
 import ssl
 
 from aioimaplib import IMAP4, IMAP4_SSL, AioImapException, Command, Response
 from mailbridge.common.endpoints import TransportSecurity
+from mailbridge.common.imap_text import encode_mailbox, parse_search, quoted
 from mailbridge.sender.outgoing import ImapServer, SmtpTarget
 from mailbridge.sender.ports import SentFolderFailure
-
-_NOT_PRINTABLE = re.compile(r"[^\x20-\x7e]+")
 
 
 class ImapSentFolder:
@@ -54,14 +51,14 @@ async def append_once(
         if security is not TransportSecurity.IMPLICIT_TLS:
             await _starttls(client, tls, host)
         _require((await client.login(login, password)), f"login as {login}", temporary=False)
-        mailbox = mailbox_name(folder)
+        mailbox = encode_mailbox(folder)
         if (await client.select(mailbox)).result != "OK":
             # A new account often has no Sent folder yet; the first sent mail creates it.
             _require(await client.create(mailbox), f"CREATE {folder!r}", temporary=False)
             _require(await client.select(mailbox), f"SELECT {folder!r}", temporary=True)
-        found = await client.uid_search("HEADER", "Message-ID", _quoted(message_id), charset=None)
+        found = await client.uid_search("HEADER", "Message-ID", quoted(message_id), charset=None)
         _require(found, f"SEARCH in {folder!r}", temporary=True)
-        if _uids(found.lines[:-1]):
+        if parse_search(found.lines):
             return False
         _require(await client.append(raw, mailbox, flags=r"(\Seen)"), f"APPEND to {folder!r}", temporary=True)
         return True
@@ -72,29 +69,6 @@ async def append_once(
         raise SentFolderFailure(True, f"IMAP {host}:{port}: {error or type(error).__name__}") from error
     finally:
         await _logout(client)
-
-
-def mailbox_name(name: str) -> str:
-    """RFC 3501 §5.1.3 modified UTF-7, as a quoted string."""
-
-    def shifted(run: re.Match[str]) -> str:
-        packed = base64.b64encode(run.group().encode("utf-16-be")).decode().rstrip("=")
-        return "&" + packed.replace("/", ",") + "-"
-
-    return _quoted(_NOT_PRINTABLE.sub(shifted, name.replace("&", "&-")))
-
-
-def _uids(lines: list[bytes]) -> list[int]:
-    """The UIDs of a SEARCH answer (aioimaplib may or may not strip the word SEARCH)."""
-    for line in lines:
-        tokens = bytes(line).removeprefix(b"SEARCH").split()
-        if tokens and all(token.isdigit() for token in tokens):
-            return [int(token) for token in tokens]
-    return []
-
-
-def _quoted(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 async def _starttls(client: IMAP4, tls: ssl.SSLContext, host: str) -> None:

@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from mailbridge.common.db.outbox import OutboxAttachment, OutboxMessage
-from mailbridge.common.db.tables import MailAccount, MailServer
+from mailbridge.common.db.tables import MailAccount, MailServer, MailSettings
 from mailbridge.common.db.types import utcnow
 from mailbridge.common.endpoints import (
     IncomingProtocol,
@@ -24,6 +24,7 @@ from mailbridge.common.endpoints import (
 )
 from mailbridge.common.events import MailSent, Message, SendFailed
 from mailbridge.common.outbox_chain import GENESIS, SealedRow, row_hash
+from mailbridge.common.outbox_relay import enqueue
 from mailbridge.common.secrets import SecretBox
 from mailbridge.sender.outgoing import Attachment, ImapServer, OutgoingMail, SmtpTarget
 from sqlalchemy import func, select, update
@@ -114,7 +115,7 @@ class OutboxStore:
                         event = MailSent(outbox_id=outbox_id, smtp_reply=reply[:500], attempt=row.attempts)
                     else:
                         event = SendFailed(outbox_id=outbox_id, smtp_reply=reply[:500], attempt=row.attempts)
-                    _queue_event(session, event)
+                    enqueue(session, event)
                 return
             except IntegrityError:  # another replica sealed the same chain position first
                 continue
@@ -159,8 +160,6 @@ async def _seal(session: AsyncSession, row: OutboxMessage) -> None:
 
 
 async def _lock_after_send(session: AsyncSession) -> bool:
-    from mailbridge.common.db.tables import MailSettings
-
     settings = await session.scalar(select(MailSettings).limit(1))
     return bool(settings and settings.lock_after_send)
 
@@ -194,9 +193,3 @@ def _target(server: MailServer, account: MailAccount, secrets: SecretBox) -> Smt
         host=endpoint.host, port=smtp_port(endpoint, encryption), encryption=encryption.value,
         auth=server.smtp_auth, login=account.login, password=password,
     )  # fmt: skip
-
-
-def _queue_event(session: AsyncSession, event: Message) -> None:
-    from mailbridge.common.db.mailstore import OutboxEvent
-
-    session.add(OutboxEvent(subject=event.subject, payload=event.model_dump_json()))
