@@ -1,7 +1,9 @@
-"""Helpers for the configuration API tests: a client speaking as one API key, valid bodies,
-and the rule ids of a 422 answer."""
+"""Helpers for the configuration API tests: a client speaking as one API key, valid bodies, an
+outbox world of users, groups and accounts, and the rule ids of a 422 answer."""
 
+import json
 import uuid
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +36,34 @@ class Api:
         self, path: str, body: Any = None, headers: dict[str, str] | None = None
     ) -> httpx.Response:
         return await self.client.post(path, json=body, headers=self._headers(headers))
+
+    async def post_form(
+        self,
+        path: str,
+        message: Any,
+        files: Sequence[tuple[str, bytes, str]] = (),
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """multipart/form-data as a client sends it: the `message` part (JSON unless given as a
+        string) and one `attachments` file part per (filename, bytes, content type)."""
+        text = message if isinstance(message, str) else json.dumps(message)
+        parts: list[tuple[str, tuple[str | None, bytes, str]]] = [
+            ("message", (None, text.encode(), "application/json"))
+        ]
+        parts += [("attachments", file) for file in files]
+        return await self.client.post(path, files=parts, headers=self._headers(headers))
+
+    async def post_bytes(
+        self,
+        path: str,
+        content: bytes | AsyncIterator[bytes],
+        content_type: str,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """A body exactly as given (or streamed), for framing the tests must control."""
+        return await self.client.post(
+            path, content=content, headers=self._headers({"Content-Type": content_type, **(headers or {})})
+        )
 
     async def patch(self, path: str, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
         return await self.client.patch(path, json=body, headers=self._headers(headers))
@@ -89,3 +119,26 @@ def account_body(
         "address": address,
         **changes,
     }
+
+
+MAIL = {"to": ["x@example.org"], "subject": "Hello", "text": "Hi there"}
+
+
+async def outbox_world(api: Api) -> dict[str, Any]:
+    """Ann and Bob in group Sales; an account each (`mine` is Ann's) and the group's `shared` one,
+    with Ann's and Bob's user keys."""
+    server = await api.create("/mail-servers", imap_server_body())
+    ann = await api.create("/users", {"name": "Ann", "email": "ann@example.com"})
+    bob = await api.create("/users", {"name": "Bob", "email": "bob@example.com"})
+    sales = await api.create("/groups", {"name": "Sales", "member_ids": [ann["id"], bob["id"]]})
+    mine = await api.create("/mail-accounts", account_body(server["id"], "user", ann["id"]))
+    shared = await api.create(
+        "/mail-accounts", account_body(server["id"], "group", sales["id"], "sales@example.com")
+    )
+    bobs = await api.create(
+        "/mail-accounts", account_body(server["id"], "user", bob["id"], "bob@example.com")
+    )
+    return {
+        "mine": mine, "shared": shared, "bobs": bobs,
+        "ann": await api.user_key(ann["id"]), "bob": await api.user_key(bob["id"]),
+    }  # fmt: skip

@@ -4,9 +4,8 @@ queued, the G6 lock and the hash-chain verifier."""
 import base64
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
-from config_api_testing import Api, account_body, imap_server_body, rules
+from config_api_testing import MAIL, Api, outbox_world, rules
 from mailbridge.common.db.outbox import OutboxMessage
 from mailbridge.common.events import SendRequested
 from mailbridge.common.outbox_chain import GENESIS, SealedRow, row_hash
@@ -14,29 +13,8 @@ from mailbridge.common.streams import SEND
 from sqlalchemy import select, update
 
 
-async def _world(api: Api) -> dict[str, Any]:
-    server = await api.create("/mail-servers", imap_server_body())
-    ann = await api.create("/users", {"name": "Ann", "email": "ann@example.com"})
-    bob = await api.create("/users", {"name": "Bob", "email": "bob@example.com"})
-    sales = await api.create("/groups", {"name": "Sales", "member_ids": [ann["id"], bob["id"]]})
-    mine = await api.create("/mail-accounts", account_body(server["id"], "user", ann["id"]))
-    shared = await api.create(
-        "/mail-accounts", account_body(server["id"], "group", sales["id"], "sales@example.com")
-    )
-    bobs = await api.create(
-        "/mail-accounts", account_body(server["id"], "user", bob["id"], "bob@example.com")
-    )
-    return {
-        "mine": mine, "shared": shared, "bobs": bobs,
-        "ann": await api.user_key(ann["id"]), "bob": await api.user_key(bob["id"]),
-    }  # fmt: skip
-
-
-MAIL = {"to": ["x@example.org"], "subject": "Hello", "text": "Hi there"}
-
-
 async def test_queueing_publishes_send_requested(api: Api) -> None:
-    world = await _world(api)
+    world = await outbox_world(api)
     js = api.running.app.state.context.broker.connection.jetstream()
     before = (await js.stream_info(SEND.name)).state.last_seq
     body = MAIL | {"attachments": [{"filename": "a.txt", "content_type": "text/plain",
@@ -50,7 +28,7 @@ async def test_queueing_publishes_send_requested(api: Api) -> None:
 
 
 async def test_idempotency_key_returns_the_same_row(api: Api) -> None:
-    world = await _world(api)
+    world = await outbox_world(api)
     path = f"/mail-accounts/{world['mine']['id']}/messages"
     first = await world["ann"].post(path, MAIL, {"Idempotency-Key": "k-1"})
     again = await world["ann"].post(path, MAIL | {"subject": "other"}, {"Idempotency-Key": "k-1"})
@@ -60,7 +38,7 @@ async def test_idempotency_key_returns_the_same_row(api: Api) -> None:
 
 
 async def test_a8_and_validation(api: Api) -> None:
-    world = await _world(api)
+    world = await outbox_world(api)
     path = f"/mail-accounts/{world['mine']['id']}/messages"
     assert rules(await world["ann"].post(path, MAIL | {"to": ["ok@example.org", "broken"]})) == {
         "to.1": "address"
@@ -75,7 +53,7 @@ async def test_a8_and_validation(api: Api) -> None:
 
 
 async def test_g3_outbox_view_shows_own_and_group_mail(api: Api) -> None:
-    world = await _world(api)
+    world = await outbox_world(api)
     await world["ann"].post(f"/mail-accounts/{world['mine']['id']}/messages", MAIL)
     await world["bob"].post(f"/mail-accounts/{world['shared']['id']}/messages", MAIL)
     await world["bob"].post(f"/mail-accounts/{world['bobs']['id']}/messages", MAIL)
@@ -89,7 +67,7 @@ async def test_g3_outbox_view_shows_own_and_group_mail(api: Api) -> None:
 
 
 async def test_queued_mail_can_change_and_go(api: Api) -> None:
-    world = await _world(api)
+    world = await outbox_world(api)
     row = (await world["ann"].post(f"/mail-accounts/{world['mine']['id']}/messages", MAIL)).json()
     changed = await world["ann"].patch(f"/outbox/{row['id']}", {"subject": "Better"}, {"If-Match": '"1"'})
     assert changed.status_code == 200, changed.text
@@ -117,7 +95,7 @@ async def _seal(api: Api, ids: list[str]) -> None:
 
 
 async def test_g6_locked_mail_rejects_changes_and_the_verifier_catches_tampering(api: Api) -> None:
-    world = await _world(api)
+    world = await outbox_world(api)
     path = f"/mail-accounts/{world['mine']['id']}/messages"
     ids = [(await world["ann"].post(path, MAIL | {"subject": f"m{i}"})).json()["id"] for i in range(3)]
     await _seal(api, ids)

@@ -52,6 +52,11 @@ class PreconditionFailed(ApiError):
     title = "Precondition failed"
 
 
+class UnsupportedMediaType(ApiError):
+    status = 415
+    title = "Unsupported media type"
+
+
 class ValidationFailed(ApiError):
     status = 422
     title = "Validation failed"

@@ -22,6 +22,8 @@ from mailbridge.config_api.mail_settings import router as mail_settings
 from mailbridge.config_api.mailbox import changes as mailbox_changes
 from mailbridge.config_api.mailbox import router as mailbox_routes
 from mailbridge.config_api.oauth_providers.service import OAuthProviders
+from mailbridge.config_api.openapi import include_models
+from mailbridge.config_api.outbox import intake as outbox_intake
 from mailbridge.config_api.outbox import router as outbox_routes
 from mailbridge.config_api.problems import install_problem_handlers
 from mailbridge.config_api.router_factory import crud_router
@@ -87,6 +89,7 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
         docs_url="/docs",
     )
     install_problem_handlers(app)
+    include_models(app, outbox_intake.BODY_MODELS)
     app.state.outbox_max_bytes = settings.outbox_max_bytes
     for router in (
         crud_router(BusinessUnits(), "/business-units", "business_unit"),

@@ -36,19 +36,20 @@ def problem_response(status: int, title: str, detail: str, **extra: Any) -> JSON
     return JSONResponse(body.model_dump(), status_code=status, media_type=PROBLEM_JSON)
 
 
-def field_problems(errors: list[ErrorDetails] | Any) -> list[FieldProblem]:
-    """Pydantic errors → one FieldProblem each; a custom error type is the requirement id."""
+def field_problems(errors: list[ErrorDetails] | Any, root: str = "body") -> list[FieldProblem]:
+    """Pydantic errors → one FieldProblem each; a custom error type is the requirement id. An
+    error about the validated value as a whole is named `root`."""
     problems = []
     for error in errors:
         loc = [str(part) for part in error["loc"]]
         if loc and loc[0] in _LOCATION_PREFIXES and len(loc) > 1:
             loc = loc[1:]
-        problems.append(FieldProblem(".".join(loc) or "body", error["type"], error["msg"]))
+        problems.append(FieldProblem(".".join(loc) or root, error["type"], error["msg"]))
     return problems
 
 
-def as_validation_failed(error: ValidationError) -> ValidationFailed:
-    return ValidationFailed(field_problems(error.errors()))
+def as_validation_failed(error: ValidationError, root: str = "body") -> ValidationFailed:
+    return ValidationFailed(field_problems(error.errors(), root))
 
 
 def _api_error(_: Request, exc: Exception) -> JSONResponse:
@@ -91,6 +92,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
 
 
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {PROBLEM_JSON: {}}} for status in (401, 403, 404, 409, 412, 422)
-}
+def problem_docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries: these statuses answer with a Problem."""
+    return {status: {"model": Problem, "content": {PROBLEM_JSON: {}}} for status in statuses}
+
+
+PROBLEM_RESPONSES = problem_docs(401, 403, 404, 409, 412, 422)

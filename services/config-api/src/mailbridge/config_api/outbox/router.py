@@ -9,10 +9,10 @@ from mailbridge.common.events import EgressSendRequested, SendRequested
 from mailbridge.common.messaging import publish
 from mailbridge.config_api.deps import AdminDep, CtxDep, IfMatch, MessagingDep
 from mailbridge.config_api.errors import NotFound
-from mailbridge.config_api.outbox import service
-from mailbridge.config_api.outbox.schemas import ChainReport, OutboxOut, OutboxPatch, SendRequestIn
+from mailbridge.config_api.outbox import intake, service
+from mailbridge.config_api.outbox.schemas import ChainReport, OutboxOut, OutboxPatch
 from mailbridge.config_api.paging import Page, PageRequest, fetch_page, page_request
-from mailbridge.config_api.problems import PROBLEM_RESPONSES
+from mailbridge.config_api.problems import PROBLEM_RESPONSES, problem_docs
 from mailbridge.config_api.store import etag
 from sqlalchemy import select
 
@@ -27,15 +27,18 @@ def _out(row: OutboxMessage, response: Response | None = None) -> OutboxOut:
 
 
 @router.post(
-    "/mail-accounts/{account_id}/messages", status_code=status.HTTP_202_ACCEPTED, operation_id="send_mail"
-)
+    "/mail-accounts/{account_id}/messages", status_code=status.HTTP_202_ACCEPTED, operation_id="send_mail",
+    openapi_extra=intake.OPENAPI, responses=problem_docs(415),
+)  # fmt: skip
 async def send_mail(
-    ctx: CtxDep, messaging: MessagingDep, request: Request, account_id: uuid.UUID, body: SendRequestIn,
-    response: Response,
+    ctx: CtxDep, messaging: MessagingDep, request: Request, account_id: uuid.UUID, response: Response,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
 ) -> OutboxOut:  # fmt: skip
+    """Queue a mail (A6–A9): JSON or multipart/form-data, see the request body."""
     max_bytes: int = request.app.state.outbox_max_bytes
-    row, new = await service.queue_mail(ctx, account_id, body, idempotency_key, max_bytes)
+    account = await service.sending_account(ctx, account_id)
+    draft = await intake.read_draft(request, max_bytes)
+    row, new = await service.queue_mail(ctx, account, draft, idempotency_key, max_bytes)
     if new:
         await publish(
             messaging.broker,

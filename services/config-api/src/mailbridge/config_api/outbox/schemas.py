@@ -3,6 +3,7 @@
 import base64
 import binascii
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -13,6 +14,7 @@ from pydantic_core import PydanticCustomError
 
 Recipient = Annotated[AddressText, address("address")]
 Recipients = Annotated[list[Recipient], Field(max_length=500)]
+Subject = Annotated[str, StringConstraints(max_length=998, pattern=r"^[^\r\n]*$")]
 
 
 def _base64(value: str) -> str:
@@ -23,27 +25,54 @@ def _base64(value: str) -> str:
     return value
 
 
+Filename = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f/\\]+$")]
+ContentType = Annotated[str, StringConstraints(pattern=r"^[\w.+-]+/[\w.+-]+$", max_length=200)]
+OCTET_STREAM = "application/octet-stream"
+MAX_ATTACHMENTS = 100
+
+
 class AttachmentIn(RequestModel):
-    filename: Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f/\\]+$")]
-    content_type: Annotated[str, StringConstraints(pattern=r"^[\w.+-]+/[\w.+-]+$", max_length=200)] = (
-        "application/octet-stream"
-    )
+    filename: Filename
+    content_type: ContentType = OCTET_STREAM
     content_base64: Annotated[str, AfterValidator(_base64)]
 
 
-class SendRequestIn(RequestModel):
+class MailFields(RequestModel):
+    """Everything of a mail but its attachments: the `message` part of the multipart form."""
+
     to: Recipients = []
     cc: Recipients = []
     bcc: Recipients = []
-    subject: Annotated[str, StringConstraints(max_length=998, pattern=r"^[^\r\n]*$")] = ""
+    subject: Subject = ""
     text: str | None = None
     html: str | None = None
-    attachments: Annotated[list[AttachmentIn], Field(max_length=100)] = []
     in_reply_to: uuid.UUID | None = Field(default=None, description="id of a stored message answered")
 
 
+class SendRequestIn(MailFields):
+    """The JSON body: the mail with its attachments in base64."""
+
+    attachments: Annotated[list[AttachmentIn], Field(max_length=MAX_ATTACHMENTS)] = []
+
+
+class Attachment(BaseModel):
+    """One attachment as stored, whichever form brought it."""
+
+    filename: Filename
+    content_type: ContentType
+    data: bytes
+
+
+@dataclass(frozen=True)
+class MailDraft:
+    """What both request forms become: one code path queues it."""
+
+    fields: MailFields
+    attachments: list[Attachment]
+
+
 class OutboxPatch(RequestModel):
-    subject: Annotated[str, StringConstraints(max_length=998, pattern=r"^[^\r\n]*$")] | None = None
+    subject: Subject | None = None
     text: str | None = None
     html: str | None = None
 

@@ -1,6 +1,5 @@
 """Outbox use-cases: queue a mail (idempotent), read, change or delete it while queued, verify G6."""
 
-import base64
 import uuid
 from typing import Any
 
@@ -9,51 +8,71 @@ from mailbridge.common.db.outbox import OutboxAttachment, OutboxMessage
 from mailbridge.common.db.tables import GroupMember, MailAccount, MailServer
 from mailbridge.common.outbox_chain import SealedRow, first_broken
 from mailbridge.config_api import crud
-from mailbridge.config_api.errors import Conflict, Forbidden, NotFound, invalid
+from mailbridge.config_api.errors import Conflict, Forbidden, NotFound, ValidationFailed, invalid
 from mailbridge.config_api.mail_accounts.service import MailAccounts
 from mailbridge.config_api.mail_settings.service import load_settings
-from mailbridge.config_api.outbox.schemas import ChainReport, OutboxPatch, SendRequestIn
+from mailbridge.config_api.outbox.schemas import ChainReport, MailDraft, MailFields, OutboxPatch
 from mailbridge.config_api.resource import Ctx
 from mailbridge.config_api.store import check_if_match, commit
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import undefer
 
 accounts = MailAccounts()
+# in_reply_to is stored as the threading headers it resolves to
+_STORED_FIELDS = set(MailFields.model_fields) - {"in_reply_to"}
 
 
-async def queue_mail(
-    ctx: Ctx, account_id: uuid.UUID, body: SendRequestIn, idempotency_key: str | None, max_bytes: int
-) -> tuple[OutboxMessage, bool]:
-    """The queued row, and whether it is new (False: the Idempotency-Key was seen before)."""
+async def sending_account(ctx: Ctx, account_id: uuid.UUID) -> MailAccount:
+    """The account the caller may send from: 404 when it is not theirs, 403 under A8. The read
+    transaction ends here, so no database connection waits while a client uploads the mail."""
     account = await crud.get_row(accounts, ctx, account_id)
     if not account.can_send:
         raise Forbidden(f"mail account {account_id} may not send (A8)")
+    await ctx.session.commit()
+    return account
+
+
+def too_large(max_bytes: int) -> ValidationFailed:
+    """The answer to a mail over the configured limit, whether found while reading or after."""
+    return invalid("attachments", "size", f"the mail is larger than {max_bytes} bytes")
+
+
+def mail_size(draft: MailDraft) -> int:
+    """What counts against the limit: the attachments' bytes and the text and html bodies."""
+    bodies = (draft.fields.text or "") + (draft.fields.html or "")
+    return sum(len(attachment.data) for attachment in draft.attachments) + len(bodies)
+
+
+async def queue_mail(
+    ctx: Ctx, account: MailAccount, draft: MailDraft, idempotency_key: str | None, max_bytes: int
+) -> tuple[OutboxMessage, bool]:
+    """The queued row, and whether it is new (False: the Idempotency-Key was seen before)."""
     if idempotency_key:
         existing = await ctx.session.scalar(
             select(OutboxMessage).where(
-                OutboxMessage.account_id == account_id, OutboxMessage.idempotency_key == idempotency_key
+                OutboxMessage.account_id == account.id, OutboxMessage.idempotency_key == idempotency_key
             )
         )
         if existing is not None:
             return existing, False
-    if not (body.to or body.cc or body.bcc):
+    fields = draft.fields
+    if not (fields.to or fields.cc or fields.bcc):
         raise invalid("to", "recipients", "at least one recipient (to, cc or bcc) is needed")
-    files = [(a, base64.b64decode(a.content_base64)) for a in body.attachments]
-    if sum(len(data) for _, data in files) + len((body.text or "") + (body.html or "")) > max_bytes:
-        raise invalid("attachments", "size", f"the mail is larger than {max_bytes} bytes")
+    if mail_size(draft) > max_bytes:
+        raise too_large(max_bytes)
     server = await ctx.session.get(MailServer, account.server_id)
     assert server is not None
-    request: dict[str, Any] = body.model_dump(mode="json", exclude={"attachments", "in_reply_to"})
-    request |= await _threading(ctx, account_id, body.in_reply_to)
+    request: dict[str, Any] = fields.model_dump(mode="json", include=_STORED_FIELDS)
+    request |= await _threading(ctx, account.id, fields.in_reply_to)
     row = OutboxMessage(
-        account_id=account_id, requested_by_user_id=ctx.principal.user_id, idempotency_key=idempotency_key,
+        account_id=account.id, requested_by_user_id=ctx.principal.user_id, idempotency_key=idempotency_key,
         egress=server.send_via_server, request=request,
     )  # fmt: skip
     ctx.session.add(row)
     await ctx.session.flush()
     ctx.session.add_all(
-        OutboxAttachment(outbox_id=row.id, filename=a.filename, content_type=a.content_type, data=data)
-        for a, data in files
+        OutboxAttachment(outbox_id=row.id, filename=a.filename, content_type=a.content_type, data=a.data)
+        for a in draft.attachments
     )
     await commit(ctx.session)
     return row, True
