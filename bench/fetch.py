@@ -29,9 +29,11 @@ from mailbridge.common.messaging import create_broker, publish
 from mailbridge.common.nats_embedded import start_embedded_nats
 from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.common.streams import ensure_streams
+from mailbridge.testkit.databases import fresh_postgres_database
 from mailbridge.testkit.stack import MailStack
 from mailbridge.testkit.users import MailUser
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -167,7 +169,9 @@ async def fetcher_run(
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=10_000)
-    parser.add_argument("--postgres", help="an empty PostgreSQL database URL (postgresql+asyncpg://…)")
+    parser.add_argument(
+        "--postgres", help="a PostgreSQL URL (postgresql+asyncpg://…); each run uses a fresh database there"
+    )
     args = parser.parse_args()
     messages = corpus(args.messages)
     megabytes = sum(map(len, messages)) / 1e6
@@ -187,11 +191,16 @@ async def main() -> None:
             print("mbsync: not installed (apt-get install isync)")
         else:
             print(f"mbsync into Maildir: {peer:.2f} s, {len(messages) / peer:.0f} msg/s")
-        targets = {"sqlite": f"sqlite+aiosqlite:///{scratch}/bench.db"}
+        targets: dict[str, str | None] = {"sqlite": None}
         if args.postgres:
             targets["postgresql"] = args.postgres
-        for name, url in targets.items():
-            result = await fetcher_run(stack, user, url, len(messages), Path(scratch))
+        for name, server in targets.items():
+            if server is None:
+                url = f"sqlite+aiosqlite:///{scratch}/bench.db"
+                result = await fetcher_run(stack, user, url, len(messages), Path(scratch))
+            else:  # counts are read over the whole database: it must hold this run only
+                async with fresh_postgres_database(make_url(server)) as url:
+                    result = await fetcher_run(stack, user, url, len(messages), Path(scratch))
             initial = result["initial_s"]
             print(
                 f"fetcher on {name}: initial sync {initial:.2f} s, {len(messages) / initial:.0f} msg/s, "

@@ -2,8 +2,8 @@
 commands a sync needs, each bounded in size and time.
 
 aioimaplib 2.0 has no STARTTLS call; `_starttls` sends the command and upgrades the transport
-with asyncio's `start_tls`. Its response parser recurses per FETCH item, so commands ask for a
-bounded number of messages at a time (see `sync_plan.batches`).
+with asyncio's `start_tls`. Responses are read by `imap_protocol.FramedProtocol`; answers stay
+bounded all the same (a bounded number of messages per command, see `sync_plan.batches`).
 """
 
 import asyncio
@@ -11,9 +11,10 @@ import ssl
 from dataclasses import dataclass
 from types import TracebackType
 
-from aioimaplib import IMAP4, IMAP4_SSL, AioImapException, Command, Response
+from aioimaplib import IMAP4, AioImapException, Command, Response
 from mailbridge.common.endpoints import TransportSecurity
 from mailbridge.common.imap_text import encode_mailbox, parse_search
+from mailbridge.fetcher.adapters.imap_protocol import FramedImap4
 from mailbridge.fetcher.failures import permanent, transient
 from mailbridge.fetcher.imap_wire import (
     FetchedItem,
@@ -23,8 +24,8 @@ from mailbridge.fetcher.imap_wire import (
 )
 from mailbridge.fetcher.sync_plan import FolderStatus, uid_set
 
-# aioimaplib's response parser recurses once per line of a network read; commands whose answer
-# has one line per message ask for at most this many messages.
+# Every answer stays bounded: commands whose answer has one line per message ask for at most
+# this many messages.
 LINES_PER_COMMAND = 200
 
 
@@ -64,12 +65,10 @@ class ImapMailbox:
     async def connect(self) -> None:
         end = self._endpoint
         try:
-            if end.security is TransportSecurity.IMPLICIT_TLS:
-                self._client = IMAP4_SSL(
-                    end.host, end.port, timeout=end.timeout_s, ssl_context=end.ssl_context
-                )
-            else:
-                self._client = IMAP4(end.host, end.port, timeout=end.timeout_s)
+            implicit = end.security is TransportSecurity.IMPLICIT_TLS
+            self._client = FramedImap4(
+                end.host, end.port, timeout=end.timeout_s, ssl_context=end.ssl_context if implicit else None
+            )
             await self.client.wait_hello_from_server()
             if end.security is TransportSecurity.STARTTLS:
                 await self._starttls()
