@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from mailbridge.common.db.engine import create_engine
 from mailbridge.common.db.migrate import downgrade, upgrade
 from mailbridge.common.db.schema import metadata
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, inspect, text
 
 
 async def _tables(url: str) -> set[str]:
@@ -41,3 +41,27 @@ async def test_upgrade_matches_models_and_downgrade_empties(empty_database_url: 
     assert await _tables(database_url) <= {"alembic_version"}
     await asyncio.to_thread(upgrade, database_url)
     assert set(metadata.tables) <= await _tables(database_url)
+
+
+async def _raw_compression(url: str) -> str | None:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            method = await connection.scalar(
+                text(
+                    "SELECT attcompression::text FROM pg_attribute"
+                    " WHERE attrelid = 'messages'::regclass AND attname = 'raw'"
+                )
+            )
+            return method or None
+    finally:
+        await engine.dispose()
+
+
+async def test_stored_mail_is_compressed_with_lz4_on_postgresql(empty_database_url: str) -> None:
+    if not empty_database_url.startswith("postgresql"):
+        return  # SQLite stores blobs as they are
+    await asyncio.to_thread(upgrade, empty_database_url)
+    assert await _raw_compression(empty_database_url) == "l", "lz4: pglz cost 10x the database CPU"
+    await asyncio.to_thread(downgrade, empty_database_url, "0004")
+    assert await _raw_compression(empty_database_url) is None, "back to the server's default"
