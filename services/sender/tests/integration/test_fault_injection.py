@@ -194,6 +194,29 @@ async def test_pool_closes_idle_connections(server: FaultySmtpServer) -> None:
 
 
 async def test_an_address_that_cannot_go_on_the_wire_is_permanent(server: FaultySmtpServer) -> None:
-    result = await send_plain(server, built("jörg@example.net"))
+    raw = built().raw  # the builder refuses such an address itself (test_mime); here the wire does
+    result = await send_plain(
+        server, Built(raw, "<x@example.org>", "sender@example.org", ("jörg@example.net",))
+    )
     assert result.outcome is PERMANENT
     assert "cannot be sent" in result.reply
+
+
+@pytest.mark.parametrize(
+    ("raw", "arrives"),
+    [
+        (b"Subject: dots\r\n\r\n.one dot\r\n..two dots\r\nend\r\n", None),  # CRLF throughout: stuffed here
+        (b".a first line with a dot\r\n\r\nno line end at the end", b"\r\n"),
+        (b"Subject: bare\n\nbare line feeds\n.dot\n", None),  # repaired by aiosmtplib's own DATA
+    ],
+)
+async def test_data_arrives_as_written_lines_with_dots_included(
+    server: FaultySmtpServer, raw: bytes, arrives: bytes | None
+) -> None:
+    result = await send_plain(
+        server, Built(raw, "<dots@example.org>", "sender@example.org", ("rcpt@example.net",))
+    )
+    assert result.outcome is SENT
+    assert [r.data for r in server.received] == [
+        raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") + (arrives or b"")
+    ]

@@ -2,6 +2,7 @@
 4xx, 552 and drops → retried up to the limit; other 5xx → failed with the reply; a redelivered
 SendRequested for a sent row sends nothing; G6 seals sent rows into the chain."""
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.db.outbox import OutboxMessage
 from mailbridge.common.db.tables import MailSettings
+from mailbridge.common.outbox_chain import SealedRow, first_broken
 from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.common.tls import client_context
 from mailbridge.sender.adapters.sent_folder import ImapSentFolder
@@ -22,6 +24,7 @@ from mailbridge.testkit.config_rows import add_account, empty_tables
 from sender_testing import FaultySmtpServer
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import undefer
 
 
 @dataclass
@@ -155,3 +158,50 @@ async def test_a_row_being_sent_elsewhere_is_retried_later_not_dropped(world: Wo
     assert result.settle is Settle.RETRY
     assert world.server.received == []
     assert (await world.row(outbox_id)).status == "sending"
+
+
+async def test_concurrent_sends_share_transactions_each_sent_once_and_sealed_in_one_chain(
+    world: World,
+) -> None:
+    async with world.sessions() as session:
+        session.add(MailSettings(id=uuid.UUID(int=1), lock_after_send=True))
+        await session.commit()
+    ids = [await world.queue() for _ in range(20)]
+    results = await asyncio.gather(*(send_outbox(world.deps, outbox_id) for outbox_id in ids))
+    async with world.sessions() as session:
+        rows = list(await session.scalars(select(OutboxMessage).options(undefer(OutboxMessage.raw))))
+        await session.execute(update(MailSettings).values(lock_after_send=False))
+        await session.commit()
+    assert {r.settle for r in results} == {Settle.ACK}
+    assert len(world.server.received) == 20
+    assert {row.status for row in rows} == {"sent"}
+    assert sorted(row.chain_seq or 0 for row in rows) == list(range(1, 21))
+    sealed = [
+        SealedRow(str(r.id), r.chain_seq or 0, str(r.account_id), r.message_id_header, r.sent_at, r.request,
+                  r.raw or b"", r.chain_hash)
+        for r in rows
+    ]  # fmt: skip
+    assert first_broken(sealed) is None
+
+
+async def test_the_same_command_twice_at_once_sends_once(world: World) -> None:
+    outbox_id = await world.queue()
+    first, second = await asyncio.gather(
+        send_outbox(world.deps, outbox_id), send_outbox(world.deps, outbox_id)
+    )
+    assert sorted([first.settle, second.settle]) == [Settle.ACK, Settle.RETRY]
+    assert len(world.server.received) == 1
+    assert (await world.row(outbox_id)).status == "sent"
+
+
+async def test_a_mail_that_cannot_be_built_fails_with_the_field_named(world: World) -> None:
+    async with world.sessions() as session:
+        row = OutboxMessage(account_id=world.account_id, request={"to": ["not an address"], "subject": "x"})
+        session.add(row)
+        await session.commit()
+    result = await send_outbox(world.deps, row.id)
+    stored = await world.row(row.id)
+    assert (result.settle, stored.status) == (Settle.ACK, "failed")
+    assert stored.last_reply is not None
+    assert stored.last_reply.startswith("cannot be built: to:")
+    assert world.server.received == []

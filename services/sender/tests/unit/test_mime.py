@@ -137,5 +137,33 @@ def test_unusable_values_are_refused() -> None:
         build_message(replace(MAIL, to=(), cc=(), bcc=(), account_bcc=None), NOW)
     with pytest.raises(ValueError, match="bcc"):
         build_message(replace(MAIL, bcc=("not an address",)), NOW)
+    with pytest.raises(ValueError, match=r"to: 'jörg@example\.net' is not an ASCII address"):
+        build_message(replace(MAIL, to=("Jörg <jörg@example.net>",)), NOW)
     with pytest.raises(ValueError, match="now"):
         build_message(MAIL, NOW.replace(tzinfo=None))
+
+
+def test_ascii_text_stays_readable_7bit_and_long_lines_become_quoted_printable() -> None:
+    short = parsed(replace(MAIL, text="line one\nline two\n", html=None))
+    assert short["Content-Transfer-Encoding"] == "7bit"
+    long_line = "x" * 1200  # over RFC 5322's 998 characters a line
+    raw = build_message(replace(MAIL, text=long_line, html=None), NOW).raw
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 78
+    message = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    assert message["Content-Transfer-Encoding"] == "quoted-printable"
+    assert message.get_content().rstrip("\r\n") == long_line
+
+
+def test_non_ascii_names_in_to_and_cc_are_encoded_and_decode_back() -> None:
+    message = parsed(replace(MAIL, to=("Zoë Ärger <z@example.net>", "bob@example.net")))
+    assert [(a.display_name, a.addr_spec) for a in message["To"].addresses] == [
+        ("Zoë Ärger", "z@example.net"), ("", "bob@example.net"),
+    ]  # fmt: skip
+
+
+def test_a_body_line_starting_with_from_is_sent_as_written() -> None:
+    text = "Hallo,\nFrom here on we meet at ten.\n"
+    raw = build_message(replace(MAIL, text=text, html=None), NOW).raw
+    assert b"\r\nFrom here on we meet at ten.\r\n" in raw
+    assert b">From" not in raw

@@ -6,16 +6,18 @@ At-least-once: a crash between publish and mark publishes again; each event carr
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from datetime import timedelta
 
 from faststream.nats import NatsBroker
 from mailbridge.common.db.mailstore import OutboxEvent
 from mailbridge.common.db.types import utcnow
 from mailbridge.common.events import Message
+from mailbridge.common.ids import new_id
 from mailbridge.common.messaging import MSG_ID_HEADER
 from mailbridge.common.streams import stream_for
 from nats.errors import Error as NatsError
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 logger = logging.getLogger(__name__)
@@ -25,6 +27,16 @@ BATCH = 200
 def enqueue(session: AsyncSession, event: Message) -> None:
     """Write `event` to the outbox in the caller's transaction; the relay publishes it later."""
     session.add(OutboxEvent(subject=event.subject, payload=event.model_dump_json()))
+
+
+async def enqueue_many(session: AsyncSession, events: Iterable[Message]) -> None:
+    """Many events in one statement, in the caller's transaction (for batch writers)."""
+    rows = [
+        {"id": new_id(), "subject": event.subject, "payload": event.model_dump_json(), "created_at": utcnow()}
+        for event in events
+    ]
+    if rows:
+        await session.execute(insert(OutboxEvent), rows)
 
 
 async def relay_once(sessions: async_sessionmaker[AsyncSession], broker: NatsBroker, timeout_s: float) -> int:

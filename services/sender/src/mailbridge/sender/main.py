@@ -28,7 +28,7 @@ def create_app(settings: SenderSettings) -> FastStream:
     pool = SmtpPool(tls, timeout_s=settings.smtp_timeout_s, per_key=settings.smtp_connections_per_server)
     sent_folder = ImapSentFolder(tls, settings.smtp_timeout_s)
     stale_after = timedelta(seconds=settings.send_stale_after_s)
-    deps = SendDeps(OutboxStore(sessions, secrets), build_message, pool, sent_folder, stale_after)
+    deps = SendDeps(OutboxStore(sessions, secrets, stale_after), build_message, pool, sent_folder)
     nats_url = settings.require_nats_url()
     broker = create_broker(nats_url, f"sender-{settings.send_pool}", settings.nats_connect_timeout_s)
     subscribers.register(broker, deps, settings.send_pool, settings.send_workers, settings.send_ack_wait_s)

@@ -2,23 +2,50 @@
 
 The Message-ID is derived from the outbox id, so building again (a retry, a resend) yields the
 same id and the Sent-folder append can find an earlier copy. Bcc and the account's BCC (A9)
-exist only in the envelope. The bytes are 7-bit (quoted-printable/base64 bodies, RFC 2047
-headers), so any server takes them without 8BITMIME or SMTPUTF8, and they are CRLF throughout.
+exist only in the envelope. The bytes are 7-bit (7bit text where it is ASCII with lines of at
+most 998 characters, else quoted-printable; base64 attachments; RFC 2047/2231 headers), so any
+server takes them without 8BITMIME or SMTPUTF8, and they are CRLF throughout.
+
+Built on the standard library's `email.mime` classes and `email.utils`/`email.header` (policy
+compat32): header values are encoded here, once, instead of being parsed back by the header
+registry of `EmailMessage` — the same bytes a mail client would write, at a fraction of the cost.
 """
 
 import re
 from collections.abc import Iterable
 from datetime import datetime
-from email import policy
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import parseaddr
+from email.charset import QP, Charset
+from email.encoders import encode_base64
+from email.message import Message
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
+from email.mime.text import MIMEText
+from email.policy import Compat32
+from email.utils import format_datetime, formataddr, getaddresses, parseaddr
+from typing import Any
 
 from mailbridge.sender.outgoing import Attachment, OutgoingMail
 from mailbridge.sender.ports import Built
 
+
+class _Wire(Compat32):
+    """compat32 with CRLF and no ">From " mangling; a short ASCII header is written as it is
+    (the values set here are encoded already), everything else is folded by the standard rules."""
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        short = isinstance(value, str) and len(name) + len(value) + 2 <= (self.max_line_length or 78)
+        if short and value.isascii() and "\r" not in value and "\n" not in value:
+            return f"{name}: {value}\r\n".encode("ascii")
+        return super().fold_binary(name, value)
+
+
+WIRE = _Wire(linesep="\r\n", mangle_from_=False)
+MAX_LINE = 998  # RFC 5322 §2.1.1, without the CRLF
+UTF8_QP = Charset("utf-8")
+UTF8_QP.body_encoding = QP
 FIELD_NAME = re.compile(r"^[!-9;-~]+$")  # RFC 5322 §3.6.8: printable US-ASCII except ':'
-SEVEN_BIT_SMTP = policy.SMTP.clone(cte_type="7bit")
+
 # Headers this module writes itself; an extra header may not replace them, and Bcc may never
 # become a header at all.
 OWN_HEADERS = frozenset(
@@ -39,17 +66,17 @@ def build_message(mail: OutgoingMail, now: datetime) -> Built:
     _check_headers(mail)
     if now.tzinfo is None:
         raise ValueError("now: a Date header needs an aware datetime")
-    message = EmailMessage(policy=SEVEN_BIT_SMTP)
     sender = _address("from_address", mail.from_address)
-    message["From"] = Address(display_name=mail.alias or "", addr_spec=sender)
+    message = _body(mail.text, mail.html, mail.attachments)
+    message["From"] = formataddr((mail.alias or "", sender), charset="utf-8")
     if mail.to:
-        message["To"] = ", ".join(mail.to)
+        message["To"] = _address_list("to", mail.to)
     if mail.cc:
-        message["Cc"] = ", ".join(mail.cc)
+        message["Cc"] = _address_list("cc", mail.cc)
     if mail.reply_to:
-        message["Reply-To"] = mail.reply_to
+        message["Reply-To"] = _address_list("reply_to", (mail.reply_to,))
     message["Subject"] = mail.subject
-    message["Date"] = now
+    message["Date"] = format_datetime(now)
     message["Message-ID"] = message_id(mail)
     references = list(mail.references)
     if mail.in_reply_to:
@@ -60,9 +87,8 @@ def build_message(mail: OutgoingMail, now: datetime) -> Built:
         message["References"] = " ".join(references)
     for name, value in mail.extra_headers.items():
         message[name] = value
-    _set_body(message, mail.text, mail.html, mail.attachments)
     return Built(
-        raw=message.as_bytes(),
+        raw=message.as_bytes(policy=WIRE),
         message_id=message_id(mail),
         envelope_from=sender,
         envelope_to=envelope_recipients(mail),
@@ -86,25 +112,51 @@ def envelope_recipients(mail: OutgoingMail) -> tuple[str, ...]:
     return tuple(recipients)
 
 
-def _set_body(
-    message: EmailMessage, text: str | None, html: str | None, attachments: Iterable[Attachment]
-) -> None:
+def _body(text: str | None, html: str | None, attachments: Iterable[Attachment]) -> Message:
+    """text/plain, text/html, or both as alternatives; inside multipart/mixed with attachments."""
     if html is not None and text is None:
-        message.set_content(html, subtype="html")
+        body: Message = _text_part(html, "html")
+    elif html is None:
+        body = _text_part(text or "", "plain")
     else:
-        message.set_content(text or "")
-        if html is not None:
-            message.add_alternative(html, subtype="html")
-    for attachment in attachments:
-        maintype, _, subtype = attachment.content_type.partition("/")
-        if not maintype or not subtype:
-            raise ValueError(f"attachments: {attachment.content_type!r} is not a type/subtype")
-        message.add_attachment(
-            attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename
-        )
+        parts = [_text_part(text or "", "plain"), _text_part(html, "html")]
+        body = MIMEMultipart("alternative", _subparts=parts)
+    files = [_attachment_part(attachment) for attachment in attachments]
+    message = MIMEMultipart("mixed", _subparts=[body, *files]) if files else body
     for part in message.walk():
-        if part is not message:  # the stdlib repeats it in every part it converts; it belongs on top only
+        if part is not message:  # each MIME class adds it; it belongs on the top only
             del part["MIME-Version"]
+    return message
+
+
+def _text_part(text: str, subtype: str) -> MIMENonMultipart:
+    if text.isascii() and max(map(len, text.splitlines()), default=0) <= MAX_LINE:
+        return MIMEText(text, subtype, "us-ascii")  # 7bit: readable as it is
+    part = MIMENonMultipart("text", subtype, charset="utf-8")
+    part.set_payload(text, UTF8_QP)
+    return part
+
+
+def _attachment_part(attachment: Attachment) -> MIMEBase:
+    maintype, _, subtype = attachment.content_type.partition("/")
+    if not maintype or not subtype:
+        raise ValueError(f"attachments: {attachment.content_type!r} is not a type/subtype")
+    part = MIMEBase(maintype, subtype)
+    part.set_payload(attachment.data)
+    encode_base64(part)
+    name = attachment.filename
+    part.add_header(
+        "Content-Disposition", "attachment", filename=name if name.isascii() else ("utf-8", "", name)
+    )
+    return part
+
+
+def _address_list(field: str, values: Iterable[str]) -> str:
+    """`Name <a@b>, c@d` with every display name RFC 2047 encoded where it is not ASCII."""
+    pairs = getaddresses(list(values))
+    for _, address in pairs:
+        _address(field, address)
+    return ", ".join(formataddr(pair, charset="utf-8") for pair in pairs)
 
 
 def _address(field: str, value: str) -> str:
@@ -112,6 +164,8 @@ def _address(field: str, value: str) -> str:
     address = parseaddr(value)[1]
     if "@" not in address:
         raise ValueError(f"{field}: {value!r} is not an e-mail address")
+    if not address.isascii():  # RFC 6531 (SMTPUTF8) addresses are not sent
+        raise ValueError(f"{field}: {address!r} is not an ASCII address (SMTPUTF8 is not supported)")
     return address
 
 

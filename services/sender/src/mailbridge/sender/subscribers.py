@@ -16,6 +16,7 @@ from nats.js.api import AckPolicy, ConsumerConfig
 logger = logging.getLogger(__name__)
 ACK_WAIT_S = 120.0
 RETRY_BACKOFF_S = (10.0, 1800.0)  # 10 s, 20 s, 40 s … at most 30 minutes
+MAX_PULL = 64  # commands fetched per pull request; the workers bound how many run at once
 POOLS = {"default": (SendRequested, "sender"), "egress": (EgressSendRequested, "sender-egress")}
 
 
@@ -28,7 +29,7 @@ def register(
         command.subject,
         stream=JStream(SEND.name, declare=False),
         durable=durable,
-        pull_sub=PullSub(batch_size=1, timeout=5.0),
+        pull_sub=PullSub(batch_size=min(workers, MAX_PULL), timeout=5.0),
         max_workers=workers,
         config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait_s, max_deliver=-1),
     )
