@@ -83,3 +83,19 @@ def test_a_50_mb_literal_is_held_once() -> None:
     assert len(pieces) == 3
     assert pieces[1] == body
     assert peak < size + 2 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB for a {size / 1e6:.1f} MB literal"
+
+
+def test_a_line_longer_than_the_read_buffer() -> None:
+    framer = ResponseFramer(read_size=16)
+    long_line = b"* SEARCH " + b" ".join(str(uid).encode() for uid in range(1, 500))
+    assert feed_in_chunks(framer, long_line + b"\r\n* OK\r\n", 7) == [long_line, b"* OK"]
+
+
+def test_reads_go_straight_into_the_literal() -> None:
+    framer = ResponseFramer()
+    assert framer.feed(b"* 1 FETCH (BODY[] {10}\r\nab") == [b"* 1 FETCH (BODY[] {10}"]
+    buffer = framer.get_buffer()
+    assert len(buffer) == 8, "the next read is offered exactly the rest of the literal"
+    buffer[:8] = b"cdefghij"
+    assert framer.buffer_updated(8) == [bytearray(b"abcdefghij")]
+    assert framer.feed(b")\r\n") == [b")"]

@@ -2,7 +2,7 @@
 
 import hashlib
 
-from mailbridge.fetcher.summary import summarize
+from mailbridge.fetcher.summary import sha256_hex, summarize
 
 PLAIN = (
     b"From: =?utf-8?q?J=C3=BCrgen?= <j@example.com>\r\nTo: a@example.com, B <b@example.com>\r\n"
@@ -46,3 +46,8 @@ def test_broken_date_and_addresses_do_not_raise() -> None:
     summary = summarize(b"From: <<<>>>\r\nDate: not a date\r\nSubject: x\r\n\r\nbody")
     assert summary.sent_date is None
     assert summary.subject == "x"
+
+
+def test_a_digest_computed_elsewhere_is_taken_as_it_is() -> None:
+    assert sha256_hex([PLAIN, b""]) == [hashlib.sha256(PLAIN).hexdigest(), hashlib.sha256(b"").hexdigest()]
+    assert summarize(PLAIN, sha256_hex([PLAIN])[0]) == summarize(PLAIN)

@@ -4,13 +4,16 @@ A line ends with CRLF. A line that ends with `{N}` announces a literal: exactly 
 whatever they contain (CRLF, parentheses, `{5}`), after which the same response goes on with
 another line. Network reads end anywhere: inside a line, between CR and LF, inside a literal.
 
-Each literal is copied once, into a buffer allocated when it is announced, so a 50 MB message
-costs 50 MB and not a growing buffer plus copies of every read's remainder. The up-front
-allocation is capped: a server announcing a huge literal gets a buffer that grows with the bytes
-it really sends. Lines are short; each is copied out of the read once.
+The framer is a buffered reader (asyncio's `BufferedProtocol` shape): it hands out the buffer the
+next read goes into. While a literal is under way that is the rest of the literal's own buffer,
+allocated at its announced size, so TLS decrypts a message straight into the bytes that get
+stored: a 50 MB message costs 50 MB, never a growing buffer plus copies of each read. Lines go
+through a small reusable buffer and are copied out once. The up-front allocation of a literal is
+capped: past the cap it grows with the bytes the server really sends.
 """
 
 CRLF = b"\r\n"
+READ_SIZE = 256 * 1024
 PREALLOCATE_MAX = 64 * 1024 * 1024
 
 
@@ -23,66 +26,106 @@ def literal_size(line: bytes) -> int | None:
 
 
 class ResponseFramer:
-    """Feed it network reads; it returns the complete pieces: lines (`bytes`, without CRLF) and
-    literals (`bytearray`, each right after the line that announced it)."""
+    """`get_buffer()`, read into it, `buffer_updated(count)` → the pieces completed by the read:
+    lines (`bytes`, without CRLF) and literals (`bytearray`, right after their line).
 
-    def __init__(self, preallocate_max: int = PREALLOCATE_MAX) -> None:
+    Buffers are never resized while handed out (a reader may still hold a view of them); they
+    are replaced by larger ones instead.
+    """
+
+    def __init__(self, read_size: int = READ_SIZE, preallocate_max: int = PREALLOCATE_MAX) -> None:
         self._preallocate_max = preallocate_max
-        self._partial = b""  # the start of a line whose CRLF has not arrived yet
+        self._lines = bytearray(read_size)
+        self._kept = 0  # bytes at the start of `_lines`: a line whose CRLF has not arrived yet
         self._literal: bytearray | None = None
         self._filled = 0  # bytes of the current literal received
         self._missing = 0  # and still to come
+        self._into_literal = False  # whether the last buffer handed out was the literal's
 
     @property
     def idle(self) -> bool:
         """True between complete pieces (no partial line, no literal under way)."""
-        return self._literal is None and not self._partial
+        return self._literal is None and self._kept == 0
 
-    def feed(self, data: bytes) -> list[bytes | bytearray]:
+    def get_buffer(self) -> memoryview:
+        literal = self._literal
+        if literal is not None:
+            if self._filled == len(literal):  # a capped preallocation is full: grow it
+                literal = self._literal = self._grown_literal(self._filled + 1)
+            self._into_literal = True
+            return memoryview(literal)[self._filled : self._filled + self._missing]
+        self._into_literal = False
+        if self._kept == len(self._lines):  # one line longer than the buffer
+            self._lines = _grown(self._lines, 2 * len(self._lines), self._kept)
+        return memoryview(self._lines)[self._kept :]
+
+    def buffer_updated(self, count: int) -> list[bytes | bytearray]:
         pieces: list[bytes | bytearray] = []
-        view = memoryview(data)
-        position, end = 0, len(data)
-        while position < end:
-            if self._literal is not None:
-                position = self._fill_literal(view, position, pieces)
-                continue
-            line, position = self._next_line(data, position)
-            if line is None:
-                break
-            pieces.append(line)
-            size = literal_size(line)
-            if size is not None:
-                self._start_literal(size, pieces)
+        if self._into_literal:
+            self._literal_received(count, pieces)
+        else:
+            self._lines_received(self._kept + count, pieces)
         return pieces
 
-    def _next_line(self, data: bytes, position: int) -> tuple[bytes | None, int]:
-        if self._partial.endswith(b"\r") and data.startswith(b"\n", position):
-            line, self._partial = self._partial[:-1], b""
-            return line, position + 1
-        found = data.find(CRLF, position)
-        if found < 0:
-            self._partial += data[position:]
-            return None, len(data)
-        line = self._partial + data[position:found] if self._partial else data[position:found]
-        self._partial = b""
-        return line, found + 2
+    def feed(self, data: bytes) -> list[bytes | bytearray]:
+        """The same for data read elsewhere (one copy into the buffers)."""
+        pieces: list[bytes | bytearray] = []
+        source, position = memoryview(data), 0
+        while position < len(data):
+            buffer = self.get_buffer()
+            count = min(len(buffer), len(data) - position)
+            buffer[:count] = source[position : position + count]
+            pieces += self.buffer_updated(count)
+            buffer.release()
+            position += count
+        return pieces
 
-    def _start_literal(self, size: int, pieces: list[bytes | bytearray]) -> None:
-        if size == 0:
-            pieces.append(bytearray())
-            return
-        self._literal = bytearray(min(size, self._preallocate_max))
-        self._filled, self._missing = 0, size
-
-    def _fill_literal(self, view: memoryview, position: int, pieces: list[bytes | bytearray]) -> int:
-        literal = self._literal
-        assert literal is not None
-        take = min(self._missing, len(view) - position)
-        # Past a capped preallocation, slice assignment appends: the buffer grows with the data.
-        literal[self._filled : self._filled + take] = view[position : position + take]
-        self._filled += take
-        self._missing -= take
+    def _literal_received(self, count: int, pieces: list[bytes | bytearray]) -> None:
+        self._filled += count
+        self._missing -= count
         if self._missing == 0:
-            pieces.append(literal)
+            assert self._literal is not None
+            pieces.append(self._literal)
             self._literal = None
-        return position + take
+
+    def _grown_literal(self, at_least: int) -> bytearray:
+        """Double a capped literal buffer, never past the announced size."""
+        assert self._literal is not None
+        size = min(self._filled + self._missing, max(at_least, 2 * len(self._literal)))
+        return _grown(self._literal, size, self._filled)
+
+    def _lines_received(self, end: int, pieces: list[bytes | bytearray]) -> None:
+        buffer, view, start = self._lines, memoryview(self._lines), 0
+        while start < end:
+            if self._literal is not None:  # a literal's first bytes came with its line
+                take = min(self._missing, end - start)
+                literal = self._literal
+                if self._filled + take > len(literal):
+                    literal = self._literal = self._grown_literal(self._filled + take)
+                literal[self._filled : self._filled + take] = view[start : start + take]
+                self._literal_received(take, pieces)
+                start += take
+                continue
+            found = buffer.find(CRLF, start, end)
+            if found < 0:
+                break
+            line = bytes(view[start:found])
+            pieces.append(line)
+            start = found + 2
+            size = literal_size(line)
+            if size == 0:
+                pieces.append(bytearray())
+            elif size is not None:
+                self._literal = bytearray(min(size, self._preallocate_max))
+                self._filled, self._missing = 0, size
+        self._kept = end - start
+        if self._kept:  # the start of the next line moves to the front (it is short)
+            buffer[: self._kept] = bytes(view[start:end])
+        view.release()
+
+
+def _grown(buffer: bytearray, size: int, used: int) -> bytearray:
+    """A new buffer of at least `size` bytes starting with `buffer[:used]`."""
+    larger = bytearray(max(size, used))
+    larger[:used] = memoryview(buffer)[:used]
+    return larger

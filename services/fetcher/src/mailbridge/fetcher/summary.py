@@ -10,11 +10,14 @@ import email.parser
 import email.policy
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
 from email.message import Message
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
+
+from mailbridge.fetcher.addresses import addresses
 
 MAX_HEADER = 2000
 _HEADERS = email.parser.BytesHeaderParser(policy=email.policy.compat32)
@@ -38,9 +41,14 @@ class Summary:
     parse_problem: str | None = None
 
 
-def summarize(raw: bytes) -> Summary:
-    """Hash and parse `raw`; any parsing failure is recorded, never raised."""
-    digest, size = hashlib.sha256(raw).hexdigest(), len(raw)
+def sha256_hex(raws: Sequence[bytes]) -> list[str]:
+    """The messages' SHA-256 digests; hashlib lets go of the GIL, so this runs well in a thread."""
+    return [hashlib.sha256(raw).hexdigest() for raw in raws]
+
+
+def summarize(raw: bytes, sha256: str | None = None) -> Summary:
+    """Hash (unless `sha256` is given) and parse `raw`; a parsing failure is recorded, never raised."""
+    digest, size = sha256 or hashlib.sha256(raw).hexdigest(), len(raw)
     try:
         end = _END_OF_HEADER.search(raw)
         header = _HEADERS.parsebytes(raw[: end.end()] if end else raw)
@@ -80,8 +88,7 @@ def _decoded(header: Message, name: str) -> str | None:
 
 
 def _addresses(header: Message, name: str) -> list[str]:
-    values = [str(v) for v in header.get_all(name, [])]
-    return [addr for _, addr in getaddresses(values) if addr and "@" in addr][:100]
+    return addresses([str(v) for v in header.get_all(name, [])])[:100]
 
 
 def _first_address(header: Message, name: str) -> str | None:

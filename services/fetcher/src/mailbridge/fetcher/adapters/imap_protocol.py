@@ -3,11 +3,12 @@
 aioimaplib 2.0's `data_received` formats every network read into a debug message (logging off or
 not), copies the rest of the read once per line, recurses once per line, and after every line of
 a FETCH answer re-joins all of the command's lines so far to count parentheses: about 0.7 ms per
-60 KB message, quadratic in the lines of one answer. Here each read goes through
-`ResponseFramer` (lines, and literals copied once into a buffer of their size), and every line
-then takes aioimaplib's own route (`_handle_line`) with the decisions aioimaplib makes after it:
-a literal belongs to the command of the line that announced it; a FETCH answer goes on while its
-parentheses are open (counted per line as it arrives); else the next line starts afresh.
+60 KB message, quadratic in the lines of one answer. Here the protocol is an asyncio
+`BufferedProtocol` over `ResponseFramer`: reads (TLS decrypts) go straight into a literal's own
+buffer or into a reusable line buffer. Every line then takes aioimaplib's own route
+(`_handle_line`), followed by the decisions aioimaplib makes after a line: a literal belongs to
+the command of the line that announced it; a FETCH answer goes on while its parentheses are
+open (counted per line as it arrives); else the next line starts afresh.
 """
 
 import asyncio
@@ -36,7 +37,7 @@ class CountingFetchCommand(FetchCommand):  # type: ignore[misc]
         return bool(self._open_parentheses)
 
 
-class FramedProtocol(IMAP4ClientProtocol):  # type: ignore[misc]
+class FramedProtocol(IMAP4ClientProtocol, asyncio.BufferedProtocol):  # type: ignore[misc]
     def __init__(
         self, loop: asyncio.AbstractEventLoop, conn_lost_cb: Callable[[Exception | None], None] | None = None
     ) -> None:
@@ -44,8 +45,17 @@ class FramedProtocol(IMAP4ClientProtocol):  # type: ignore[misc]
         self._framer = ResponseFramer()
         self._continuing: Command | None = None  # the command the next line or literal belongs to
 
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._framer.get_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._handle_pieces(self._framer.buffer_updated(nbytes))
+
     def data_received(self, data: bytes) -> None:
-        for piece in self._framer.feed(data):
+        self._handle_pieces(self._framer.feed(data))
+
+    def _handle_pieces(self, pieces: list[bytes | bytearray]) -> None:
+        for piece in pieces:
             if isinstance(piece, bytearray):
                 self._literal_received(piece)
             else:

@@ -4,6 +4,7 @@ Every write of a fetch runs in one transaction that first renews the lease by it
 fence), then stores messages, advances the cursor and adds the MailFetched outbox rows.
 """
 
+import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -30,7 +31,7 @@ from mailbridge.common.ids import new_id
 from mailbridge.common.outbox_relay import enqueue
 from mailbridge.common.secrets import SecretBox
 from mailbridge.fetcher.model import INBOX, AccountConfig, Lease, LeaseLost, NewMessage
-from mailbridge.fetcher.summary import Summary, summarize
+from mailbridge.fetcher.summary import Summary, sha256_hex, summarize
 from mailbridge.fetcher.sync_plan import Cursor
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -146,15 +147,17 @@ class MailStore:
         """
         rows: list[dict[str, Any]] = []
         events: list[dict[str, Any]] = []
+        # Hashing in a thread leaves the event loop to the IMAP reads and the relay meanwhile.
+        digests = await asyncio.to_thread(sha256_hex, [item.raw for item in messages])
         async with self._sessions() as session, session.begin():
             await self._fence(session, lease, ttl)
             known = await _stored_keys(session, account.account_id, messages)
             may_rebase = await _has_other_uidvalidity(session, account.account_id, messages)
-            for item in messages:
+            for item, digest in zip(messages, digests, strict=True):
                 if _key(item) in known:
                     continue
                 known.add(_key(item))
-                summary = summarize(item.raw)
+                summary = summarize(item.raw, digest)
                 if may_rebase and await self._rebased(session, account, item, summary.sha256):
                     continue
                 row, event = _new_rows(account, item, summary)

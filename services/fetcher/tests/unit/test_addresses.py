@@ -1,0 +1,61 @@
+"""Addresses in header values: the fast path finds exactly what the standard library finds."""
+
+import random
+from email.utils import getaddresses
+
+import pytest
+from mailbridge.fetcher.addresses import addresses
+
+CASES = [
+    "a@example.com",
+    "John Smith <j@example.org>",
+    "<j@example.org>",
+    "John<j@example.org>",
+    "=?utf-8?q?J=C3=BCrgen?= <j@example.com>",
+    "a@example.com, B <b@example.com>",
+    "John  Smith\r\n <j@example.org>",
+    " a.b+tag@mail.example.org ",
+    "a..b@c",
+    "a@b..c",
+    "a@b.",
+    ".a@b",
+    "a@b.c,",
+    ", a@b.c",
+    "",
+    "undisclosed-recipients:;",
+    '"Doe, John" <j@example.org>',
+    "j@example.org (John Doe)",
+    "x <a@b> y",
+    "a@b <c@d>",
+    "Group: a@b, c@d;",
+    "<<<>>>",
+    "J. Smith <j@example.org>",
+    "Jürgen <j@example.org>",
+    "<a@[127.0.0.1]>",
+    "no address at all",
+    "a@b\t,\tc@d",
+]
+
+
+def reference(values: list[str]) -> list[str]:
+    return [address for _, address in getaddresses(values) if address and "@" in address]
+
+
+@pytest.mark.parametrize("value", CASES)
+def test_known_shapes(value: str) -> None:
+    assert addresses([value]) == reference([value])
+
+
+def test_several_values_of_one_field() -> None:
+    values = ["a@b.c", "Name <d@e.f>"]
+    assert addresses(values) == reference(values) == ["a@b.c", "d@e.f"]
+    mixed = ["a@b.c", '"Quoted, Name" <d@e.f>']
+    assert addresses(mixed) == reference(mixed)
+
+
+def test_random_values_agree_with_the_standard_library() -> None:
+    pieces = [*'a@<> ,"():;\\.\té-', "b.c", "x@y.z"]
+    rng = random.Random(5)
+    for _ in range(20_000):
+        value = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        assert addresses([value]) == reference([value]), value
