@@ -40,3 +40,15 @@ async def test_a_stalled_holder_is_fenced_off(world: FetchWorld, mail_user: Mail
         await store.store_batch(stalled, short, account, late)
     assert await world.stored(account_id) == []
     assert await store.store_batch(taker, timedelta(seconds=30), account, late) == 1
+
+
+async def test_fencing_tokens_only_grow_across_releases(world: FetchWorld, mail_user: MailUser) -> None:
+    account_id = await world.account(mail_user)
+    store = world.deps.store
+    first = await store.acquire_lease(account_id, "replica-a", timedelta(seconds=30))
+    assert first is not None
+    await store.release_lease(first)
+    second = await store.acquire_lease(account_id, "replica-a", timedelta(seconds=30))
+    assert second is not None
+    assert second.token > first.token, "a released token never comes back to a stalled holder"
+    assert await store.acquire_lease(account_id, "replica-b", timedelta(seconds=30)) is None

@@ -3,7 +3,7 @@ to the account's trash or spam folder (S10, A11), keeping the stored copy's iden
 
 from mailbridge.common.endpoints import IncomingProtocol
 from mailbridge.common.events import MailboxAction, MailboxChangeRequested
-from mailbridge.fetcher.adapters.imap import ImapEndpoint, ImapMailbox
+from mailbridge.fetcher.adapters.imap import ImapEndpoint
 from mailbridge.fetcher.failures import FetchFailure, Kind, permanent
 from mailbridge.fetcher.fetch_account import FetchDeps, Outcome, Result
 from mailbridge.fetcher.model import LeaseLost
@@ -23,9 +23,7 @@ async def apply_change(deps: FetchDeps, command: MailboxChangeRequested) -> Resu
     try:
         if account.password is None:
             raise permanent("the account has no password (A3)")
-        async with ImapMailbox(endpoint) as imap:
-            await imap.connect()
-            await imap.login(account.login, account.password)
+        async with deps.connections.logged_in(account, endpoint) as imap:
             status = await imap.select(message.folder)
             if status.uidvalidity != message.uidvalidity:
                 return Result(Outcome.SKIPPED, "the folder was re-based; the next sync settles it")

@@ -8,19 +8,25 @@ their reason and acknowledged, so a wrong password does not become a retry storm
 
 import ssl
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
+from typing import Any
 
+from mailbridge.common.db.mailstore import FetchState
 from mailbridge.common.db.types import utcnow
 from mailbridge.common.endpoints import IncomingProtocol
 from mailbridge.common.events import FetchReason
-from mailbridge.fetcher.adapters.imap import ImapEndpoint, ImapMailbox
+from mailbridge.fetcher.adapters.imap import ImapEndpoint
+from mailbridge.fetcher.adapters.imap_connections import ImapConnections
 from mailbridge.fetcher.adapters.pop3 import Pop3Endpoint, Pop3Mailbox
 from mailbridge.fetcher.adapters.store import MailStore
 from mailbridge.fetcher.failures import FetchFailure, Kind, permanent
 from mailbridge.fetcher.model import AccountConfig, Lease, LeaseLost
 from mailbridge.fetcher.ports import Heartbeat
 from mailbridge.fetcher.sync import Counts, Limits, sync_imap, sync_pop3
+from mailbridge.fetcher.sync_plan import Cursor
 
 
 class Outcome(StrEnum):
@@ -37,6 +43,7 @@ class FetchDeps:
     holder: str
     limits: Limits = field(default_factory=Limits)
     timeout_s: float = 30.0
+    connections: ImapConnections = field(default_factory=ImapConnections)  # keeps none by default
 
 
 @dataclass(frozen=True)
@@ -49,57 +56,68 @@ class Result:
 async def fetch_account(
     deps: FetchDeps, account_id: uuid.UUID, reason: FetchReason, heartbeat: Heartbeat
 ) -> Result:
-    account = await deps.store.load_account(account_id)
-    if account is None:
+    begun = await deps.store.begin_fetch(
+        account_id, deps.holder, deps.limits.lease_ttl, partial(refusal, reason)
+    )
+    if begun.account is None:
         return Result(Outcome.SKIPPED, "the account no longer exists")
+    if begun.refusal is not None:
+        return Result(Outcome.SKIPPED, begun.refusal)
+    if begun.lease is None:
+        return Result(Outcome.BUSY, "another fetch of this account is running")
+    outcome: dict[str, Any] | None = None
+    try:
+        result, outcome = await _run(deps, begun.account, begun.lease, begun.cursors, reason, heartbeat)
+        return result
+    finally:
+        await deps.store.end_fetch(begun.lease, outcome)
+
+
+def refusal(reason: FetchReason, account: AccountConfig, previous: FetchState | None) -> str | None:
+    """Why the account is not fetched now, or None."""
     if not account.can_receive:
-        return Result(Outcome.SKIPPED, "the account may not receive (A10)")
-    previous = await deps.store.fetch_state(account_id)
+        return "the account may not receive (A10)"
     if (
         reason is FetchReason.SCHEDULED
         and previous is not None
         and previous.permanent
         and previous.config_version == account.config_version
     ):
-        return Result(Outcome.SKIPPED, f"waiting for a configuration change: {previous.reason}")
-    lease = await deps.store.acquire_lease(account_id, deps.holder, deps.limits.lease_ttl)
-    if lease is None:
-        return Result(Outcome.BUSY, "another fetch of this account is running")
-    try:
-        return await _run(deps, account, lease, reason, heartbeat)
-    finally:
-        await deps.store.release_lease(lease)
+        return f"waiting for a configuration change: {previous.reason}"
+    return None
 
 
 async def _run(
-    deps: FetchDeps, account: AccountConfig, lease: Lease, reason: FetchReason, heartbeat: Heartbeat
-) -> Result:
+    deps: FetchDeps, account: AccountConfig, lease: Lease, cursors: Mapping[str, Cursor],
+    reason: FetchReason, heartbeat: Heartbeat,
+) -> tuple[Result, dict[str, Any] | None]:  # fmt: skip
+    """The sync and what to record of it (nothing when the lease was lost)."""
     started = utcnow()
     try:
-        counts = await _sync(deps, account, lease, reason is FetchReason.RELOAD, heartbeat)
+        counts = await _sync(deps, account, lease, cursors, reason is FetchReason.RELOAD, heartbeat)
     except FetchFailure as failure:
-        await deps.store.record(
-            account.account_id, status="failed", reason=failure.reason,
-            permanent=failure.kind is Kind.PERMANENT, config_version=account.config_version,
-            last_started_at=started, last_finished_at=utcnow(),
-        )  # fmt: skip
+        failed = {
+            "status": "failed", "reason": failure.reason, "permanent": failure.kind is Kind.PERMANENT,
+            "config_version": account.config_version, "last_started_at": started,
+            "last_finished_at": utcnow(),
+        }  # fmt: skip
         outcome = Outcome.DONE if failure.kind is Kind.PERMANENT else Outcome.RETRY
-        return Result(outcome, failure.reason)
+        return Result(outcome, failure.reason), failed
     except LeaseLost as lost:
-        return Result(Outcome.BUSY, str(lost))
-    await deps.store.record(
-        account.account_id, status="ok", reason=None, permanent=False,
-        config_version=account.config_version, last_started_at=started, last_finished_at=utcnow(),
-        new_messages=counts.new,
-        counts={"flags_changed": counts.flags_changed, "deleted_on_server": counts.deleted_on_server,
-                "on_server": counts.folders},
-    )  # fmt: skip
-    return Result(Outcome.DONE, None, counts)
+        return Result(Outcome.BUSY, str(lost)), None
+    done = {
+        "status": "ok", "reason": None, "permanent": False, "config_version": account.config_version,
+        "last_started_at": started, "last_finished_at": utcnow(), "new_messages": counts.new,
+        "counts": {"flags_changed": counts.flags_changed, "deleted_on_server": counts.deleted_on_server,
+                   "on_server": counts.folders},
+    }  # fmt: skip
+    return Result(Outcome.DONE, None, counts), done
 
 
 async def _sync(
-    deps: FetchDeps, account: AccountConfig, lease: Lease, reload: bool, heartbeat: Heartbeat
-) -> Counts:
+    deps: FetchDeps, account: AccountConfig, lease: Lease, cursors: Mapping[str, Cursor], reload: bool,
+    heartbeat: Heartbeat,
+) -> Counts:  # fmt: skip
     if account.uses_oauth:
         raise permanent("OAuth accounts need the oauth-broker, which is not part of this installation yet")
     if account.password is None:
@@ -117,7 +135,6 @@ async def _sync(
     imap_endpoint = ImapEndpoint(
         account.host, account.port, account.security, deps.ssl_context, deps.timeout_s
     )
-    async with ImapMailbox(imap_endpoint) as imap:
-        await imap.connect()
-        await imap.login(account.login, account.password)
-        return await sync_imap(account, imap, deps.store, lease, deps.limits, heartbeat, reload)
+    async with deps.connections.logged_in(account, imap_endpoint) as imap:
+        known = {} if reload else cursors
+        return await sync_imap(account, imap, deps.store, lease, known, deps.limits, heartbeat)

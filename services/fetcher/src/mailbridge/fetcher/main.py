@@ -13,6 +13,7 @@ from mailbridge.common.secrets import SecretBox, resolve_key_ring
 from mailbridge.common.streams import ensure_streams
 from mailbridge.common.tls import client_context
 from mailbridge.fetcher import subscribers
+from mailbridge.fetcher.adapters.imap_connections import ImapConnections
 from mailbridge.fetcher.adapters.store import MailStore
 from mailbridge.fetcher.fetch_account import FetchDeps
 from mailbridge.fetcher.settings import FetcherSettings
@@ -28,13 +29,15 @@ def create_app(settings: FetcherSettings) -> FastStream:
     limits = Limits(
         settings.fetch_batch_count, settings.fetch_batch_bytes, timedelta(seconds=settings.fetch_lease_ttl_s)
     )
+    connections = ImapConnections(settings.imap_keep_connections, settings.imap_connection_idle_s)
     deps = FetchDeps(
         MailStore(sessions, secrets), client_context(settings.extra_ca_file),
         holder=f"{socket.gethostname()}:{os.getpid()}", limits=limits, timeout_s=settings.fetch_timeout_s,
+        connections=connections,
     )  # fmt: skip
     subscribers.register(broker, deps, settings.fetch_workers, settings.fetch_max_deliver)
     app = FastStream(broker)
-    relay: list[asyncio.Task[None]] = []
+    background: list[asyncio.Task[None]] = []
 
     @app.on_startup
     async def declare_streams() -> None:
@@ -44,12 +47,20 @@ def create_app(settings: FetcherSettings) -> FastStream:
     @app.after_startup
     async def start_relay() -> None:
         timeout = settings.nats_publish_timeout_s
-        relay.append(asyncio.create_task(outbox_relay.relay_forever(sessions, broker, timeout)))
+        background.append(asyncio.create_task(outbox_relay.relay_forever(sessions, broker, timeout)))
+        background.append(asyncio.create_task(_close_idle_forever(connections)))
 
     @app.on_shutdown
-    async def stop_relay() -> None:
-        for task in relay:
+    async def stop_background() -> None:
+        for task in background:
             task.cancel()
+        await connections.close_all()
         await engine.dispose()
 
     return app
+
+
+async def _close_idle_forever(connections: ImapConnections, every_s: float = 60.0) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        await connections.close_idle()

@@ -24,7 +24,6 @@ class Pop3Session(Protocol):
 
 
 class Store(Protocol):
-    async def cursor(self, account_id: uuid.UUID, folder: str) -> Cursor | None: ...
     async def store_batch(
         self,
         lease: Lease,

@@ -19,5 +19,10 @@ class FetcherSettings(VarDirSettings, DatabaseSettings, NatsSettings, SecretSett
     fetch_timeout_s: float = Field(default=30.0, gt=0)
     fetch_max_deliver: int = Field(default=20, ge=1)
     fetch_lease_ttl_s: float = Field(default=120.0, gt=0, description="renewed with every stored batch")
+    # Logged-in IMAP connections kept for the next fetch of the same account (0: none). Idle ones
+    # are closed after the idle time: above the default 15-minute schedule, below the 30 minutes
+    # after which RFC 3501 lets a server log an idle client out.
+    imap_keep_connections: int = Field(default=100, ge=0)
+    imap_connection_idle_s: float = Field(default=1200.0, gt=0)
     # S9: verification always on; an admin may trust an extra CA (e.g. a private mail server).
     extra_ca_file: Path | None = None

@@ -7,6 +7,7 @@ identity check drops what was already stored.
 """
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -32,12 +33,13 @@ class Counts:
 
 async def sync_imap(
     account: AccountConfig, imap: ImapSession, store: Store, lease: Lease,
-    limits: Limits, heartbeat: Heartbeat, full_reload: bool = False,
+    cursors: Mapping[str, Cursor], limits: Limits, heartbeat: Heartbeat,
 ) -> Counts:  # fmt: skip
+    """`cursors`: where each folder's last sync ended (none: a first sync, or a reload)."""
     counts = Counts()
     for folder in account.folders:
         status = await imap.select(folder)
-        cursor = None if full_reload else await store.cursor(account.account_id, folder)
+        cursor = cursors.get(folder)
         plan = plan_folder_sync(status, cursor, account.syncs_flags)
         if plan.nothing_to_do:
             continue

@@ -7,6 +7,7 @@ bounded all the same (a bounded number of messages per command, see `sync_plan.b
 """
 
 import asyncio
+import socket
 import ssl
 from dataclasses import dataclass
 from types import TracebackType
@@ -58,6 +59,14 @@ class ImapMailbox:
         await self.close()
 
     @property
+    def usable(self) -> bool:
+        """Logged in and still connected (a server closes idle connections in time)."""
+        if self._client is None:
+            return False
+        protocol = self._client.protocol
+        return protocol.state in ("AUTH", "SELECTED") and not protocol.connection_closed
+
+    @property
     def client(self) -> IMAP4:
         assert self._client is not None, "connect first"
         return self._client
@@ -81,6 +90,7 @@ class ImapMailbox:
                 f"cannot connect to {end.host}:{end.port}: {error or type(error).__name__}"
             ) from error
         self.capabilities = set(self.client.protocol.capabilities)
+        keep_alive(self.client.protocol.transport)
 
     async def _starttls(self) -> None:
         protocol = self.client.protocol
@@ -197,6 +207,18 @@ class ImapMailbox:
             if transport is not None:
                 transport.close()
             self._client = None
+
+
+def keep_alive(transport: asyncio.BaseTransport) -> None:
+    """TCP keepalives on an idle connection keep middleboxes from forgetting it and tell us when
+    the server is gone (the connection is then lost, not left hanging)."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for option, value in (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 20), ("TCP_KEEPCNT", 3)):
+        if hasattr(socket, option):
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
 
 
 def _text(response: Response) -> str:

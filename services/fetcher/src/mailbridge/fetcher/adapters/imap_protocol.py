@@ -44,6 +44,11 @@ class FramedProtocol(IMAP4ClientProtocol, asyncio.BufferedProtocol):  # type: ig
         super().__init__(loop, conn_lost_cb)
         self._framer = ResponseFramer()
         self._continuing: Command | None = None  # the command the next line or literal belongs to
+        self.connection_closed = False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.connection_closed = True
+        super().connection_lost(exc)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._framer.get_buffer()

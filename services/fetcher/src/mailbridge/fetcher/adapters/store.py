@@ -1,7 +1,8 @@
 """The mail store in SQL: account configuration, leases, sync cursors, messages, fetch state.
 
-Every write of a fetch runs in one transaction that first renews the lease by its token (the
-fence), then stores messages, advances the cursor and adds the MailFetched outbox rows.
+A fetch run starts and ends with one transaction each (`fetch_runs`). Every write in between
+runs in one transaction that first renews the lease by its token (the fence), then stores
+messages, advances the cursor and adds the MailFetched outbox rows.
 """
 
 import asyncio
@@ -10,31 +11,21 @@ from datetime import timedelta
 from typing import Any
 
 from mailbridge.common.db.mailstore import (
-    FetchLease,
-    FetchState,
     FolderSyncState,
     OutboxEvent,
     Pop3Seen,
     StoredMessage,
 )
-from mailbridge.common.db.tables import MailAccount, MailServer
 from mailbridge.common.db.types import utcnow
-from mailbridge.common.endpoints import (
-    IncomingProtocol,
-    TlsMode,
-    incoming_port,
-    incoming_security,
-    parse_host_port,
-)
 from mailbridge.common.events import MailboxReset, MailFetched
 from mailbridge.common.ids import new_id
 from mailbridge.common.outbox_relay import enqueue
 from mailbridge.common.secrets import SecretBox
-from mailbridge.fetcher.model import INBOX, AccountConfig, Lease, LeaseLost, NewMessage
+from mailbridge.fetcher.adapters import fetch_runs
+from mailbridge.fetcher.model import AccountConfig, Lease, NewMessage
 from mailbridge.fetcher.summary import Summary, sha256_hex, summarize
 from mailbridge.fetcher.sync_plan import Cursor
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 SYSTEM_FLAGS_TO_DROP = {"\\Recent"}  # session-specific, never stored
@@ -47,89 +38,31 @@ class MailStore:
 
     async def load_account(self, account_id: uuid.UUID) -> AccountConfig | None:
         async with self._sessions() as session:
-            account = await session.get(MailAccount, account_id)
-            if account is None:
-                return None
-            server = await session.get(MailServer, account.server_id)
-            assert server is not None
-        protocol = IncomingProtocol(server.incoming_protocol)
-        endpoint = parse_host_port(server.incoming_host)
-        mode = TlsMode(server.incoming_tls_mode)
-        password = account.password_encrypted
-        return AccountConfig(
-            account_id=account.id,
-            business_unit_id=account.business_unit_id,
-            protocol=protocol,
-            host=endpoint.host,
-            port=incoming_port(endpoint, protocol, server.incoming_tls),
-            security=incoming_security(endpoint, protocol, server.incoming_tls, mode),
-            login=account.login,
-            password=self._secrets.decrypt(password) if password else None,
-            uses_oauth=server.oauth_provider_id is not None,
-            inbox_folder=account.inbox_folder or INBOX,
-            sync_folders=tuple(account.sync_folders or ()),
-            delete_after_fetch=server.delete_after_fetch,
-            delete_after_days=server.delete_after_days,
-            can_receive=account.can_receive,
-            config_version=f"{account.version}.{server.version}",
-            trash_folder=account.trash_folder or server.trash_folder or "Trash",
-            spam_folder=account.spam_folder or server.spam_folder or "Junk",
-        )
+            return await fetch_runs.account_config(session, self._secrets, account_id)
 
-    # Leases ---------------------------------------------------------------------------------
+    # Fetch runs and leases ------------------------------------------------------------------
+
+    async def begin_fetch(
+        self, account_id: uuid.UUID, holder: str, ttl: timedelta, refuse: fetch_runs.Refusal
+    ) -> fetch_runs.FetchStart:
+        """Configuration, last outcome, lease and cursors in one transaction."""
+        async with self._sessions() as session, session.begin():
+            return await fetch_runs.start(session, self._secrets, account_id, holder, ttl, refuse)
+
+    async def end_fetch(self, lease: Lease, outcome: dict[str, Any] | None) -> None:
+        """Record the outcome (if any) and release the lease, in one transaction."""
+        async with self._sessions() as session, session.begin():
+            await fetch_runs.end(session, lease, outcome)
 
     async def acquire_lease(self, account_id: uuid.UUID, holder: str, ttl: timedelta) -> Lease | None:
-        now = utcnow()
-        async with self._sessions() as session:
-            try:
-                session.add(FetchLease(account_id=account_id, holder=holder, token=1, expires_at=now + ttl))
-                await session.commit()
-                return Lease(account_id, holder, 1)
-            except IntegrityError:
-                await session.rollback()
-            taken = await session.execute(
-                update(FetchLease)
-                .where(FetchLease.account_id == account_id, FetchLease.expires_at < now)
-                .values(holder=holder, token=FetchLease.token + 1, expires_at=now + ttl)
-            )
-            if taken.rowcount != 1:  # type: ignore[attr-defined]
-                await session.rollback()
-                return None
-            token = await session.scalar(select(FetchLease.token).where(FetchLease.account_id == account_id))
-            await session.commit()
-            assert token is not None
-            return Lease(account_id, holder, token)
+        async with self._sessions() as session, session.begin():
+            return await fetch_runs.take_lease(session, account_id, holder, ttl)
 
     async def release_lease(self, lease: Lease) -> None:
-        async with self._sessions() as session:
-            await session.execute(
-                delete(FetchLease).where(
-                    FetchLease.account_id == lease.account_id, FetchLease.token == lease.token
-                )
-            )
-            await session.commit()
-
-    async def _fence(self, session: AsyncSession, lease: Lease, ttl: timedelta) -> None:
-        renewed = await session.execute(
-            update(FetchLease)
-            .where(
-                FetchLease.account_id == lease.account_id,
-                FetchLease.token == lease.token,
-                FetchLease.holder == lease.holder,
-            )
-            .values(expires_at=utcnow() + ttl)
-        )
-        if renewed.rowcount != 1:  # type: ignore[attr-defined]
-            raise LeaseLost(f"lease {lease.token} on account {lease.account_id} was taken over")
+        async with self._sessions() as session, session.begin():
+            await fetch_runs.release_lease(session, lease)
 
     # IMAP -----------------------------------------------------------------------------------
-
-    async def cursor(self, account_id: uuid.UUID, folder: str) -> Cursor | None:
-        async with self._sessions() as session:
-            state = await session.get(FolderSyncState, (account_id, folder))
-        if state is None:
-            return None
-        return Cursor(state.uidvalidity, state.last_uid, state.highest_modseq)
 
     async def store_batch(
         self,
@@ -150,7 +83,7 @@ class MailStore:
         # Hashing in a thread leaves the event loop to the IMAP reads and the relay meanwhile.
         digests = await asyncio.to_thread(sha256_hex, [item.raw for item in messages])
         async with self._sessions() as session, session.begin():
-            await self._fence(session, lease, ttl)
+            await fetch_runs.fence(session, lease, ttl)
             known = await _stored_keys(session, account.account_id, messages)
             may_rebase = await _has_other_uidvalidity(session, account.account_id, messages)
             for item, digest in zip(messages, digests, strict=True):
@@ -198,7 +131,7 @@ class MailStore:
         """Flags changed on the server (read on another device) → the store."""
         changed = 0
         async with self._sessions() as session, session.begin():
-            await self._fence(session, lease, ttl)
+            await fetch_runs.fence(session, lease, ttl)
             for uid, flags in changes:
                 kept = [f for f in flags if f not in SYSTEM_FLAGS_TO_DROP]
                 result = await session.execute(
@@ -220,7 +153,7 @@ class MailStore:
     ) -> None:
         """UIDVALIDITY changed: restart the folder's cursor and say so (MailboxReset)."""
         async with self._sessions() as session, session.begin():
-            await self._fence(session, lease, ttl)
+            await fetch_runs.fence(session, lease, ttl)
             await _save_cursor(session, account.account_id, folder, Cursor(new, 0, None))
             enqueue(session, MailboxReset(
                 account_id=account.account_id, folder=folder, old_uidvalidity=old, new_uidvalidity=new
@@ -236,7 +169,7 @@ class MailStore:
     ) -> None:  # fmt: skip
         """The server moved the message: it now lives in `folder` under a new identity."""
         async with self._sessions() as session, session.begin():
-            await self._fence(session, lease, ttl)
+            await fetch_runs.fence(session, lease, ttl)
             await session.execute(
                 update(StoredMessage)
                 .where(StoredMessage.id == message_id)
@@ -262,21 +195,6 @@ class MailStore:
                 due = utcnow() - timedelta(days=account.delete_after_days)
                 statement = statement.where(Pop3Seen.first_seen_at <= due)
             return sorted(await session.scalars(statement))
-
-    # Fetch state ----------------------------------------------------------------------------
-
-    async def fetch_state(self, account_id: uuid.UUID) -> FetchState | None:
-        async with self._sessions() as session:
-            return await session.get(FetchState, account_id)
-
-    async def record(self, account_id: uuid.UUID, **values: Any) -> None:
-        async with self._sessions() as session, session.begin():
-            state = await session.get(FetchState, account_id)
-            if state is None:
-                state = FetchState(account_id=account_id, status="never")
-                session.add(state)
-            for key, value in values.items():
-                setattr(state, key, value)
 
 
 def _new_rows(

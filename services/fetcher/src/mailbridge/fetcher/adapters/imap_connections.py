@@ -1,0 +1,98 @@
+"""Logged-in IMAP connections kept between fetches, so a poll that finds nothing new costs one
+SELECT instead of a TCP connect, a TLS handshake and a LOGIN.
+
+A kept connection belongs to one account and is handed out again only for the same endpoint,
+login and password (compared by digest): a changed configuration or password logs in afresh, and
+the old connection is closed. Only a connection whose fetch ended without an error is kept; one
+the server has closed meanwhile is dropped when it is next asked for. Connections idle longer
+than `idle_s` are closed (`close_idle`), and at most `keep` are kept (the longest idle goes
+first). `keep=0` keeps none.
+"""
+
+import hashlib
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from mailbridge.fetcher.adapters.imap import ImapEndpoint, ImapMailbox
+from mailbridge.fetcher.model import AccountConfig
+
+
+@dataclass(frozen=True)
+class LoginKey:
+    host: str
+    port: int
+    security: str
+    login: str
+    password_sha256: str
+
+
+@dataclass
+class _Kept:
+    key: LoginKey
+    mailbox: ImapMailbox
+    since: float
+
+
+class ImapConnections:
+    def __init__(
+        self, keep: int = 0, idle_s: float = 300.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._keep, self._idle_s, self._clock = keep, idle_s, clock
+        self._kept: OrderedDict[uuid.UUID, _Kept] = OrderedDict()  # oldest first
+
+    @asynccontextmanager
+    async def logged_in(self, account: AccountConfig, endpoint: ImapEndpoint) -> AsyncIterator[ImapMailbox]:
+        """A connection logged in as the account (a kept one when it still fits), kept again
+        afterwards unless the block raised."""
+        account_id, login, password = account.account_id, account.login, account.password
+        assert password is not None, "callers refuse accounts without a password"
+        key = LoginKey(
+            endpoint.host, endpoint.port, str(endpoint.security), login,
+            hashlib.sha256(password.encode()).hexdigest(),
+        )  # fmt: skip
+        mailbox = await self._reusable(account_id, key)
+        if mailbox is None:
+            mailbox = ImapMailbox(endpoint)
+            try:
+                await mailbox.connect()
+                await mailbox.login(login, password)
+            except BaseException:
+                await mailbox.close()
+                raise
+        try:
+            yield mailbox
+        except BaseException:
+            await mailbox.close()
+            raise
+        await self._keep_for_later(account_id, key, mailbox)
+
+    async def close_idle(self) -> None:
+        deadline = self._clock() - self._idle_s
+        for account_id in [a for a, kept in self._kept.items() if kept.since <= deadline]:
+            await self._kept.pop(account_id).mailbox.close()
+
+    async def close_all(self) -> None:
+        while self._kept:
+            await self._kept.popitem(last=False)[1].mailbox.close()
+
+    async def _reusable(self, account_id: uuid.UUID, key: LoginKey) -> ImapMailbox | None:
+        kept = self._kept.pop(account_id, None)
+        if kept is None:
+            return None
+        fresh = self._clock() - kept.since < self._idle_s
+        if kept.key == key and fresh and kept.mailbox.usable:
+            return kept.mailbox
+        await kept.mailbox.close()
+        return None
+
+    async def _keep_for_later(self, account_id: uuid.UUID, key: LoginKey, mailbox: ImapMailbox) -> None:
+        if self._keep <= 0 or not mailbox.usable:
+            await mailbox.close()
+            return
+        self._kept[account_id] = _Kept(key, mailbox, self._clock())
+        while len(self._kept) > self._keep:
+            await self._kept.popitem(last=False)[1].mailbox.close()
