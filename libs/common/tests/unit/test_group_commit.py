@@ -63,7 +63,8 @@ async def test_a_failing_batch_fails_its_callers_only() -> None:
     await asyncio.sleep(0)
     recorder.gate.set()
     results = await asyncio.gather(*calls, return_exceptions=True)
-    assert results[:2] == [10, 20] and results[4] == 50
+    assert results[:2] == [10, 20]
+    assert results[4] == 50
     assert [str(error) for error in results[2:4]] == ["batch with 3 failed"] * 2
 
 

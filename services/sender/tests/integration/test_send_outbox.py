@@ -179,7 +179,7 @@ async def test_concurrent_sends_share_transactions_each_sent_once_and_sealed_in_
     sealed = [
         SealedRow(str(r.id), r.chain_seq or 0, str(r.account_id), r.message_id_header, r.sent_at, r.request,
                   r.raw or b"", r.chain_hash)
-        for r in rows
+        for r in sorted(rows, key=lambda row: row.chain_seq or 0)
     ]  # fmt: skip
     assert first_broken(sealed) is None
 

@@ -6,7 +6,8 @@ At-least-once: a crash between publish and mark publishes again; each event carr
 
 import asyncio
 import logging
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 from faststream.nats import NatsBroker
@@ -17,7 +18,7 @@ from mailbridge.common.ids import new_id
 from mailbridge.common.messaging import MSG_ID_HEADER
 from mailbridge.common.streams import stream_for
 from nats.errors import Error as NatsError
-from sqlalchemy import insert, select, update
+from sqlalchemy import Row, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 logger = logging.getLogger(__name__)
@@ -40,16 +41,38 @@ async def enqueue_many(session: AsyncSession, events: Iterable[Message]) -> None
 
 
 async def relay_once(sessions: async_sessionmaker[AsyncSession], broker: NatsBroker, timeout_s: float) -> int:
-    """Publish one batch of pending events; return how many were published."""
+    """Publish one batch of pending events; return how many were published.
+
+    On PostgreSQL the batch stays locked (FOR UPDATE SKIP LOCKED) until it is marked published,
+    so the relays of several processes take different batches instead of all publishing the
+    same one. SQLite has no row locks, and a read transaction there cannot become a write once
+    another process has written: it reads, publishes and marks in separate steps (a repeat is
+    dropped by its message id)."""
     async with sessions() as session:
-        pending = list(
-            await session.scalars(
-                select(OutboxEvent)
-                .where(OutboxEvent.published_at.is_(None))
-                .order_by(OutboxEvent.id)
-                .limit(BATCH)
-            )
-        )
+        row_locks = session.get_bind().dialect.name == "postgresql"
+        async with session.begin():
+            pending = (await session.execute(_PENDING)).all()
+            if row_locks:
+                await _publish(broker, pending, timeout_s)
+                await _mark_published(session, pending)
+                return len(pending)
+        await _publish(broker, pending, timeout_s)
+        async with session.begin():
+            await _mark_published(session, pending)
+    return len(pending)
+
+
+Pending = Sequence[Row[uuid.UUID, str, str]]  # id, subject, payload
+_PENDING = (
+    select(OutboxEvent.id, OutboxEvent.subject, OutboxEvent.payload)
+    .where(OutboxEvent.published_at.is_(None))
+    .order_by(OutboxEvent.id)
+    .limit(BATCH)
+    .with_for_update(skip_locked=True)
+)
+
+
+async def _publish(broker: NatsBroker, pending: Pending, timeout_s: float) -> None:
     # One batch in flight at once: JetStream acks them in any order; a failure fails the batch,
     # which is then published again (the repeat is dropped by its message id).
     await asyncio.gather(
@@ -64,14 +87,15 @@ async def relay_once(sessions: async_sessionmaker[AsyncSession], broker: NatsBro
             for event in pending
         )
     )
+
+
+async def _mark_published(session: AsyncSession, pending: Pending) -> None:
     if pending:
-        async with sessions() as session, session.begin():
-            await session.execute(
-                update(OutboxEvent)
-                .where(OutboxEvent.id.in_([event.id for event in pending]))
-                .values(published_at=utcnow())
-            )
-    return len(pending)
+        await session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.id.in_([event.id for event in pending]))
+            .values(published_at=utcnow())
+        )
 
 
 async def relay_forever(

@@ -33,7 +33,10 @@ def register(
         max_workers=workers,
         config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait_s, max_deliver=-1),
     )
-    async def on_send_requested(body: SendRequested, message: NatsMessage) -> None:
+    async def on_send_requested(body: SendRequested) -> None:
+        # The message from the context, not as an injected parameter: FastStream resolves an
+        # injected one in a worker thread, a thread hop for every mail.
+        message: NatsMessage = broker.context.get_local("message")
         result = await send_outbox(deps, body.outbox_id)
         logger.info(
             "send %s", result.settle, extra={"outbox_id": str(body.outbox_id), "detail": result.detail}

@@ -1,0 +1,57 @@
+"""The outbox relay on a real database: every pending event is published and marked; on
+PostgreSQL two relays running at once take different batches (row locks), so no event is
+published twice; on SQLite a repeat is allowed (JetStream drops it by its message id)."""
+
+import asyncio
+from collections import Counter
+from typing import Any, cast
+
+from faststream.nats import NatsBroker
+from mailbridge.common.db.engine import create_engine, create_session_factory, is_sqlite
+from mailbridge.common.db.mailstore import OutboxEvent
+from mailbridge.common.db.migrate import upgrade_async
+from mailbridge.common.events import MailSent
+from mailbridge.common.ids import new_id
+from mailbridge.common.messaging import MSG_ID_HEADER
+from mailbridge.common.outbox_relay import enqueue_many, relay_once
+from mailbridge.testkit.config_rows import empty_tables
+from sqlalchemy import func, select
+
+
+class RecordingBroker:
+    """Stands in for the NATS broker: records what was published, slowly enough to overlap."""
+
+    def __init__(self) -> None:
+        self.published: Counter[str] = Counter()
+
+    async def publish(self, payload: bytes, *, headers: dict[str, str], **_: Any) -> None:
+        await asyncio.sleep(0.001)
+        self.published[headers[MSG_ID_HEADER]] += 1
+
+
+async def test_two_relays_publish_every_event_and_on_postgresql_each_once(database_url: str) -> None:
+    await upgrade_async(database_url)
+    engine = create_engine(database_url)
+    sessions = create_session_factory(engine)
+    await empty_tables(sessions)
+    async with sessions() as session, session.begin():
+        await enqueue_many(
+            session, (MailSent(outbox_id=new_id(), smtp_reply="250 ok", attempt=1) for _ in range(450))
+        )
+    broker = RecordingBroker()
+    relay = cast(NatsBroker, broker)
+
+    async def drain() -> None:
+        while await relay_once(sessions, relay, 5.0):
+            pass
+
+    await asyncio.gather(drain(), drain())
+    async with sessions() as session:
+        unpublished = await session.scalar(
+            select(func.count()).select_from(OutboxEvent).where(OutboxEvent.published_at.is_(None))
+        )
+    await engine.dispose()
+    assert len(broker.published) == 450
+    assert unpublished == 0
+    if not is_sqlite(database_url):
+        assert set(broker.published.values()) == {1}
