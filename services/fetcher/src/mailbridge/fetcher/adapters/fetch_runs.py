@@ -47,10 +47,18 @@ async def start(
     session: AsyncSession, secrets: SecretBox, account_id: uuid.UUID, holder: str, ttl: timedelta,
     refuse: Refusal,
 ) -> FetchStart:  # fmt: skip
-    account = await account_config(session, secrets, account_id)
-    if account is None:
+    found = (
+        await session.execute(
+            select(MailAccount, MailServer, FetchState)
+            .join(MailServer, MailServer.id == MailAccount.server_id)
+            .outerjoin(FetchState, FetchState.account_id == MailAccount.id)
+            .where(MailAccount.id == account_id)
+        )
+    ).one_or_none()
+    if found is None:
         return FetchStart()
-    refusal = refuse(account, await session.get(FetchState, account_id))
+    account = _config(found[0], found[1], secrets)
+    refusal = refuse(account, found[2])
     if refusal is not None:
         return FetchStart(account, refusal)
     lease = await take_lease(session, account_id, holder, ttl)
@@ -64,12 +72,11 @@ async def start(
 async def end(session: AsyncSession, lease: Lease, outcome: Mapping[str, Any] | None) -> None:
     """Record the outcome (when there is one) and release the lease."""
     if outcome is not None:
-        state = await session.get(FetchState, lease.account_id)
-        if state is None:
-            state = FetchState(account_id=lease.account_id, status="never")
-            session.add(state)
-        for key, value in outcome.items():
-            setattr(state, key, value)
+        updated = await session.execute(
+            update(FetchState).where(FetchState.account_id == lease.account_id).values(**outcome)
+        )
+        if updated.rowcount == 0:  # type: ignore[attr-defined]
+            session.add(FetchState(account_id=lease.account_id, **outcome))
     await release_lease(session, lease)
 
 
@@ -122,6 +129,10 @@ async def account_config(
         return None
     server = await session.get(MailServer, account.server_id)
     assert server is not None
+    return _config(account, server, secrets)
+
+
+def _config(account: MailAccount, server: MailServer, secrets: SecretBox) -> AccountConfig:
     protocol = IncomingProtocol(server.incoming_protocol)
     endpoint = parse_host_port(server.incoming_host)
     mode = TlsMode(server.incoming_tls_mode)
