@@ -2,7 +2,8 @@
 
 Queues N mails of about 20 KB (outbox rows + SendRequested) and measures until every row is
 `sent`, with 1 and with 4 sender processes; the baseline is Postfix's smtp-source with one
-session into the same sink, in the same run. Everything on loopback.
+session into the same sink, in the same run, and beside it a bare aiosmtplib loop (the client
+library's own ceiling, with no database, queue or MIME). Everything on loopback.
 """
 
 import argparse
@@ -16,6 +17,7 @@ import time
 import uuid
 from pathlib import Path
 
+from aiosmtplib import SMTP
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.db.outbox import OutboxMessage
@@ -37,6 +39,24 @@ def smtp_source(port: int, count: int, sessions: int) -> float:
     subprocess.run(
         [binary, "-s", str(sessions), "-m", str(count), "-l", str(len(BODY)), f"127.0.0.1:{port}"], check=True
     )
+    return time.perf_counter() - started
+
+
+async def aiosmtplib_loop(port: int, count: int, connections: int) -> float:
+    """The client library's own ceiling: the same bytes over `connections` connections, nothing else."""
+    raw = f"From: a@example.org\r\nTo: sink@example.org\r\nSubject: x\r\n\r\n{BODY}".replace(
+        "\n", "\r\n"
+    ).encode()
+
+    async def one(mails: int) -> None:
+        client = SMTP(hostname="127.0.0.1", port=port, start_tls=False)
+        await client.connect()
+        for _ in range(mails):
+            await client.sendmail("a@example.org", ["sink@example.org"], raw)
+        await client.quit()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(count // connections) for _ in range(connections)))
     return time.perf_counter() - started
 
 
@@ -102,6 +122,10 @@ async def main() -> None:
         baseline = smtp_source(sink.port, args.mails, 1)
         base_rate = args.mails / baseline
         print(f"smtp-source, 1 session (baseline): {baseline:.2f} s, {base_rate:.0f} mails/s")
+        for connections in (1, 10):
+            elapsed = await aiosmtplib_loop(sink.port, args.mails, connections)
+            print(f"bare aiosmtplib loop, {connections} connection(s): {elapsed:.2f} s, "
+                  f"{args.mails / elapsed:.0f} mails/s; {args.mails / elapsed / base_rate:.2f} of smtp-source")  # fmt: skip
         one = None
         for processes in (1, 4):
             url = args.postgres or f"sqlite+aiosqlite:///{scratch}/send-{processes}.db"
