@@ -12,6 +12,7 @@ from mailbridge.common.events import FetchReason
 from mailbridge.fetcher.adapters.store import MailStore
 from mailbridge.fetcher.fetch_account import FetchDeps, Outcome, fetch_account
 from mailbridge.fetcher.model import AccountConfig, Lease, NewMessage
+from mailbridge.fetcher.summary import Summary
 from mailbridge.testkit.users import MailUser
 from sqlalchemy import update
 
@@ -85,12 +86,12 @@ class FailingStore(MailStore):
 
     async def store_batch(
         self, lease: Lease, ttl: timedelta, account: AccountConfig, messages: list[NewMessage],
-        cursor: tuple[str, object] | None = None,
+        cursor: tuple[str, object] | None = None, summaries: list[Summary] | None = None,
     ) -> int:  # fmt: skip
         self.writes += 1
         if self.writes == self.fail_at:
             raise RuntimeError("simulated crash before commit")
-        return await super().store_batch(lease, ttl, account, messages, cursor)  # type: ignore[arg-type]
+        return await super().store_batch(lease, ttl, account, messages, cursor, summaries)  # type: ignore[arg-type]
 
 
 async def test_s11_crash_before_commit_deletes_nothing(world: FetchWorld, mail_user: MailUser) -> None:

@@ -7,6 +7,7 @@ from typing import Protocol
 
 from mailbridge.fetcher.imap_wire import FetchedItem
 from mailbridge.fetcher.model import AccountConfig, Lease, NewMessage
+from mailbridge.fetcher.summary import Summary
 from mailbridge.fetcher.sync_plan import Cursor, FolderStatus
 
 
@@ -31,6 +32,7 @@ class Store(Protocol):
         account: AccountConfig,
         messages: list[NewMessage],
         cursor: tuple[str, Cursor] | None = None,
+        summaries: list[Summary] | None = None,
     ) -> int: ...
     async def update_flags(
         self,

@@ -6,6 +6,7 @@ body costs more than storing it); encoded words (RFC 2047) are decoded, values a
 the raw bytes stay byte-exact. An attachment is a part whose Content-Disposition says so.
 """
 
+import asyncio
 import email.parser
 import email.policy
 import hashlib
@@ -44,6 +45,12 @@ class Summary:
 def sha256_hex(raws: Sequence[bytes]) -> list[str]:
     """The messages' SHA-256 digests; hashlib lets go of the GIL, so this runs well in a thread."""
     return [hashlib.sha256(raw).hexdigest() for raw in raws]
+
+
+async def summarize_batch(raws: Sequence[bytes]) -> list[Summary]:
+    """Summaries of a batch, the digests computed in a thread (the event loop goes on meanwhile)."""
+    digests = await asyncio.to_thread(sha256_hex, raws)
+    return [summarize(raw, digest) for raw, digest in zip(raws, digests, strict=True)]
 
 
 def summarize(raw: bytes, sha256: str | None = None) -> Summary:

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from mailbridge.fetcher.model import AccountConfig, Lease, NewMessage
 from mailbridge.fetcher.ports import Heartbeat, ImapSession, Pop3Session, Store
+from mailbridge.fetcher.summary import summarize_batch
 from mailbridge.fetcher.sync_plan import Cursor, Pending, batches, plan_folder_sync
 
 
@@ -73,12 +74,14 @@ async def _download(
     lease: Lease, account: AccountConfig, limits: Limits, heartbeat: Heartbeat, counts: Counts,
     last_uid: int, modseq: int | None,
 ) -> int:  # fmt: skip
-    """Download and store batch after batch; the next batch is on the wire while the current
-    one is committed (one IMAP command and one transaction in flight, no more)."""
+    """Download and store batch after batch, three stages overlapping: batch n+2 on the wire,
+    batch n+1 summarised, batch n committed. Commits stay one at a time and in order, so the
+    cursor only ever advances over committed messages."""
     planned = batches(pending, limits.batch_count, limits.batch_bytes)
     if not planned:
         return last_uid
     in_flight = asyncio.ensure_future(imap.bodies([p.uid for p in planned[0]]))
+    committing: asyncio.Future[int] | None = None
     try:
         for index, batch in enumerate(planned):
             items = await in_flight
@@ -89,15 +92,23 @@ async def _download(
                 for item in items
                 if item.body is not None
             ]
+            summaries = await summarize_batch([m.raw for m in messages])
+            if committing is not None:
+                counts.new += await committing
+                await heartbeat()
             last_uid = max([last_uid, *(p.uid for p in batch)])
             advance = Cursor(uidvalidity, last_uid, modseq)
-            counts.new += await store.store_batch(
-                lease, limits.lease_ttl, account, messages, (folder, advance)
+            committing = asyncio.ensure_future(
+                store.store_batch(lease, limits.lease_ttl, account, messages, (folder, advance), summaries)
             )
-            await heartbeat()
+        assert committing is not None
+        counts.new += await committing
+        await heartbeat()
     finally:
         if not in_flight.done():
             in_flight.cancel()
+        if committing is not None and not committing.done():  # a failure elsewhere: let it finish
+            await asyncio.gather(committing, return_exceptions=True)
     return last_uid
 
 

@@ -5,7 +5,6 @@ runs in one transaction that first renews the lease by its token (the fence), th
 messages, advances the cursor and adds the MailFetched outbox rows.
 """
 
-import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -23,7 +22,7 @@ from mailbridge.common.outbox_relay import enqueue
 from mailbridge.common.secrets import SecretBox
 from mailbridge.fetcher.adapters import fetch_runs
 from mailbridge.fetcher.model import AccountConfig, Lease, NewMessage
-from mailbridge.fetcher.summary import Summary, sha256_hex, summarize
+from mailbridge.fetcher.summary import Summary, summarize_batch
 from mailbridge.fetcher.sync_plan import Cursor
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -71,26 +70,27 @@ class MailStore:
         account: AccountConfig,
         messages: list[NewMessage],
         cursor: tuple[str, Cursor] | None = None,
+        summaries: list[Summary] | None = None,
     ) -> int:
         """Store messages not stored yet, advance the cursor, queue MailFetched — atomically.
 
         A message already stored under the same identity is skipped; one whose bytes are
         already stored in the same folder under another UIDVALIDITY (after a reset) or by a
-        reload is re-based onto the new identity instead of stored twice.
+        reload is re-based onto the new identity instead of stored twice. `summaries` (of
+        every message, in order) may have been made beforehand.
         """
         rows: list[dict[str, Any]] = []
         events: list[dict[str, Any]] = []
-        # Hashing in a thread leaves the event loop to the IMAP reads and the relay meanwhile.
-        digests = await asyncio.to_thread(sha256_hex, [item.raw for item in messages])
+        if summaries is None:
+            summaries = await summarize_batch([item.raw for item in messages])
         async with self._sessions() as session, session.begin():
             await fetch_runs.fence(session, lease, ttl)
             known = await _stored_keys(session, account.account_id, messages)
             may_rebase = await _has_other_uidvalidity(session, account.account_id, messages)
-            for item, digest in zip(messages, digests, strict=True):
+            for item, summary in zip(messages, summaries, strict=True):
                 if _key(item) in known:
                     continue
                 known.add(_key(item))
-                summary = summarize(item.raw, digest)
                 if may_rebase and await self._rebased(session, account, item, summary.sha256):
                     continue
                 row, event = _new_rows(account, item, summary)

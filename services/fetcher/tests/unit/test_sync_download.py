@@ -1,0 +1,102 @@
+"""The download pipeline: fetching, summarising and committing overlap, commits never do."""
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import pytest
+from mailbridge.common.endpoints import IncomingProtocol, TransportSecurity
+from mailbridge.fetcher.imap_wire import FetchedItem
+from mailbridge.fetcher.model import AccountConfig, Lease, NewMessage
+from mailbridge.fetcher.summary import Summary
+from mailbridge.fetcher.sync import Limits, sync_imap
+from mailbridge.fetcher.sync_plan import Cursor, FolderStatus
+
+ACCOUNT = AccountConfig(
+    account_id=uuid.uuid4(), business_unit_id=None, protocol=IncomingProtocol.IMAP, host="imap.test",
+    port=993, security=TransportSecurity.IMPLICIT_TLS, login="u", password="p", uses_oauth=False,
+    inbox_folder="INBOX", sync_folders=(), delete_after_fetch=False, delete_after_days=None,
+    can_receive=True, config_version="1.1",
+)  # fmt: skip
+LEASE = Lease(ACCOUNT.account_id, "test", 1)
+
+
+def raw(uid: int) -> bytes:
+    return f"Subject: {uid}\r\n\r\nbody {uid}\r\n".encode()
+
+
+class FakeImap:
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    async def select(self, folder: str) -> FolderStatus:
+        return FolderStatus(7, self.count + 1, None, self.count)
+
+    async def sizes_after(self, uid: int, uidnext: int | None) -> list[FetchedItem]:
+        return [FetchedItem(u, (), len(raw(u)), None, None) for u in range(uid + 1, self.count + 1)]
+
+    async def bodies(self, uids: list[int]) -> list[FetchedItem]:
+        await asyncio.sleep(0.001)
+        return [FetchedItem(u, (), None, raw(u), None) for u in uids]
+
+    async def flags_changed_since(self, modseq: int, up_to_uid: int) -> list[FetchedItem]:
+        return []
+
+
+class RecordingStore:
+    def __init__(self, fail_at_batch: int | None = None) -> None:
+        self.fail_at_batch = fail_at_batch
+        self.committed: list[tuple[list[int], int]] = []  # (UIDs, cursor's last UID) per commit
+        self.cursor: Cursor | None = None
+        self._committing = False
+
+    async def store_batch(
+        self, lease: Lease, ttl: timedelta, account: AccountConfig, messages: list[NewMessage],
+        cursor: tuple[str, Cursor] | None = None, summaries: list[Summary] | None = None,
+    ) -> int:  # fmt: skip
+        assert not self._committing, "one transaction at a time"
+        self._committing = True
+        try:
+            await asyncio.sleep(0.005)  # the database takes its time; the pipeline goes on meanwhile
+            if len(self.committed) + 1 == self.fail_at_batch:
+                raise RuntimeError("database down")
+            assert summaries is not None
+            assert [s.size for s in summaries] == [len(m.raw) for m in messages]
+            assert cursor is not None
+            self.committed.append(([m.uid or 0 for m in messages], cursor[1].last_uid))
+            self.cursor = cursor[1]
+            return len(messages)
+        finally:
+            self._committing = False
+
+    async def update_flags(
+        self, lease: Lease, ttl: timedelta, account: AccountConfig, folder: str,
+        changes: list[tuple[int, tuple[str, ...]]], cursor: Cursor,
+    ) -> int:  # fmt: skip
+        self.cursor = cursor
+        return 0
+
+
+async def no_heartbeat() -> None:
+    return None
+
+
+async def test_batches_are_committed_in_order_one_at_a_time() -> None:
+    store = RecordingStore()
+    limits = Limits(batch_count=10)
+    counts = await sync_imap(ACCOUNT, FakeImap(25), store, LEASE, {}, limits, no_heartbeat)  # type: ignore[arg-type]
+    assert counts.new == 25
+    assert store.committed == [
+        (list(range(1, 11)), 10),
+        (list(range(11, 21)), 20),
+        (list(range(21, 26)), 25),
+    ]
+    assert store.cursor == Cursor(7, 25, None)
+
+
+async def test_a_failed_commit_stops_the_cursor_behind_it() -> None:
+    store = RecordingStore(fail_at_batch=2)
+    with pytest.raises(RuntimeError, match="database down"):
+        await sync_imap(ACCOUNT, FakeImap(45), store, LEASE, {}, Limits(batch_count=10), no_heartbeat)  # type: ignore[arg-type]
+    assert store.committed == [(list(range(1, 11)), 10)], "nothing after the failed batch"
+    assert store.cursor == Cursor(7, 10, None)
