@@ -205,3 +205,25 @@ async def test_a_mail_that_cannot_be_built_fails_with_the_field_named(world: Wor
     assert stored.last_reply is not None
     assert stored.last_reply.startswith("cannot be built: to:")
     assert world.server.received == []
+
+
+async def test_an_account_that_cannot_send_fails_its_own_mail_only(world: World) -> None:
+    foreign = SecretBox([generate_key()]).encrypt("a password under a key nobody here has")
+    broken = await add_account(
+        world.sessions, smtp_host=f"127.0.0.1:{world.server.port}", address="broken@example.org",
+        password_encrypted=foreign, server={"smtp_auth": True},
+    )  # fmt: skip
+    good = await world.queue()
+    async with world.sessions() as session:
+        row = OutboxMessage(account_id=broken.account_id, request={"to": ["bob@example.org"], "subject": "x"})
+        session.add(row)
+        await session.commit()
+    ok, failed = await asyncio.gather(send_outbox(world.deps, good), send_outbox(world.deps, row.id))
+    assert (ok.settle, failed.settle) == (Settle.ACK, Settle.ACK)
+    assert (await world.row(good)).status == "sent"
+    stored = await world.row(row.id)
+    assert stored.status == "failed"
+    assert stored.last_reply == (
+        "cannot be sent: account broken@example.org: a stored secret cannot be decrypted with any key"
+    )
+    assert len(world.server.received) == 1

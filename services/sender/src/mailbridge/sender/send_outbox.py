@@ -44,6 +44,10 @@ async def send_outbox(deps: SendDeps, outbox_id: uuid.UUID) -> SendResult:
         # Another worker is sending it, or a crashed one was: look again after the claim went
         # stale, never drop the command while the row is not finished.
         return SendResult(Settle.RETRY, "being sent by another worker")
+    if claim.found is Found.UNUSABLE:
+        reply = f"cannot be sent: {claim.reason}"
+        await deps.store.record(Outcome(outbox_id, "failed", reply, 0))
+        return SendResult(Settle.ACK, reply)
     if claim.found is Found.DONE or claim.row is None:
         return SendResult(Settle.ACK, "already sent or failed")
     claimed = claim.row

@@ -27,7 +27,7 @@ from mailbridge.common.events import MailSent, Message, SendFailed
 from mailbridge.common.group_commit import GroupCommit
 from mailbridge.common.outbox_chain import GENESIS, SealedRow, row_hash
 from mailbridge.common.outbox_relay import enqueue_many
-from mailbridge.common.secrets import SecretBox
+from mailbridge.common.secrets import SecretBox, SecretKeyError
 from mailbridge.sender.outgoing import Attachment, ImapServer, OutgoingMail, SmtpTarget
 from sqlalchemy import BindParameter, Row, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 MAX_SEAL_RETRIES = 5
 OUTBOX = cast(Table, OutboxMessage.__table__)
+AnyRow = Row[*tuple[Any, ...]]  # a row of the outbox columns a statement selects
 
 
 class Found(StrEnum):
@@ -42,6 +43,7 @@ class Found(StrEnum):
     IN_FLIGHT = "in_flight"  # being sent by another worker (claimed, not yet stale)
     UNAPPENDED = "unappended"  # sent, but the Sent-folder append (S10) is still to do
     DONE = "done"  # sent or failed (or gone): nothing to do
+    UNUSABLE = "unusable"  # claimed, but its account cannot send (say, a password no key decrypts)
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class Claimed:
 class Claim:
     found: Found
     row: Claimed | None = None  # for CLAIMED and UNAPPENDED
+    reason: str = ""  # for UNUSABLE
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ class _Sender:
     imap: ImapServer
     sent_folder: str | None
 
-    def claimed(self, row: Row[Any], attachments: list[Attachment]) -> Claimed:
+    def claimed(self, row: AnyRow, attachments: list[Attachment]) -> Claimed:
         return Claimed(
             mail=_mail(row.id, row.request, self.account, attachments), target=self.target, raw=row.raw,
             attempt=row.attempts, max_attempts=row.max_attempts, sent_folder=self.sent_folder, imap=self.imap,
@@ -129,7 +132,7 @@ class OutboxStore:
                 )
             }
             rest = set(ids) - claimed.keys()
-            others = {
+            others: dict[uuid.UUID, AnyRow] = {
                 row.id: row
                 for row in (await session.execute(_UNCLAIMED, {"ids": list(rest)}) if rest else ())
             }
@@ -146,32 +149,33 @@ class OutboxStore:
         for outbox_id in ids:
             if outbox_id in claimed and outbox_id not in given:
                 given.add(outbox_id)  # the same id twice in one batch: the second waits its turn
-                row = claimed[outbox_id]
-                sending = senders[row.account_id].claimed(row, files.get(outbox_id, []))
-                results.append(Claim(Found.CLAIMED, sending))
+                results.append(_claim(senders, claimed[outbox_id], files.get(outbox_id, [])))
             elif outbox_id in claimed or (outbox_id in others and others[outbox_id].status == "sending"):
                 results.append(Claim(Found.IN_FLIGHT))
-            elif outbox_id in unappended and senders[unappended[outbox_id].account_id].sent_folder:
-                row = unappended[outbox_id]
-                results.append(Claim(Found.UNAPPENDED, senders[row.account_id].claimed(row, [])))
+            elif outbox_id in unappended:
+                claim = _claim(senders, unappended[outbox_id], [])
+                usable = claim.row is not None and claim.row.sent_folder
+                results.append(Claim(Found.UNAPPENDED, claim.row) if usable else Claim(Found.DONE))
             else:
                 results.append(Claim(Found.DONE))
         return results
 
     async def _senders(
         self, session: AsyncSession, account_ids: set[uuid.UUID]
-    ) -> dict[uuid.UUID, "_Sender"]:
-        """Where and as whom each account sends, worked out once per batch."""
-        if not account_ids:
-            return {}
-        pairs = await session.execute(_SENDERS, {"ids": list(account_ids)})
-        return {
-            account.id: _Sender(
-                account, _target(server, account, self._secrets), _imap(server),
-                server.sent_folder if server.incoming_protocol != "pop3" else None,
-            )
-            for account, server in pairs
-        }  # fmt: skip
+    ) -> dict[uuid.UUID, "_Sender | str"]:
+        """Where and as whom each account sends, worked out once per batch; for an account that
+        cannot send, the reason (one account's problem never fails the rest of the batch)."""
+        senders: dict[uuid.UUID, _Sender | str] = {}
+        if account_ids:
+            for account, server in await session.execute(_SENDERS, {"ids": list(account_ids)}):
+                try:
+                    senders[account.id] = _Sender(
+                        account, _target(server, account, self._secrets), _imap(server),
+                        server.sent_folder if server.incoming_protocol != "pop3" else None,
+                    )  # fmt: skip
+                except (SecretKeyError, ValueError) as error:
+                    senders[account.id] = f"account {account.address}: {error}"
+        return senders
 
     async def _record_many(self, outcomes: list[Outcome]) -> list[None]:
         for _ in range(MAX_SEAL_RETRIES):
@@ -257,6 +261,16 @@ async def _record(session: AsyncSession, outcomes: list[Outcome]) -> None:
     sent = [o.outbox_id for o in outcomes if o.status == "sent"]
     if sent and await _lock_after_send(session):
         await _seal(session, sent)
+
+
+def _claim(senders: dict[uuid.UUID, "_Sender | str"], row: AnyRow, files: list[Attachment]) -> Claim:
+    sender = senders.get(row.account_id, "its account is gone")
+    if isinstance(sender, str):
+        return Claim(Found.UNUSABLE, reason=sender)
+    try:
+        return Claim(Found.CLAIMED, sender.claimed(row, files))
+    except (TypeError, ValueError, AttributeError) as error:  # a stored request of the wrong shape
+        return Claim(Found.UNUSABLE, reason=f"the stored request cannot be read: {error}")
 
 
 async def _attachments(
