@@ -11,6 +11,7 @@ import logging
 
 from faststream.middlewares import AckPolicy
 from faststream.nats import NatsBroker
+from faststream.nats.message import NatsMessage
 from mailbridge.common.events import Message
 from mailbridge.common.streams import stream_for
 from nats.js.api import PubAck
@@ -61,3 +62,13 @@ async def publish(
     )
     assert isinstance(ack, PubAck)
     return ack
+
+
+def current_message(broker: NatsBroker) -> NatsMessage:
+    """The message a handler is running for. Handlers take it from here rather than as an
+    injected `NatsMessage` parameter: FastStream resolves an injected one in a worker thread,
+    a thread hop for every message."""
+    message = broker.context.get_local("message")
+    if not isinstance(message, NatsMessage):
+        raise RuntimeError("current_message() is only meaningful inside a NATS message handler")
+    return message

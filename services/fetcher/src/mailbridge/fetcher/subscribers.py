@@ -4,7 +4,7 @@ import logging
 
 from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
 from mailbridge.common.events import FetchRequested, MailboxChangeRequested
-from mailbridge.common.messaging import backoff_s
+from mailbridge.common.messaging import backoff_s, current_message
 from mailbridge.common.streams import FETCH
 from mailbridge.fetcher.changes import apply_change
 from mailbridge.fetcher.fetch_account import FetchDeps, Outcome, Result, fetch_account
@@ -34,7 +34,8 @@ def register(broker: NatsBroker, deps: FetchDeps, workers: int, max_deliver: int
             deliver_policy=DeliverPolicy.ALL,
         ),
     )
-    async def on_fetch_requested(command: FetchRequested, message: NatsMessage) -> None:
+    async def on_fetch_requested(command: FetchRequested) -> None:
+        message = current_message(broker)
         result = await fetch_account(deps, command.account_id, command.reason, message.in_progress)
         logger.info(
             "fetch %s", result.outcome,
@@ -50,7 +51,8 @@ def register(broker: NatsBroker, deps: FetchDeps, workers: int, max_deliver: int
         max_workers=workers,
         config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=ACK_WAIT_S, max_deliver=max_deliver),
     )
-    async def on_mailbox_change(command: MailboxChangeRequested, message: NatsMessage) -> None:
+    async def on_mailbox_change(command: MailboxChangeRequested) -> None:
+        message = current_message(broker)
         result = await apply_change(deps, command)
         logger.info(
             "change %s", result.outcome,

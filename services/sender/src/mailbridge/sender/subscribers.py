@@ -6,9 +6,9 @@ EgressSendRequested (mail that must leave from the server's fixed egress). Neith
 
 import logging
 
-from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
+from faststream.nats import JStream, NatsBroker, PullSub
 from mailbridge.common.events import EgressSendRequested, SendRequested
-from mailbridge.common.messaging import backoff_s
+from mailbridge.common.messaging import backoff_s, current_message
 from mailbridge.common.streams import SEND
 from mailbridge.sender.send_outbox import SendDeps, Settle, send_outbox
 from nats.js.api import AckPolicy, ConsumerConfig
@@ -34,9 +34,7 @@ def register(
         config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait_s, max_deliver=-1),
     )
     async def on_send_requested(body: SendRequested) -> None:
-        # The message from the context, not as an injected parameter: FastStream resolves an
-        # injected one in a worker thread, a thread hop for every mail.
-        message: NatsMessage = broker.context.get_local("message")
+        message = current_message(broker)
         result = await send_outbox(deps, body.outbox_id)
         logger.info(
             "send %s", result.settle, extra={"outbox_id": str(body.outbox_id), "detail": result.detail}
