@@ -14,7 +14,6 @@ from faststream.nats import NatsBroker
 from mailbridge.common.db.mailstore import OutboxEvent
 from mailbridge.common.db.types import utcnow
 from mailbridge.common.events import Message
-from mailbridge.common.ids import new_id
 from mailbridge.common.messaging import MSG_ID_HEADER
 from mailbridge.common.streams import stream_for
 from nats.errors import Error as NatsError
@@ -32,10 +31,7 @@ def enqueue(session: AsyncSession, event: Message) -> None:
 
 async def enqueue_many(session: AsyncSession, events: Iterable[Message]) -> None:
     """Many events in one statement, in the caller's transaction (for batch writers)."""
-    rows = [
-        {"id": new_id(), "subject": event.subject, "payload": event.model_dump_json(), "created_at": utcnow()}
-        for event in events
-    ]
+    rows = [{"subject": event.subject, "payload": event.model_dump_json()} for event in events]
     if rows:
         await session.execute(insert(OutboxEvent), rows)
 
