@@ -14,7 +14,6 @@ from enum import StrEnum
 from functools import partial
 from typing import Any
 
-from mailbridge.common.db.mailstore import FetchState
 from mailbridge.common.db.types import utcnow
 from mailbridge.common.endpoints import IncomingProtocol
 from mailbridge.common.events import FetchReason
@@ -23,7 +22,7 @@ from mailbridge.fetcher.adapters.imap_connections import ImapConnections
 from mailbridge.fetcher.adapters.pop3 import Pop3Endpoint, Pop3Mailbox
 from mailbridge.fetcher.adapters.store import MailStore
 from mailbridge.fetcher.failures import FetchFailure, Kind, permanent
-from mailbridge.fetcher.model import AccountConfig, Lease, LeaseLost
+from mailbridge.fetcher.model import AccountConfig, LastOutcome, Lease, LeaseLost
 from mailbridge.fetcher.ports import Heartbeat
 from mailbridge.fetcher.sync import Counts, Limits, sync_imap, sync_pop3
 from mailbridge.fetcher.sync_plan import Cursor
@@ -73,7 +72,7 @@ async def fetch_account(
         await deps.store.end_fetch(begun.lease, outcome)
 
 
-def refusal(reason: FetchReason, account: AccountConfig, previous: FetchState | None) -> str | None:
+def refusal(reason: FetchReason, account: AccountConfig, previous: LastOutcome | None) -> str | None:
     """Why the account is not fetched now, or None."""
     if not account.can_receive:
         return "the account may not receive (A10)"

@@ -49,6 +49,15 @@ class Lease:
     token: int
 
 
+@dataclass(frozen=True)
+class LastOutcome:
+    """What the account's last fetch left behind, as far as deciding on the next one needs."""
+
+    permanent: bool
+    config_version: str | None
+    reason: str | None
+
+
 class LeaseLost(Exception):
     """Another replica holds the account's lease now: this fetch must stop writing."""
 

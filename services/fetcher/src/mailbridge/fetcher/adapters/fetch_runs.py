@@ -1,20 +1,20 @@
 """The database side of one fetch run: its start (configuration, last outcome, lease, cursors)
 and its end (outcome and lease release), each one transaction.
 
-The lease (`FetchLease`) is taken by one upsert: a new row, or the expired row of an earlier
-holder with its fencing token raised by one. Releasing expires the row instead of deleting it,
-so an account's tokens only ever grow and a stalled holder's token can never come back.
+A no-change poll is these two transactions and one IMAP SELECT, so their statements are built
+once and reused with bound values: Core statements on the tables (no ORM objects), the outcome
+written by one upsert, and the stored password decrypted once per ciphertext (`Decrypt`).
 """
 
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
+from functools import cache
+from typing import Any, cast
 
-from mailbridge.common.db.mailstore import FetchLease, FetchState, FolderSyncState
+from mailbridge.common.db.mailstore import FetchState
 from mailbridge.common.db.tables import MailAccount, MailServer
-from mailbridge.common.db.types import utcnow
 from mailbridge.common.endpoints import (
     IncomingProtocol,
     TlsMode,
@@ -22,17 +22,17 @@ from mailbridge.common.endpoints import (
     incoming_security,
     parse_host_port,
 )
-from mailbridge.common.secrets import SecretBox
-from mailbridge.fetcher.model import INBOX, AccountConfig, Lease, LeaseLost
+from mailbridge.fetcher.adapters import cursors, leases
+from mailbridge.fetcher.adapters.dialects import by_dialect
+from mailbridge.fetcher.model import INBOX, AccountConfig, LastOutcome, Lease
 from mailbridge.fetcher.sync_plan import Cursor
-from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Row, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
-
-RELEASED = datetime(1970, 1, 1, tzinfo=UTC)
+from sqlalchemy.sql.dml import Insert
 
 # Given the account and its last outcome, why it must not be fetched now (None: go ahead).
-Refusal = Callable[[AccountConfig, FetchState | None], str | None]
+Refusal = Callable[[AccountConfig, LastOutcome | None], str | None]
+Decrypt = Callable[[str], str]
 
 
 @dataclass(frozen=True)
@@ -44,115 +44,90 @@ class FetchStart:
 
 
 async def start(
-    session: AsyncSession, secrets: SecretBox, account_id: uuid.UUID, holder: str, ttl: timedelta,
+    session: AsyncSession, decrypt: Decrypt, account_id: uuid.UUID, holder: str, ttl: timedelta,
     refuse: Refusal,
 ) -> FetchStart:  # fmt: skip
-    found = (
-        await session.execute(
-            select(MailAccount, MailServer, FetchState)
-            .join(MailServer, MailServer.id == MailAccount.server_id)
-            .outerjoin(FetchState, FetchState.account_id == MailAccount.id)
-            .where(MailAccount.id == account_id)
-        )
-    ).one_or_none()
+    found = (await session.execute(_START, {"p_account": account_id})).one_or_none()
     if found is None:
         return FetchStart()
-    account = _config(found[0], found[1], secrets)
-    refusal = refuse(account, found[2])
+    account = _config(found, decrypt)
+    last = None if found.last_permanent is None else LastOutcome(
+        found.last_permanent, found.last_config_version, found.last_reason
+    )  # fmt: skip
+    refusal = refuse(account, last)
     if refusal is not None:
         return FetchStart(account, refusal)
-    lease = await take_lease(session, account_id, holder, ttl)
+    lease = await leases.take(session, account_id, holder, ttl)
     if lease is None:
         return FetchStart(account)
-    rows = await session.scalars(select(FolderSyncState).where(FolderSyncState.account_id == account_id))
-    cursors = {row.folder: Cursor(row.uidvalidity, row.last_uid, row.highest_modseq) for row in rows}
-    return FetchStart(account, None, lease, cursors)
+    return FetchStart(account, None, lease, await cursors.read(session, account_id))
 
 
 async def end(session: AsyncSession, lease: Lease, outcome: Mapping[str, Any] | None) -> None:
     """Record the outcome (when there is one) and release the lease."""
     if outcome is not None:
-        updated = await session.execute(
-            update(FetchState).where(FetchState.account_id == lease.account_id).values(**outcome)
-        )
-        if updated.rowcount == 0:  # type: ignore[attr-defined]
-            session.add(FetchState(account_id=lease.account_id, **outcome))
-    await release_lease(session, lease)
-
-
-async def take_lease(
-    session: AsyncSession, account_id: uuid.UUID, holder: str, ttl: timedelta
-) -> Lease | None:
-    now = utcnow()
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    taken = await session.scalar(
-        dialect.insert(FetchLease)
-        .values(account_id=account_id, holder=holder, token=1, expires_at=now + ttl)
-        .on_conflict_do_update(
-            index_elements=[FetchLease.account_id],
-            set_={"holder": holder, "token": FetchLease.token + 1, "expires_at": now + ttl},
-            where=FetchLease.expires_at < now,
-        )
-        .returning(FetchLease.token)
-    )
-    return None if taken is None else Lease(account_id, holder, taken)
-
-
-async def release_lease(session: AsyncSession, lease: Lease) -> None:
-    await session.execute(
-        update(FetchLease)
-        .where(FetchLease.account_id == lease.account_id, FetchLease.token == lease.token)
-        .values(expires_at=RELEASED)
-    )
-
-
-async def fence(session: AsyncSession, lease: Lease, ttl: timedelta) -> None:
-    """Renew the lease by its token in the caller's transaction, or fail: it was taken over."""
-    renewed = await session.execute(
-        update(FetchLease)
-        .where(
-            FetchLease.account_id == lease.account_id,
-            FetchLease.token == lease.token,
-            FetchLease.holder == lease.holder,
-        )
-        .values(expires_at=utcnow() + ttl)
-    )
-    if renewed.rowcount != 1:  # type: ignore[attr-defined]
-        raise LeaseLost(f"lease {lease.token} on account {lease.account_id} was taken over")
+        upsert = _record_outcome(tuple(sorted(outcome)))[session.get_bind().dialect.name]
+        await session.execute(upsert, {"account_id": lease.account_id, **outcome})
+    await leases.release(session, lease)
 
 
 async def account_config(
-    session: AsyncSession, secrets: SecretBox, account_id: uuid.UUID
+    session: AsyncSession, decrypt: Decrypt, account_id: uuid.UUID
 ) -> AccountConfig | None:
-    account = await session.get(MailAccount, account_id)
-    if account is None:
-        return None
-    server = await session.get(MailServer, account.server_id)
-    assert server is not None
-    return _config(account, server, secrets)
+    found = (await session.execute(_CONFIGURATION, {"p_account": account_id})).one_or_none()
+    return None if found is None else _config(found, decrypt)
 
 
-def _config(account: MailAccount, server: MailServer, secrets: SecretBox) -> AccountConfig:
-    protocol = IncomingProtocol(server.incoming_protocol)
-    endpoint = parse_host_port(server.incoming_host)
-    mode = TlsMode(server.incoming_tls_mode)
-    password = account.password_encrypted
+def _config(row: Row[*tuple[Any, ...]], decrypt: Decrypt) -> AccountConfig:
+    protocol = IncomingProtocol(row.incoming_protocol)
+    endpoint = parse_host_port(row.incoming_host)
+    mode = TlsMode(row.incoming_tls_mode)
     return AccountConfig(
-        account_id=account.id,
-        business_unit_id=account.business_unit_id,
+        account_id=row.id,
+        business_unit_id=row.business_unit_id,
         protocol=protocol,
         host=endpoint.host,
-        port=incoming_port(endpoint, protocol, server.incoming_tls),
-        security=incoming_security(endpoint, protocol, server.incoming_tls, mode),
-        login=account.login,
-        password=secrets.decrypt(password) if password else None,
-        uses_oauth=server.oauth_provider_id is not None,
-        inbox_folder=account.inbox_folder or INBOX,
-        sync_folders=tuple(account.sync_folders or ()),
-        delete_after_fetch=server.delete_after_fetch,
-        delete_after_days=server.delete_after_days,
-        can_receive=account.can_receive,
-        config_version=f"{account.version}.{server.version}",
-        trash_folder=account.trash_folder or server.trash_folder or "Trash",
-        spam_folder=account.spam_folder or server.spam_folder or "Junk",
+        port=incoming_port(endpoint, protocol, row.incoming_tls),
+        security=incoming_security(endpoint, protocol, row.incoming_tls, mode),
+        login=row.login,
+        password=decrypt(row.password_encrypted) if row.password_encrypted else None,
+        uses_oauth=row.oauth_provider_id is not None,
+        inbox_folder=row.inbox_folder or INBOX,
+        sync_folders=tuple(row.sync_folders or ()),
+        delete_after_fetch=row.delete_after_fetch,
+        delete_after_days=row.delete_after_days,
+        can_receive=row.can_receive,
+        config_version=f"{row.version}.{row.server_version}",
+        trash_folder=row.trash_folder or row.server_trash_folder or "Trash",
+        spam_folder=row.spam_folder or row.server_spam_folder or "Junk",
+    )
+
+
+_ACCOUNT, _SERVER, _STATE = (cast(Table, t.__table__) for t in (MailAccount, MailServer, FetchState))
+_CONFIGURATION = (
+    select(
+        _ACCOUNT.c.id, _ACCOUNT.c.business_unit_id, _ACCOUNT.c.login, _ACCOUNT.c.password_encrypted,
+        _ACCOUNT.c.inbox_folder, _ACCOUNT.c.sync_folders, _ACCOUNT.c.can_receive, _ACCOUNT.c.version,
+        _ACCOUNT.c.trash_folder, _ACCOUNT.c.spam_folder, _SERVER.c.incoming_protocol,
+        _SERVER.c.incoming_host, _SERVER.c.incoming_tls, _SERVER.c.incoming_tls_mode,
+        _SERVER.c.oauth_provider_id, _SERVER.c.delete_after_fetch, _SERVER.c.delete_after_days,
+        _SERVER.c.version.label("server_version"), _SERVER.c.trash_folder.label("server_trash_folder"),
+        _SERVER.c.spam_folder.label("server_spam_folder"),
+    )
+    .join_from(_ACCOUNT, _SERVER, _SERVER.c.id == _ACCOUNT.c.server_id)
+    .where(_ACCOUNT.c.id == bindparam("p_account", type_=_ACCOUNT.c.id.type))
+)  # fmt: skip
+_START = _CONFIGURATION.add_columns(
+    _STATE.c.permanent.label("last_permanent"), _STATE.c.config_version.label("last_config_version"),
+    _STATE.c.reason.label("last_reason"),
+).outerjoin(_STATE, _STATE.c.account_id == _ACCOUNT.c.id)  # fmt: skip
+
+
+@cache
+def _record_outcome(columns: tuple[str, ...]) -> Mapping[str, Insert]:
+    """The upsert of an outcome with these columns (a failure leaves the last counts alone)."""
+    return by_dialect(
+        lambda insert: (statement := insert(_STATE)).on_conflict_do_update(
+            index_elements=[_STATE.c.account_id], set_={name: statement.excluded[name] for name in columns}
+        )
     )

@@ -7,10 +7,10 @@ messages, advances the cursor and adds the MailFetched outbox rows.
 
 import uuid
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 from mailbridge.common.db.mailstore import (
-    FolderSyncState,
     OutboxEvent,
     Pop3Seen,
     StoredMessage,
@@ -20,7 +20,7 @@ from mailbridge.common.events import MailboxReset, MailFetched
 from mailbridge.common.ids import new_id
 from mailbridge.common.outbox_relay import enqueue
 from mailbridge.common.secrets import SecretBox
-from mailbridge.fetcher.adapters import fetch_runs
+from mailbridge.fetcher.adapters import cursors, fetch_runs, leases
 from mailbridge.fetcher.model import AccountConfig, Lease, NewMessage
 from mailbridge.fetcher.summary import Summary, summarize_batch
 from mailbridge.fetcher.sync_plan import Cursor
@@ -28,16 +28,19 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 SYSTEM_FLAGS_TO_DROP = {"\\Recent"}  # session-specific, never stored
+DECRYPTED_PASSWORDS_KEPT = 4096
 
 
 class MailStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], secrets: SecretBox) -> None:
         self._sessions = sessions
-        self._secrets = secrets
+        # Decrypted once per stored ciphertext (a changed password is a new ciphertext): Fernet
+        # costs more than the rest of a no-change poll's configuration read.
+        self._decrypt = lru_cache(maxsize=DECRYPTED_PASSWORDS_KEPT)(secrets.decrypt)
 
     async def load_account(self, account_id: uuid.UUID) -> AccountConfig | None:
         async with self._sessions() as session:
-            return await fetch_runs.account_config(session, self._secrets, account_id)
+            return await fetch_runs.account_config(session, self._decrypt, account_id)
 
     # Fetch runs and leases ------------------------------------------------------------------
 
@@ -46,7 +49,7 @@ class MailStore:
     ) -> fetch_runs.FetchStart:
         """Configuration, last outcome, lease and cursors in one transaction."""
         async with self._sessions() as session, session.begin():
-            return await fetch_runs.start(session, self._secrets, account_id, holder, ttl, refuse)
+            return await fetch_runs.start(session, self._decrypt, account_id, holder, ttl, refuse)
 
     async def end_fetch(self, lease: Lease, outcome: dict[str, Any] | None) -> None:
         """Record the outcome (if any) and release the lease, in one transaction."""
@@ -55,11 +58,11 @@ class MailStore:
 
     async def acquire_lease(self, account_id: uuid.UUID, holder: str, ttl: timedelta) -> Lease | None:
         async with self._sessions() as session, session.begin():
-            return await fetch_runs.take_lease(session, account_id, holder, ttl)
+            return await leases.take(session, account_id, holder, ttl)
 
     async def release_lease(self, lease: Lease) -> None:
         async with self._sessions() as session, session.begin():
-            await fetch_runs.release_lease(session, lease)
+            await leases.release(session, lease)
 
     # IMAP -----------------------------------------------------------------------------------
 
@@ -84,7 +87,7 @@ class MailStore:
         if summaries is None:
             summaries = await summarize_batch([item.raw for item in messages])
         async with self._sessions() as session, session.begin():
-            await fetch_runs.fence(session, lease, ttl)
+            await leases.fence(session, lease, ttl)
             known = await _stored_keys(session, account.account_id, messages)
             may_rebase = await _has_other_uidvalidity(session, account.account_id, messages)
             for item, summary in zip(messages, summaries, strict=True):
@@ -102,7 +105,7 @@ class MailStore:
                 await session.execute(insert(StoredMessage), rows)
                 await session.execute(insert(OutboxEvent), events)
             if cursor is not None:
-                await _save_cursor(session, account.account_id, *cursor)
+                await cursors.save(session, account.account_id, *cursor)
         return len(rows)
 
     async def _rebased(
@@ -131,7 +134,7 @@ class MailStore:
         """Flags changed on the server (read on another device) → the store."""
         changed = 0
         async with self._sessions() as session, session.begin():
-            await fetch_runs.fence(session, lease, ttl)
+            await leases.fence(session, lease, ttl)
             for uid, flags in changes:
                 kept = [f for f in flags if f not in SYSTEM_FLAGS_TO_DROP]
                 result = await session.execute(
@@ -145,7 +148,7 @@ class MailStore:
                     .values(flags=kept, seen="\\Seen" in kept)
                 )
                 changed += result.rowcount  # type: ignore[attr-defined]
-            await _save_cursor(session, account.account_id, folder, cursor)
+            await cursors.save(session, account.account_id, folder, cursor)
         return changed
 
     async def reset_folder(
@@ -153,8 +156,8 @@ class MailStore:
     ) -> None:
         """UIDVALIDITY changed: restart the folder's cursor and say so (MailboxReset)."""
         async with self._sessions() as session, session.begin():
-            await fetch_runs.fence(session, lease, ttl)
-            await _save_cursor(session, account.account_id, folder, Cursor(new, 0, None))
+            await leases.fence(session, lease, ttl)
+            await cursors.save(session, account.account_id, folder, Cursor(new, 0, None))
             enqueue(session, MailboxReset(
                 account_id=account.account_id, folder=folder, old_uidvalidity=old, new_uidvalidity=new
             ))  # fmt: skip
@@ -169,7 +172,7 @@ class MailStore:
     ) -> None:  # fmt: skip
         """The server moved the message: it now lives in `folder` under a new identity."""
         async with self._sessions() as session, session.begin():
-            await fetch_runs.fence(session, lease, ttl)
+            await leases.fence(session, lease, ttl)
             await session.execute(
                 update(StoredMessage)
                 .where(StoredMessage.id == message_id)
@@ -272,16 +275,3 @@ async def _has_other_uidvalidity(
         if await session.scalar(statement.limit(1)) is not None:
             return True
     return False
-
-
-async def _save_cursor(session: AsyncSession, account_id: uuid.UUID, folder: str, cursor: Cursor) -> None:
-    await session.merge(
-        FolderSyncState(
-            account_id=account_id,
-            folder=folder,
-            uidvalidity=cursor.uidvalidity,
-            last_uid=cursor.last_uid,
-            highest_modseq=cursor.highest_modseq,
-            updated_at=utcnow(),
-        )
-    )
