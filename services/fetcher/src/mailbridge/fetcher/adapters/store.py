@@ -1,8 +1,9 @@
 """The mail store in SQL: account configuration, leases, sync cursors, messages, fetch state.
 
 A fetch run starts and ends with one transaction each (`fetch_runs`). Every write in between
-runs in one transaction that first renews the lease by its token (the fence), then stores
-messages, advances the cursor and adds the MailFetched outbox rows.
+runs in one transaction that first renews the lease by its token (the fence, `leases`), then
+stores messages and adds their MailFetched outbox rows (`new_messages`) and advances the cursor
+(`cursors`).
 """
 
 import uuid
@@ -10,24 +11,19 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
-from mailbridge.common.db.mailstore import (
-    OutboxEvent,
-    Pop3Seen,
-    StoredMessage,
-)
+from mailbridge.common.db.mailstore import Pop3Seen, StoredMessage
 from mailbridge.common.db.types import utcnow
-from mailbridge.common.events import MailboxReset, MailFetched
-from mailbridge.common.ids import new_id
+from mailbridge.common.events import MailboxReset
 from mailbridge.common.outbox_relay import enqueue
 from mailbridge.common.secrets import SecretBox
-from mailbridge.fetcher.adapters import cursors, fetch_runs, leases
+from mailbridge.fetcher.adapters import cursors, fetch_runs, leases, new_messages
+from mailbridge.fetcher.adapters.new_messages import SYSTEM_FLAGS_TO_DROP
 from mailbridge.fetcher.model import AccountConfig, Lease, NewMessage
 from mailbridge.fetcher.summary import Summary, summarize_batch
 from mailbridge.fetcher.sync_plan import Cursor
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-SYSTEM_FLAGS_TO_DROP = {"\\Recent"}  # session-specific, never stored
 DECRYPTED_PASSWORDS_KEPT = 4096
 
 
@@ -88,22 +84,23 @@ class MailStore:
             summaries = await summarize_batch([item.raw for item in messages])
         async with self._sessions() as session, session.begin():
             await leases.fence(session, lease, ttl)
-            known = await _stored_keys(session, account.account_id, messages)
-            may_rebase = await _has_other_uidvalidity(session, account.account_id, messages)
+            known = await new_messages.stored_keys(session, account.account_id, messages)
+            may_rebase = await new_messages.has_other_uidvalidity(session, account.account_id, messages)
+            now = utcnow()
             for item, summary in zip(messages, summaries, strict=True):
-                if _key(item) in known:
+                if new_messages.key(item) in known:
                     continue
-                known.add(_key(item))
+                known.add(new_messages.key(item))
                 if may_rebase and await self._rebased(session, account, item, summary.sha256):
                     continue
-                row, event = _new_rows(account, item, summary)
+                row, event = new_messages.new_rows(account, item, summary, now)
                 rows.append(row)
                 events.append(event)
                 if item.uidl is not None:
                     await session.merge(Pop3Seen(account_id=account.account_id, uidl=item.uidl))
             if rows:  # Core bulk inserts: the ORM's unit of work costs more than the bytes
-                await session.execute(insert(StoredMessage), rows)
-                await session.execute(insert(OutboxEvent), events)
+                await session.execute(new_messages.INSERT_MESSAGES, rows)
+                await session.execute(new_messages.INSERT_EVENTS, events)
             if cursor is not None:
                 await cursors.save(session, account.account_id, *cursor)
         return len(rows)
@@ -198,80 +195,3 @@ class MailStore:
                 due = utcnow() - timedelta(days=account.delete_after_days)
                 statement = statement.where(Pop3Seen.first_seen_at <= due)
             return sorted(await session.scalars(statement))
-
-
-def _new_rows(
-    account: AccountConfig, item: NewMessage, summary: Summary
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The messages row and its MailFetched outbox row."""
-    flags = [f for f in item.flags if f not in SYSTEM_FLAGS_TO_DROP]
-    message_id = new_id()
-    row = {
-        "id": message_id, "account_id": account.account_id, "business_unit_id": account.business_unit_id,
-        "folder": item.folder, "uidvalidity": item.uidvalidity, "uid": item.uid, "uidl": item.uidl,
-        "sha256": summary.sha256, "size": summary.size, "raw": item.raw,
-        "from_address": summary.from_address, "to_addresses": summary.to_addresses,
-        "cc_addresses": summary.cc_addresses, "subject": summary.subject, "sent_date": summary.sent_date,
-        "message_id_header": summary.message_id, "in_reply_to": summary.in_reply_to,
-        "references": summary.references, "has_attachments": summary.has_attachments,
-        "flags": flags, "seen": "\\Seen" in flags, "parse_problem": summary.parse_problem,
-        "fetched_at": utcnow(),
-    }  # fmt: skip
-    event = MailFetched(
-        account_id=account.account_id, business_unit_id=account.business_unit_id, folder=item.folder,
-        message_id=message_id, subject_line=summary.subject, from_address=summary.from_address,
-        size=summary.size, sha256=summary.sha256,
-    )  # fmt: skip
-    return row, {
-        "id": new_id(),
-        "subject": event.subject,
-        "payload": event.model_dump_json(),
-        "created_at": utcnow(),
-    }
-
-
-def _key(item: NewMessage) -> tuple[object, ...]:
-    """A message's identity: (folder, UIDVALIDITY, UID) on IMAP, the UIDL on POP3."""
-    return (item.uidl,) if item.uidl is not None else (item.folder, item.uidvalidity, item.uid)
-
-
-async def _stored_keys(
-    session: AsyncSession, account_id: uuid.UUID, items: list[NewMessage]
-) -> set[tuple[object, ...]]:
-    """Which of `items` are stored already: one query for the whole batch."""
-    uidls = [item.uidl for item in items if item.uidl is not None]
-    imap = [item for item in items if item.uidl is None]
-    found: set[tuple[object, ...]] = set()
-    if uidls:
-        rows = await session.scalars(
-            select(StoredMessage.uidl).where(
-                StoredMessage.account_id == account_id, StoredMessage.uidl.in_(uidls)
-            )
-        )
-        found |= {(uidl,) for uidl in rows}
-    for folder, uidvalidity in {(item.folder, item.uidvalidity) for item in imap}:
-        uids = [item.uid for item in imap if (item.folder, item.uidvalidity) == (folder, uidvalidity)]
-        rows = await session.scalars(
-            select(StoredMessage.uid).where(
-                StoredMessage.account_id == account_id,
-                StoredMessage.folder == folder,
-                StoredMessage.uidvalidity == uidvalidity,
-                StoredMessage.uid.in_(uids),
-            )
-        )
-        found |= {(folder, uidvalidity, uid) for uid in rows}
-    return found
-
-
-async def _has_other_uidvalidity(
-    session: AsyncSession, account_id: uuid.UUID, items: list[NewMessage]
-) -> bool:
-    """Whether a folder of the batch holds messages of an older UIDVALIDITY (a re-base is due)."""
-    for folder, uidvalidity in {(i.folder, i.uidvalidity) for i in items if i.uidl is None}:
-        statement = select(StoredMessage.id).where(
-            StoredMessage.account_id == account_id, StoredMessage.folder == folder,
-            StoredMessage.uidvalidity != uidvalidity,
-        )  # fmt: skip
-        if await session.scalar(statement.limit(1)) is not None:
-            return True
-    return False
