@@ -51,3 +51,22 @@ def test_broken_date_and_addresses_do_not_raise() -> None:
 def test_a_digest_computed_elsewhere_is_taken_as_it_is() -> None:
     assert sha256_hex([PLAIN, b""]) == [hashlib.sha256(PLAIN).hexdigest(), hashlib.sha256(b"").hexdigest()]
     assert summarize(PLAIN, sha256_hex([PLAIN])[0]) == summarize(PLAIN)
+
+
+def test_an_attachment_line_is_found_in_any_case_and_only_at_a_line_start() -> None:
+    head = b'Content-Type: multipart/mixed; boundary="b"\r\nSubject: s\r\n\r\n--b\r\n'
+    assert summarize(
+        head + b"CONTENT-DISPOSITION:\tAttachment; filename=a\r\n\r\nx\r\n--b--\r\n"
+    ).has_attachments
+    assert not summarize(
+        head + b"X-Note: content-disposition: attachment\r\n\r\nx\r\n--b--\r\n"
+    ).has_attachments
+    assert not summarize(head + b"Content-Disposition: inline\r\n\r\nx\r\n--b--\r\n").has_attachments
+    first_line = b"Content-Disposition: attachment\r\nContent-Type: multipart/mixed\r\n\r\nx"
+    assert summarize(first_line).has_attachments
+
+
+def test_the_header_ends_at_the_first_blank_line_whatever_the_line_ends() -> None:
+    for blank in (b"\n\n", b"\r\n\r\n", b"\n\r\n", b"\r\n\n"):
+        summary = summarize(b"Subject: s" + blank + b"Subject: in the body\r\n")
+        assert (summary.subject, summary.parse_problem) == ("s", None)
