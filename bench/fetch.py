@@ -4,7 +4,8 @@ Seeds a realistic mix (mostly 5–50 KB, about 1 % of 1–5 MB), then measures, 
 - raw pull: BODY.PEEK[] over one imaplib connection, bytes discarded (the server's ceiling);
 - mbsync (isync) into a Maildir, when installed;
 - the fetcher as a real process: FetchRequested published → all messages stored and all
-  MailFetched events published, on SQLite and (with --postgres) on PostgreSQL;
+  MailFetched events published, on SQLite and (with --postgres) on PostgreSQL, and the
+  fetcher's CPU time per message for it;
 - a no-change re-poll: wall time and the fetcher's CPU time for it; the fetcher's peak RSS.
 """
 
@@ -12,6 +13,7 @@ import argparse
 import asyncio
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -62,7 +64,8 @@ def raw_pull(stack: MailStack, user: MailUser) -> float:
     return time.perf_counter() - started
 
 
-def mbsync(stack: MailStack, user: MailUser, folder: Path) -> float | None:
+def mbsync(stack: MailStack, user: MailUser, folder: Path) -> tuple[float, float] | None:
+    """mbsync's wall time and its own CPU time (Dovecot's is not counted)."""
     if shutil.which("mbsync") is None:
         return None
     config = folder / "mbsyncrc"
@@ -74,9 +77,14 @@ def mbsync(stack: MailStack, user: MailUser, folder: Path) -> float | None:
         f"MaildirStore local\nPath {folder}/maildir/\nInbox {folder}/maildir/INBOX\n\n"
         "Channel bench\nFar :remote:\nNear :local:\nPatterns INBOX\nCreate Near\nSyncState *\n"
     )
-    started = time.perf_counter()
+    cpu_before, started = children_cpu_seconds(), time.perf_counter()
     subprocess.run(["mbsync", "-c", str(config), "-q", "bench"], check=True)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, children_cpu_seconds() - cpu_before
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def cpu_seconds(pid: int) -> float:
@@ -139,14 +147,14 @@ async def fetcher_run(
             return int(stored or 0), int(unpublished or 0), state.last_finished_at if state else None
 
     try:
-        started = time.perf_counter()
+        cpu_before, started = cpu_seconds(process.pid), time.perf_counter()
         await publish(broker, FetchRequested(account_id=account_id, reason=FetchReason.MANUAL), 5)
         while True:
             stored, unpublished, _ = await counts()
             if stored >= count and unpublished == 0:
                 break
             await asyncio.sleep(0.05)
-        initial = time.perf_counter() - started
+        initial, initial_cpu = time.perf_counter() - started, cpu_seconds(process.pid) - cpu_before
         # No-change re-polls: CPU is read in clock ticks (10 ms), so average over several polls.
         polls, cpu_before, started = 20, cpu_seconds(process.pid), time.perf_counter()
         for _ in range(polls):
@@ -163,7 +171,13 @@ async def fetcher_run(
         await broker.stop()
         nats.stop()
         await engine.dispose()
-    return {"initial_s": initial, "repoll_s": repoll, "repoll_cpu_s": repoll_cpu, "peak_rss_mb": rss}
+    return {
+        "initial_s": initial,
+        "initial_cpu_s": initial_cpu,
+        "repoll_s": repoll,
+        "repoll_cpu_s": repoll_cpu,
+        "peak_rss_mb": rss,
+    }
 
 
 async def main() -> None:
@@ -186,11 +200,13 @@ async def main() -> None:
             f"raw IMAP pull (baseline, ceiling): {raw:.2f} s, "
             f"{len(messages) / raw:.0f} msg/s, {megabytes / raw:.0f} MB/s"
         )
-        peer = mbsync(stack, user, Path(scratch))
-        if peer is None:
+        measured = mbsync(stack, user, Path(scratch))
+        peer = measured[0] if measured else None
+        if measured is None:
             print("mbsync: not installed (apt-get install isync)")
         else:
-            print(f"mbsync into Maildir: {peer:.2f} s, {len(messages) / peer:.0f} msg/s")
+            print(f"mbsync into Maildir: {measured[0]:.2f} s, {len(messages) / measured[0]:.0f} msg/s; "
+                  f"mbsync CPU {measured[1] / len(messages) * 1000:.2f} ms/msg")  # fmt: skip
         targets: dict[str, str | None] = {"sqlite": None}
         if args.postgres:
             targets["postgresql"] = args.postgres
@@ -206,6 +222,7 @@ async def main() -> None:
                 f"fetcher on {name}: initial sync {initial:.2f} s, {len(messages) / initial:.0f} msg/s, "
                 f"{megabytes / initial:.0f} MB/s; ratio to raw pull {initial / raw:.2f}"
                 + (f", to mbsync {initial / peer:.2f}" if peer else "")
+                + f"; fetcher CPU {result['initial_cpu_s'] / len(messages) * 1000:.2f} ms/msg"
                 + f"; no-change re-poll {result['repoll_s'] * 1000:.1f} ms wall, "
                 f"{result['repoll_cpu_s'] * 1000:.0f} ms fetcher CPU; peak RSS {result['peak_rss_mb']:.0f} MB"
             )  # fmt: skip
