@@ -155,8 +155,8 @@ async def fetcher_run(
                 break
             await asyncio.sleep(0.05)
         initial, initial_cpu = time.perf_counter() - started, cpu_seconds(process.pid) - cpu_before
-        # No-change re-polls: CPU is read in clock ticks (10 ms), so average over several polls.
-        polls, cpu_before, started = 20, cpu_seconds(process.pid), time.perf_counter()
+        # No-change re-polls: CPU is read in clock ticks (10 ms), so average over 100 polls.
+        polls, cpu_before, started = 100, cpu_seconds(process.pid), time.perf_counter()
         for _ in range(polls):
             _, _, finished = await counts()
             await publish(broker, FetchRequested(account_id=account_id, reason=FetchReason.MANUAL), 5)
