@@ -96,6 +96,9 @@ async def sender_run(database_url: str, sink_port: int, count: int, processes: i
             await asyncio.gather(*(
                 publish(broker, SendRequested(outbox_id=i), 10, msg_id=str(i)) for i in ids[start : start + 500]
             ))  # fmt: skip
+        print(
+            f"  {processes} process(es): {count} SendRequested published in {time.perf_counter() - started:.2f} s"
+        )
         while True:
             async with sessions() as session:
                 done = await session.scalar(
@@ -117,6 +120,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mails", type=int, default=10_000)
     parser.add_argument("--postgres", help="an empty PostgreSQL database URL; default SQLite")
+    parser.add_argument("--processes", type=int, nargs="+", default=[1, 4], help="sender runs (default: 1 4)")
     args = parser.parse_args()
     with smtp_sink() as sink, tempfile.TemporaryDirectory(prefix="mb-send-") as scratch:
         baseline = smtp_source(sink.port, args.mails, 1)
@@ -127,7 +131,7 @@ async def main() -> None:
             print(f"bare aiosmtplib loop, {connections} connection(s): {elapsed:.2f} s, "
                   f"{args.mails / elapsed:.0f} mails/s; {args.mails / elapsed / base_rate:.2f} of smtp-source")  # fmt: skip
         one = None
-        for processes in (1, 4):
+        for processes in args.processes:
             url = args.postgres or f"sqlite+aiosqlite:///{scratch}/send-{processes}.db"
             elapsed = await sender_run(url, sink.port, args.mails, processes, Path(scratch))
             rate = args.mails / elapsed

@@ -17,6 +17,7 @@ from mailbridge.common.streams import stream_for
 from nats.js.api import PubAck
 
 MSG_ID_HEADER = "Nats-Msg-Id"
+GRACEFUL_TIMEOUT_S = 15.0  # at shutdown, for the handlers still running
 
 
 def create_broker(url: str, service: str, connect_timeout_s: float = 5.0) -> NatsBroker:
@@ -25,7 +26,7 @@ def create_broker(url: str, service: str, connect_timeout_s: float = 5.0) -> Nat
         name=f"mailbridge-{service}",
         connect_timeout=int(max(1, connect_timeout_s)),
         ack_policy=AckPolicy.MANUAL,
-        graceful_timeout=15.0,
+        graceful_timeout=GRACEFUL_TIMEOUT_S,
         max_reconnect_attempts=-1,
         logger=logging.getLogger(f"mailbridge.{service}.nats"),
     )

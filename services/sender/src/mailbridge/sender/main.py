@@ -1,11 +1,11 @@
-"""Composition root: settings → database, secrets, TLS trust, SMTP pool, NATS → the subscriber."""
+"""Composition root: settings → database, secrets, TLS trust, SMTP pool, NATS → the command consumer."""
 
 import asyncio
 from datetime import timedelta
 
 from faststream import FastStream
 from mailbridge.common.db.engine import create_engine, create_session_factory
-from mailbridge.common.messaging import connect, create_broker
+from mailbridge.common.messaging import GRACEFUL_TIMEOUT_S, connect, create_broker
 from mailbridge.common.outbox_relay import relay_forever
 from mailbridge.common.secrets import SecretBox, resolve_key_ring
 from mailbridge.common.streams import ensure_streams
@@ -31,7 +31,7 @@ def create_app(settings: SenderSettings) -> FastStream:
     deps = SendDeps(OutboxStore(sessions, secrets, stale_after), build_message, pool, sent_folder)
     nats_url = settings.require_nats_url()
     broker = create_broker(nats_url, f"sender-{settings.send_pool}", settings.nats_connect_timeout_s)
-    subscribers.register(broker, deps, settings.send_pool, settings.send_workers, settings.send_ack_wait_s)
+    commands = subscribers.consumer(deps, settings.send_pool, settings.send_workers, settings.send_ack_wait_s)
     app = FastStream(broker)
     relay: list[asyncio.Task[None]] = []
 
@@ -41,11 +41,13 @@ def create_app(settings: SenderSettings) -> FastStream:
         await ensure_streams(broker.connection.jetstream(), settings.nats_stream_replicas)
 
     @app.after_startup
-    async def start_relay() -> None:
+    async def start_work() -> None:
         relay.append(asyncio.create_task(relay_forever(sessions, broker, settings.nats_publish_timeout_s)))
+        await commands.start(broker.connection.jetstream())
 
     @app.on_shutdown
     async def stop() -> None:
+        await commands.stop(GRACEFUL_TIMEOUT_S)  # the mails in flight finish; the rest are redelivered
         for task in relay:
             task.cancel()
         await pool.close()
