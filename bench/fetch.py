@@ -224,7 +224,7 @@ async def main() -> None:
                 + (f", to mbsync {initial / peer:.2f}" if peer else "")
                 + f"; fetcher CPU {result['initial_cpu_s'] / len(messages) * 1000:.2f} ms/msg"
                 + f"; no-change re-poll {result['repoll_s'] * 1000:.1f} ms wall, "
-                f"{result['repoll_cpu_s'] * 1000:.0f} ms fetcher CPU; peak RSS {result['peak_rss_mb']:.0f} MB"
+                f"{result['repoll_cpu_s'] * 1000:.1f} ms fetcher CPU; peak RSS {result['peak_rss_mb']:.0f} MB"
             )  # fmt: skip
 
 
