@@ -1,6 +1,7 @@
 """Building outbox mail: headers as specified (A6, A7), Bcc only in the envelope (A9), MIME
 structure, a deterministic Message-ID, CRLF 7-bit bytes, and no header injection."""
 
+import random
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -8,7 +9,8 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 import pytest
-from mailbridge.sender.mime import build_message
+from mailbridge.sender import mime
+from mailbridge.sender.mime import WIRE, as_wire_bytes, build_message
 from mailbridge.sender.outgoing import Attachment, OutgoingMail
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
@@ -141,6 +143,10 @@ def test_unusable_values_are_refused() -> None:
         build_message(replace(MAIL, to=("Jörg <jörg@example.net>",)), NOW)
     with pytest.raises(ValueError, match="now"):
         build_message(MAIL, NOW.replace(tzinfo=None))
+    with pytest.raises(ValueError, match=r"cc: 'a@example\.net, b@example\.net' holds more than one address"):
+        build_message(replace(MAIL, cc=("a@example.net, b@example.net",)), NOW)
+    quoted_comma = parsed(replace(MAIL, cc=('"Doe, Jane" <jane@example.net>',)))
+    assert quoted_comma["Cc"].addresses[0].display_name == "Doe, Jane"
 
 
 def test_ascii_text_stays_readable_7bit_and_long_lines_become_quoted_printable() -> None:
@@ -167,3 +173,23 @@ def test_a_body_line_starting_with_from_is_sent_as_written() -> None:
     raw = build_message(replace(MAIL, text=text, html=None), NOW).raw
     assert b"\r\nFrom here on we meet at ten.\r\n" in raw
     assert b">From" not in raw
+
+
+def test_the_wire_generator_writes_the_bytes_the_standard_generator_writes() -> None:
+    """`as_wire_bytes` replaces the generator's per-line writing; random bodies with every kind
+    of line end, multipart with attachments and non-ASCII text must come out byte for byte the same."""
+    rng = random.Random(7)
+    pieces = ["word", " ", "\r\n", "\n", "\r", "\r\r\n", "\n\r", ".", "From x", "ü", "\t", "=", "x" * 80]
+    for _ in range(300):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 60)))
+        html = rng.choice([None, f"<p>{text}</p>"])
+        files = tuple(
+            Attachment(f"f{n}.bin", "application/octet-stream", rng.randbytes(rng.randint(0, 300)))
+            for n in range(rng.randint(0, 2))
+        )
+        mail = replace(MAIL, text=text, html=html, attachments=files)
+        built = build_message(mail, NOW)
+        message = message_from_bytes(built.raw, policy=WIRE)
+        assert as_wire_bytes(message) == message.as_bytes(policy=WIRE)
+        standard = mime._body(text, html, files)  # the tree build_message serialises, before headers
+        assert as_wire_bytes(standard) == standard.as_bytes(policy=WIRE), repr(text)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from email.header import decode_header, make_header
 from email.utils import parsedate_to_datetime
 
-from mailbridge.fetcher.addresses import addresses
+from mailbridge.common.addresses import addresses
 from mailbridge.fetcher.header_fields import HeaderFields, header_fields
 
 MAX_HEADER = 2000

@@ -16,15 +16,18 @@ from collections.abc import Iterable
 from datetime import datetime
 from email.charset import QP, Charset
 from email.encoders import encode_base64
+from email.generator import BytesGenerator
 from email.message import Message
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
 from email.mime.text import MIMEText
 from email.policy import Compat32
-from email.utils import format_datetime, formataddr, getaddresses, parseaddr
+from email.utils import format_datetime, formataddr, getaddresses
+from io import BytesIO
 from typing import Any
 
+from mailbridge.common.addresses import mailbox
 from mailbridge.sender.outgoing import Attachment, OutgoingMail
 from mailbridge.sender.ports import Built
 
@@ -41,6 +44,27 @@ class _Wire(Compat32):
 
 
 WIRE = _Wire(linesep="\r\n", mangle_from_=False)
+
+
+class _WireGenerator(BytesGenerator):
+    """The standard generator, with a body's line ends made CRLF by three `str.replace` passes in
+    one write instead of a regular-expression split and two writes per line (the same bytes:
+    `\r\n`, then a lone `\r`, then a lone `\n` are each one line end, as the generator's own
+    pattern reads them; a test compares the two)."""
+
+    def _write_lines(self, lines: str) -> None:
+        if lines:
+            self.write(lines.replace("\r\n", "\n").replace("\r", "\n").replace("\n", self._NL))  # type: ignore[attr-defined]  # set by flatten()
+
+
+def as_wire_bytes(message: Message) -> bytes:
+    """`message.as_bytes(policy=WIRE)`, through `_WireGenerator`."""
+    buffer = BytesIO()
+    _WireGenerator(buffer, mangle_from_=False, policy=WIRE).flatten(message)
+    return buffer.getvalue()
+
+
+Mailbox = tuple[str, str]  # (display name, address)
 MAX_LINE = 998  # RFC 5322 §2.1.1, without the CRLF
 UTF8_QP = Charset("utf-8")
 UTF8_QP.body_encoding = QP
@@ -66,15 +90,17 @@ def build_message(mail: OutgoingMail, now: datetime) -> Built:
     _check_headers(mail)
     if now.tzinfo is None:
         raise ValueError("now: a Date header needs an aware datetime")
-    sender = _address("from_address", mail.from_address)
+    ((_, sender),) = _mailboxes("from_address", (mail.from_address,))
+    to, cc, bcc = _mailboxes("to", mail.to), _mailboxes("cc", mail.cc), _mailboxes("bcc", mail.bcc)
+    account_bcc = _mailboxes("account_bcc", (mail.account_bcc,)) if mail.account_bcc else []
     message = _body(mail.text, mail.html, mail.attachments)
     message["From"] = formataddr((mail.alias or "", sender), charset="utf-8")
-    if mail.to:
-        message["To"] = _address_list("to", mail.to)
-    if mail.cc:
-        message["Cc"] = _address_list("cc", mail.cc)
+    if to:
+        message["To"] = _header(to)
+    if cc:
+        message["Cc"] = _header(cc)
     if mail.reply_to:
-        message["Reply-To"] = _address_list("reply_to", (mail.reply_to,))
+        message["Reply-To"] = _header(_mailboxes("reply_to", (mail.reply_to,)))
     message["Subject"] = mail.subject
     message["Date"] = format_datetime(now)
     message["Message-ID"] = message_id(mail)
@@ -88,25 +114,21 @@ def build_message(mail: OutgoingMail, now: datetime) -> Built:
     for name, value in mail.extra_headers.items():
         message[name] = value
     return Built(
-        raw=message.as_bytes(policy=WIRE),
+        raw=as_wire_bytes(message),
         message_id=message_id(mail),
         envelope_from=sender,
-        envelope_to=envelope_recipients(mail),
+        envelope_to=_envelope(to + cc + bcc + account_bcc),
     )
 
 
-def envelope_recipients(mail: OutgoingMail) -> tuple[str, ...]:
+def _envelope(mailboxes: list[Mailbox]) -> tuple[str, ...]:
     """To, Cc, Bcc and the account's BCC as bare addresses, once each (case-insensitive), in order."""
-    fields = [("to", mail.to), ("cc", mail.cc), ("bcc", mail.bcc)]
-    fields += [("account_bcc", (mail.account_bcc,))] if mail.account_bcc else []
     seen: set[str] = set()
     recipients: list[str] = []
-    for field, values in fields:
-        for value in values:
-            address = _address(field, value)
-            if address.casefold() not in seen:
-                seen.add(address.casefold())
-                recipients.append(address)
+    for _, address in mailboxes:
+        if address.casefold() not in seen:
+            seen.add(address.casefold())
+            recipients.append(address)
     if not recipients:
         raise ValueError("to: a mail needs at least one recipient")
     return tuple(recipients)
@@ -151,22 +173,25 @@ def _attachment_part(attachment: Attachment) -> MIMEBase:
     return part
 
 
-def _address_list(field: str, values: Iterable[str]) -> str:
+def _mailboxes(field: str, values: Iterable[str]) -> list[Mailbox]:
+    """(display name, address) of each value, each value one mailbox (`Name <a@b>` or `a@b`),
+    read once for both the header and the envelope; ValueError naming the field otherwise."""
+    found: list[Mailbox] = []
+    for value in values:
+        name, address = mailbox(value)
+        if "@" not in address:
+            raise ValueError(f"{field}: {value!r} is not an e-mail address")
+        if not address.isascii():  # RFC 6531 (SMTPUTF8) addresses are not sent
+            raise ValueError(f"{field}: {address!r} is not an ASCII address (SMTPUTF8 is not supported)")
+        if "," in value and len(getaddresses([value])) > 1:
+            raise ValueError(f"{field}: {value!r} holds more than one address; give each its own entry")
+        found.append((name, address))
+    return found
+
+
+def _header(mailboxes: list[Mailbox]) -> str:
     """`Name <a@b>, c@d` with every display name RFC 2047 encoded where it is not ASCII."""
-    pairs = getaddresses(list(values))
-    for _, address in pairs:
-        _address(field, address)
-    return ", ".join(formataddr(pair, charset="utf-8") for pair in pairs)
-
-
-def _address(field: str, value: str) -> str:
-    """The bare address of `Name <a@b>` or `a@b`."""
-    address = parseaddr(value)[1]
-    if "@" not in address:
-        raise ValueError(f"{field}: {value!r} is not an e-mail address")
-    if not address.isascii():  # RFC 6531 (SMTPUTF8) addresses are not sent
-        raise ValueError(f"{field}: {address!r} is not an ASCII address (SMTPUTF8 is not supported)")
-    return address
+    return ", ".join(formataddr(pair, charset="utf-8") for pair in mailboxes)
 
 
 def _check_headers(mail: OutgoingMail) -> None:

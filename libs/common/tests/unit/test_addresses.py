@@ -1,10 +1,10 @@
-"""Addresses in header values: the fast path finds exactly what the standard library finds."""
+"""Addresses in header values: the fast paths find exactly what the standard library finds."""
 
 import random
-from email.utils import getaddresses
+from email.utils import getaddresses, parseaddr
 
 import pytest
-from mailbridge.fetcher.addresses import addresses
+from mailbridge.common.addresses import addresses, mailbox
 
 CASES = [
     "a@example.com",
@@ -34,7 +34,10 @@ CASES = [
     "<a@[127.0.0.1]>",
     "no address at all",
     "a@b\t,\tc@d",
+    "Name\t<a@b.c>",
+    "  Spaced   Out  Name   <a@b.c>  ",
 ]
+RANDOM_PIECES = [*'a@<> ,"():;\\.\té-', "b.c", "x@y.z", "Name "]
 
 
 def reference(values: list[str]) -> list[str]:
@@ -44,6 +47,7 @@ def reference(values: list[str]) -> list[str]:
 @pytest.mark.parametrize("value", CASES)
 def test_known_shapes(value: str) -> None:
     assert addresses([value]) == reference([value])
+    assert mailbox(value) == parseaddr(value)
 
 
 def test_several_values_of_one_field() -> None:
@@ -54,8 +58,8 @@ def test_several_values_of_one_field() -> None:
 
 
 def test_random_values_agree_with_the_standard_library() -> None:
-    pieces = [*'a@<> ,"():;\\.\té-', "b.c", "x@y.z"]
     rng = random.Random(5)
     for _ in range(20_000):
-        value = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        value = "".join(rng.choice(RANDOM_PIECES) for _ in range(rng.randint(0, 12)))
         assert addresses([value]) == reference([value]), value
+        assert mailbox(value) == parseaddr(value), value
