@@ -2,31 +2,39 @@
 run starts and saved by one upsert in the transaction that stores what the cursor passed."""
 
 import uuid
-from typing import cast
+from collections.abc import Iterable
+from typing import Any, cast
 
 from mailbridge.common.db.mailstore import FolderSyncState
 from mailbridge.common.db.types import utcnow
 from mailbridge.fetcher.adapters.dialects import by_dialect
 from mailbridge.fetcher.sync_plan import Cursor
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Row, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 _CURSOR = cast(Table, FolderSyncState.__table__)
-_COLUMNS = ("uidvalidity", "last_uid", "highest_modseq", "updated_at")
-_READ = select(_CURSOR.c.folder, _CURSOR.c.uidvalidity, _CURSOR.c.last_uid, _CURSOR.c.highest_modseq).where(
+_SAVED = ("uidvalidity", "last_uid", "highest_modseq", "updated_at")
+COLUMNS = (_CURSOR.c.folder, _CURSOR.c.uidvalidity, _CURSOR.c.last_uid, _CURSOR.c.highest_modseq)
+_READ = select(*COLUMNS).where(
     _CURSOR.c.account_id == bindparam("p_account", type_=_CURSOR.c.account_id.type)
 )
 _SAVE = by_dialect(
     lambda insert: (statement := insert(_CURSOR)).on_conflict_do_update(
         index_elements=[_CURSOR.c.account_id, _CURSOR.c.folder],
-        set_={name: statement.excluded[name] for name in _COLUMNS},
+        set_={name: statement.excluded[name] for name in _SAVED},
     )
 )
 
 
 async def read(session: AsyncSession, account_id: uuid.UUID) -> dict[str, Cursor]:
-    rows = await session.execute(_READ, {"p_account": account_id})
-    return {folder: Cursor(uidvalidity, last_uid, modseq) for folder, uidvalidity, last_uid, modseq in rows}
+    return by_folder(await session.execute(_READ, {"p_account": account_id}))
+
+
+def by_folder(rows: Iterable[Row[*tuple[Any, ...]]]) -> dict[str, Cursor]:
+    """Cursors from rows of `COLUMNS` (a row without a folder stands for none)."""
+    return {
+        row.folder: Cursor(row.uidvalidity, row.last_uid, row.highest_modseq) for row in rows if row.folder
+    }
 
 
 async def save(session: AsyncSession, account_id: uuid.UUID, folder: str, cursor: Cursor) -> None:

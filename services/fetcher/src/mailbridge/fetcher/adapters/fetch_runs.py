@@ -1,16 +1,17 @@
 """The database side of one fetch run: its start (configuration, last outcome, lease, cursors)
-and its end (outcome and lease release), each one transaction.
+and its end (outcome and lease release, atomically).
 
-A no-change poll is these two transactions and one IMAP SELECT, so their statements are built
-once and reused with bound values: Core statements on the tables (no ORM objects), the outcome
-written by one upsert, and the stored password decrypted once per ciphertext (`Decrypt`).
+A no-change poll is these two and one IMAP SELECT, so their statements are built once and
+reused with bound values: Core statements on the tables (no ORM objects), the outcome written by
+one upsert, and the stored password decrypted once per ciphertext (`Decrypt`). On PostgreSQL
+lease and cursors come in one statement, outcome and release go in one (`pg_fetch_runs`): three
+round trips in all instead of nine; on SQLite each runs in one transaction.
 """
 
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import cache
 from typing import Any, cast
 
 from mailbridge.common.db.mailstore import FetchState
@@ -22,13 +23,11 @@ from mailbridge.common.endpoints import (
     incoming_security,
     parse_host_port,
 )
-from mailbridge.fetcher.adapters import cursors, leases
-from mailbridge.fetcher.adapters.dialects import by_dialect
+from mailbridge.fetcher.adapters import cursors, leases, outcomes, pg_fetch_runs
 from mailbridge.fetcher.model import INBOX, AccountConfig, LastOutcome, Lease
 from mailbridge.fetcher.sync_plan import Cursor
 from sqlalchemy import Row, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.dml import Insert
 
 # Given the account and its last outcome, why it must not be fetched now (None: go ahead).
 Refusal = Callable[[AccountConfig, LastOutcome | None], str | None]
@@ -57,17 +56,23 @@ async def start(
     refusal = refuse(account, last)
     if refusal is not None:
         return FetchStart(account, refusal)
-    lease = await leases.take(session, account_id, holder, ttl)
-    if lease is None:
-        return FetchStart(account)
-    return FetchStart(account, None, lease, await cursors.read(session, account_id))
+    if session.get_bind().dialect.name == "postgresql":
+        lease, found_cursors = await pg_fetch_runs.take_lease_with_cursors(session, account_id, holder, ttl)
+    else:
+        lease = await leases.take(session, account_id, holder, ttl)
+        found_cursors = {} if lease is None else await cursors.read(session, account_id)
+    return FetchStart(account) if lease is None else FetchStart(account, None, lease, found_cursors)
 
 
 async def end(session: AsyncSession, lease: Lease, outcome: Mapping[str, Any] | None) -> None:
     """Record the outcome (when there is one) and release the lease."""
+    dialect = session.get_bind().dialect.name
+    if outcome is not None and dialect == "postgresql":
+        await pg_fetch_runs.record_and_release(session, lease, outcome)
+        return
     if outcome is not None:
-        upsert = _record_outcome(tuple(sorted(outcome)))[session.get_bind().dialect.name]
-        await session.execute(upsert, {"account_id": lease.account_id, **outcome})
+        upsert = outcomes.record(outcomes.columns(outcome))[dialect]
+        await session.execute(upsert, {"p_account": lease.account_id} | outcomes.bound_values(outcome))
     await leases.release(session, lease)
 
 
@@ -121,13 +126,3 @@ _START = _CONFIGURATION.add_columns(
     _STATE.c.permanent.label("last_permanent"), _STATE.c.config_version.label("last_config_version"),
     _STATE.c.reason.label("last_reason"),
 ).outerjoin(_STATE, _STATE.c.account_id == _ACCOUNT.c.id)  # fmt: skip
-
-
-@cache
-def _record_outcome(columns: tuple[str, ...]) -> Mapping[str, Insert]:
-    """The upsert of an outcome with these columns (a failure leaves the last counts alone)."""
-    return by_dialect(
-        lambda insert: (statement := insert(_STATE)).on_conflict_do_update(
-            index_elements=[_STATE.c.account_id], set_={name: statement.excluded[name] for name in columns}
-        )
-    )

@@ -7,6 +7,8 @@ stores messages and adds their MailFetched outbox rows (`new_messages`) and adva
 """
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from functools import lru_cache
 from typing import Any
@@ -43,14 +45,27 @@ class MailStore:
     async def begin_fetch(
         self, account_id: uuid.UUID, holder: str, ttl: timedelta, refuse: fetch_runs.Refusal
     ) -> fetch_runs.FetchStart:
-        """Configuration, last outcome, lease and cursors in one transaction."""
-        async with self._sessions() as session, session.begin():
+        """Configuration, last outcome, lease and cursors."""
+        async with self._fetch_run() as session:
             return await fetch_runs.start(session, self._decrypt, account_id, holder, ttl, refuse)
 
     async def end_fetch(self, lease: Lease, outcome: dict[str, Any] | None) -> None:
-        """Record the outcome (if any) and release the lease, in one transaction."""
-        async with self._sessions() as session, session.begin():
+        """Record the outcome (if any) and release the lease, atomically."""
+        async with self._fetch_run() as session:
             await fetch_runs.end(session, lease, outcome)
+
+    @asynccontextmanager
+    async def _fetch_run(self) -> AsyncIterator[AsyncSession]:
+        """A session for a fetch run's start or end: on PostgreSQL without BEGIN and COMMIT (two
+        round trips), as each of those statements is atomic by itself (`pg_fetch_runs`); on
+        SQLite, where there are no round trips to save, one transaction."""
+        async with self._sessions() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+                yield session
+            else:
+                async with session.begin():
+                    yield session
 
     async def acquire_lease(self, account_id: uuid.UUID, holder: str, ttl: timedelta) -> Lease | None:
         async with self._sessions() as session, session.begin():
