@@ -33,6 +33,16 @@ from sqlalchemy import func, select
 BODY = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 6 + "\n") * 55  # ~20 KB
 
 
+def cpu_s(pids: list[int]) -> float:
+    """User + system CPU of these processes so far (Linux /proc; clock ticks)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
+    return total / ticks
+
+
 def smtp_source(port: int, count: int, sessions: int) -> float:
     binary = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
     started = time.perf_counter()
@@ -60,7 +70,9 @@ async def aiosmtplib_loop(port: int, count: int, connections: int) -> float:
     return time.perf_counter() - started
 
 
-async def sender_run(database_url: str, sink_port: int, count: int, processes: int, folder: Path) -> float:
+async def sender_run(
+    database_url: str, sink_port: int, count: int, processes: int, folder: Path, settings: dict[str, str]
+) -> float:
     await upgrade_async(database_url)
     engine = create_engine(database_url)
     sessions = create_session_factory(engine)
@@ -81,7 +93,7 @@ async def sender_run(database_url: str, sink_port: int, count: int, processes: i
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBRIDGE_")} | {
         "MAILBRIDGE_DATABASE_URL": database_url, "MAILBRIDGE_NATS_URL": nats.url,
         "MAILBRIDGE_SECRET_KEY": generate_key(), "MAILBRIDGE_VAR_DIR": str(folder), "MAILBRIDGE_LOG_LEVEL": "WARNING",
-    }  # fmt: skip
+    } | settings  # fmt: skip
     broker = create_broker(nats.url, "bench")
     await broker.connect()
     await ensure_streams(broker.connection.jetstream())
@@ -91,7 +103,8 @@ async def sender_run(database_url: str, sink_port: int, count: int, processes: i
     ]
     try:
         await asyncio.sleep(2)  # the consumers are up
-        started = time.perf_counter()
+        pids = [child.pid for child in children]
+        started, cpu = time.perf_counter(), cpu_s(pids)
         for start in range(0, count, 500):
             await asyncio.gather(*(
                 publish(broker, SendRequested(outbox_id=i), 10, msg_id=str(i)) for i in ids[start : start + 500]
@@ -105,7 +118,9 @@ async def sender_run(database_url: str, sink_port: int, count: int, processes: i
                     select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "sent")
                 )
             if (done or 0) >= count:
-                return time.perf_counter() - started
+                elapsed, used = time.perf_counter() - started, cpu_s(pids) - cpu
+                print(f"  {processes} process(es): sender CPU {used / count * 1e6:.0f} µs a mail")
+                return elapsed
             await asyncio.sleep(0.25)  # a count scans the table: do not let the poll cost the run
     finally:
         for child in children:
@@ -121,6 +136,10 @@ async def main() -> None:
     parser.add_argument("--mails", type=int, default=10_000)
     parser.add_argument("--postgres", help="an empty PostgreSQL database URL; default SQLite")
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 4], help="sender runs (default: 1 4)")
+    parser.add_argument(
+        "--setting", action="append", default=[], metavar="NAME=VALUE",
+        help="a sender setting for the run, e.g. MAILBRIDGE_SEND_WORKERS=128 (repeatable)",
+    )  # fmt: skip
     args = parser.parse_args()
     with smtp_sink() as sink, tempfile.TemporaryDirectory(prefix="mb-send-") as scratch:
         baseline = smtp_source(sink.port, args.mails, 1)
@@ -133,7 +152,8 @@ async def main() -> None:
         one = None
         for processes in args.processes:
             url = args.postgres or f"sqlite+aiosqlite:///{scratch}/send-{processes}.db"
-            elapsed = await sender_run(url, sink.port, args.mails, processes, Path(scratch))
+            settings = dict(setting.split("=", 1) for setting in args.setting)
+            elapsed = await sender_run(url, sink.port, args.mails, processes, Path(scratch), settings)
             rate = args.mails / elapsed
             one = one or rate
             print(f"sender, {processes} process(es): {elapsed:.2f} s, {rate:.0f} mails/s; "

@@ -14,7 +14,7 @@ from pydantic import Field
 
 class SenderSettings(VarDirSettings, DatabaseSettings, NatsSettings, SecretSettings, LoggingSettings):
     send_pool: str = Field(default="default", pattern="^(default|egress)$", description="S6")
-    send_workers: int = Field(default=64, ge=1, le=256, description="mails in flight per process")
+    send_workers: int = Field(default=256, ge=1, le=1024, description="mails in flight per process")
     smtp_connections_per_server: int = Field(default=8, ge=1, le=64)
     smtp_timeout_s: float = Field(default=30.0, gt=0)
     send_stale_after_s: float = Field(
