@@ -1,6 +1,7 @@
 """The mail store in SQL: account configuration, leases, sync cursors, messages, fetch state.
 
-A fetch run starts and ends with one transaction each (`fetch_runs`). Every write in between
+A fetch run's start and its end are each atomic (`fetch_runs`: a transaction on SQLite, single
+statements on PostgreSQL). Every write in between
 runs in one transaction that first renews the lease by its token (the fence, `leases`), then
 stores messages and adds their MailFetched outbox rows (`new_messages`) and advances the cursor
 (`cursors`).
