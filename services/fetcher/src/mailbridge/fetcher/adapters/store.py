@@ -1,10 +1,10 @@
 """The mail store in SQL: account configuration, leases, sync cursors, messages, fetch state.
 
-A fetch run's start and its end are each atomic (`fetch_runs`: a transaction on SQLite, single
-statements on PostgreSQL). Every write in between
-runs in one transaction that first renews the lease by its token (the fence, `leases`), then
-stores messages and adds their MailFetched outbox rows (`new_messages`) and advances the cursor
-(`cursors`).
+A fetch run takes its lease with the cursors, and records its outcome with the release,
+atomically (`fetch_runs`: a transaction on SQLite, one statement each on PostgreSQL). Every write
+in between runs in one transaction that first renews the lease by its token (the fence,
+`leases`), then stores messages and adds their MailFetched outbox rows (`new_messages`) and
+advances the cursor (`cursors`).
 """
 
 import uuid
