@@ -19,12 +19,17 @@ from sqlalchemy import func, select
 
 
 class RecordingBroker:
-    """Stands in for the NATS broker: records what was published, slowly enough to overlap."""
+    """Stands in for the NATS broker and its JetStream client: records what was published,
+    slowly enough for two relays to overlap."""
 
     def __init__(self) -> None:
         self.published: Counter[str] = Counter()
+        self.connection = self
 
-    async def publish(self, payload: bytes, *, headers: dict[str, str], **_: Any) -> None:
+    def jetstream(self) -> "RecordingBroker":
+        return self
+
+    async def publish(self, subject: str, payload: bytes, *, headers: dict[str, str], **_: Any) -> None:
         await asyncio.sleep(0.001)
         self.published[headers[MSG_ID_HEADER]] += 1
 

@@ -4,7 +4,7 @@ import random
 from email.utils import getaddresses, parseaddr
 
 import pytest
-from mailbridge.common.addresses import addresses, mailbox
+from mailbridge.common.addresses import addresses, is_plain_address, mailbox
 
 CASES = [
     "a@example.com",
@@ -63,3 +63,15 @@ def test_random_values_agree_with_the_standard_library() -> None:
         value = "".join(rng.choice(RANDOM_PIECES) for _ in range(rng.randint(0, 12)))
         assert addresses([value]) == reference([value]), value
         assert mailbox(value) == parseaddr(value), value
+
+
+@pytest.mark.parametrize(
+    ("value", "plain"),
+    [("a@b.c", True), ("a.b+tag@mail.example.org", True), ("a@b", True), ("a b@c", False), ('"a"@b', False),
+     ("<a@b>", False), ("a@b.", False), ("a..b@c", False), ("a@[127.0.0.1]", False), ("jörg@x.de", False),
+     (" a@b", False), ("a@b\r\n", False)],
+)  # fmt: skip
+def test_plain_addresses_are_what_parseaddr_returns_unchanged(value: str, plain: bool) -> None:
+    assert is_plain_address(value) is plain
+    if plain:
+        assert parseaddr(value) == ("", value)

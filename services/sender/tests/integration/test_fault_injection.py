@@ -50,19 +50,19 @@ async def send_plain(server: FaultySmtpServer, mail: Built) -> SmtpResult:
     return await send(plain_target(server.port), mail, _context(), timeout_s=5.0)
 
 
-@pytest.mark.parametrize(
-    ("stage", "reply", "outcome"),
-    [
-        ("MAIL", "421 4.3.2 service shutting down", TEMPORARY),
-        ("MAIL", "451 4.3.0 local error", TEMPORARY),
-        ("RCPT", "450 4.2.1 mailbox busy", TEMPORARY),
-        ("DATA", "451 4.3.0 try again later", TEMPORARY),
-        ("DATA", "552 5.3.4 message too big for now", TEMPORARY),
-        ("MAIL", "553 5.7.1 sender not allowed", PERMANENT),
-        ("RCPT", "550 5.1.1 no such user", PERMANENT),
-        ("DATA", "554 5.6.0 rejected as spam", PERMANENT),
-    ],
-)
+REPLIES = [
+    ("MAIL", "421 4.3.2 service shutting down", TEMPORARY),
+    ("MAIL", "451 4.3.0 local error", TEMPORARY),
+    ("RCPT", "450 4.2.1 mailbox busy", TEMPORARY),
+    ("DATA", "451 4.3.0 try again later", TEMPORARY),
+    ("DATA", "552 5.3.4 message too big for now", TEMPORARY),
+    ("MAIL", "553 5.7.1 sender not allowed", PERMANENT),
+    ("RCPT", "550 5.1.1 no such user", PERMANENT),
+    ("DATA", "554 5.6.0 rejected as spam", PERMANENT),
+]
+
+
+@pytest.mark.parametrize(("stage", "reply", "outcome"), REPLIES)
 async def test_replies_are_classified(
     server: FaultySmtpServer, stage: str, reply: str, outcome: DeliveryOutcome
 ) -> None:
@@ -71,6 +71,19 @@ async def test_replies_are_classified(
     assert result.outcome is outcome
     assert reply.split()[0] in result.reply
     assert server.received == []
+
+
+@pytest.mark.parametrize(("stage", "reply", "outcome"), REPLIES)
+async def test_replies_are_classified_on_a_reused_connection(
+    server: FaultySmtpServer, pool: SmtpPool, stage: str, reply: str, outcome: DeliveryOutcome
+) -> None:
+    """A greeted connection writes MAIL and RCPT itself (plain addresses): the same rules."""
+    assert (await pool.send(plain_target(server.port), built())).outcome is SENT
+    server.fail_next(stage, reply)
+    result = await pool.send(plain_target(server.port), built())
+    assert result.outcome is outcome
+    assert reply.split()[0] in result.reply
+    assert (server.connections, len(server.received)) == (1, 1)
 
 
 @pytest.mark.parametrize("stage", ["MAIL", "RCPT", "DATA"])

@@ -16,6 +16,13 @@ _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _ADDRESS = rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
 _NAME = rf"{_ATOM}(?:{_SPACE}+{_ATOM})*{_SPACE}*"  # words apart by spaces: no backtracking blow-up
 _PLAIN_MAILBOX = re.compile(rf"{_SPACE}*(?:({_NAME})?<({_ADDRESS})>|({_ADDRESS})){_SPACE}*")
+_PLAIN_ADDRESS = re.compile(_ADDRESS)
+
+
+def is_plain_address(value: str) -> bool:
+    """`local@domain` of dot-atoms only: what `parseaddr` returns unchanged and an SMTP command
+    carries as `<value>` without quoting."""
+    return _PLAIN_ADDRESS.fullmatch(value) is not None
 
 
 def addresses(values: list[str]) -> list[str]:

@@ -70,15 +70,17 @@ _PENDING = (
 
 async def _publish(broker: NatsBroker, pending: Pending, timeout_s: float) -> None:
     # One batch in flight at once: JetStream acks them in any order; a failure fails the batch,
-    # which is then published again (the repeat is dropped by its message id).
+    # which is then published again (the repeat is dropped by its message id). Straight through
+    # nats-py's JetStream client: FastStream's publish path cost a third more CPU per event.
+    js = broker.connection.jetstream()
     await asyncio.gather(
         *(
-            broker.publish(
+            js.publish(
+                event.subject,
                 event.payload.encode(),
-                subject=event.subject,
+                timeout=timeout_s,
                 stream=stream_for(event.subject).name,
                 headers={MSG_ID_HEADER: str(event.id)},
-                timeout=timeout_s,
             )
             for event in pending
         )

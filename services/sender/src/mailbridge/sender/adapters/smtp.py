@@ -28,10 +28,12 @@ from aiosmtplib import (
     SMTPRecipientsRefused,
     SMTPResponse,
     SMTPResponseException,
+    SMTPSenderRefused,
     SMTPServerDisconnected,
     SMTPStatus,
     SMTPTimeoutError,
 )
+from mailbridge.common.addresses import is_plain_address
 from mailbridge.sender.outgoing import SmtpTarget
 from mailbridge.sender.ports import Built, Delivery, DeliveryOutcome
 from mailbridge.sender.smtp_replies import (
@@ -106,7 +108,7 @@ async def open_client(
 async def transact(client: SMTP, built: Built) -> SmtpResult:
     """One mail over an open client. DeadBeforeData when the connection was gone before DATA."""
     try:
-        await client.mail(built.envelope_from, options=_size_option(client, built.raw))
+        await _mail(client, built.envelope_from, _size_option(client, built.raw))
         replies = [await _rcpt(client, address) for address in built.envelope_to]
     except SMTPServerDisconnected as error:
         raise DeadBeforeData(str(error)) from error
@@ -202,11 +204,28 @@ async def quit_quietly(client: SMTP) -> None:
             client.close()
 
 
+async def _mail(client: SMTP, address: str, options: list[str]) -> None:
+    """MAIL FROM. A plain address on a greeted connection is written as `<address>` straight
+    through `execute_command`; aiosmtplib's `mail()` would parse it again with `parseaddr`
+    (`common.addresses.is_plain_address`: the same result). Anything else takes `mail()`."""
+    if client.is_ehlo_or_helo_needed or not is_plain_address(address):
+        await client.mail(address, options=options)
+        return
+    arguments = [option.encode("ascii") for option in options]
+    response = await client.execute_command(b"MAIL", b"FROM:<" + address.encode("ascii") + b">", *arguments)
+    if response.code != SMTPStatus.completed:
+        raise SMTPSenderRefused(response.code, response.message, address)
+
+
 async def _rcpt(client: SMTP, address: str) -> RecipientReply:
-    try:
-        response = await client.rcpt(address)
-    except SMTPRecipientRefused as refused:
-        return RecipientReply(address, refused.code, refused.message)
+    """RCPT TO, the same way as `_mail`; a refusal is a reply, not an exception."""
+    if client.is_ehlo_or_helo_needed or not is_plain_address(address):
+        try:
+            response = await client.rcpt(address)
+        except SMTPRecipientRefused as refused:
+            return RecipientReply(address, refused.code, refused.message)
+    else:
+        response = await client.execute_command(b"RCPT", b"TO:<" + address.encode("ascii") + b">")
     return RecipientReply(address, response.code, response.message)
 
 
