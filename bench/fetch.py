@@ -140,9 +140,7 @@ async def fetcher_run(
     async def counts() -> tuple[int, int, object]:
         async with sessions() as session:
             stored = await session.scalar(select(func.count()).select_from(StoredMessage))
-            unpublished = await session.scalar(
-                select(func.count()).select_from(OutboxEvent).where(OutboxEvent.published_at.is_(None))
-            )
+            unpublished = await session.scalar(select(func.count()).select_from(OutboxEvent))
             state = await session.get(FetchState, account_id)
             return int(stored or 0), int(unpublished or 0), state.last_finished_at if state else None
 

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 from aiosmtplib import SMTP
@@ -27,8 +28,9 @@ from mailbridge.common.nats_embedded import start_embedded_nats
 from mailbridge.common.secrets import generate_key
 from mailbridge.common.streams import ensure_streams
 from mailbridge.testkit.config_rows import add_account, empty_tables
+from mailbridge.testkit.databases import fresh_postgres_database
 from mailbridge.testkit.smtp_sink import smtp_sink
-from sqlalchemy import func, select
+from sqlalchemy import func, make_url, select
 
 BODY = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 6 + "\n") * 55  # ~20 KB
 
@@ -134,7 +136,9 @@ async def sender_run(
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mails", type=int, default=10_000)
-    parser.add_argument("--postgres", help="an empty PostgreSQL database URL; default SQLite")
+    parser.add_argument(
+        "--postgres", help="a PostgreSQL URL (postgresql+asyncpg://…); each run uses a fresh database there"
+    )
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 4], help="sender runs (default: 1 4)")
     parser.add_argument(
         "--setting", action="append", default=[], metavar="NAME=VALUE",
@@ -150,10 +154,14 @@ async def main() -> None:
             print(f"bare aiosmtplib loop, {connections} connection(s): {elapsed:.2f} s, "
                   f"{args.mails / elapsed:.0f} mails/s; {args.mails / elapsed / base_rate:.2f} of smtp-source")  # fmt: skip
         one = None
+        settings = dict(setting.split("=", 1) for setting in args.setting)
         for processes in args.processes:
-            url = args.postgres or f"sqlite+aiosqlite:///{scratch}/send-{processes}.db"
-            settings = dict(setting.split("=", 1) for setting in args.setting)
-            elapsed = await sender_run(url, sink.port, args.mails, processes, Path(scratch), settings)
+            async with AsyncExitStack() as stack:
+                if args.postgres:  # a fresh database each run: no dead rows of earlier runs to wade through
+                    url = await stack.enter_async_context(fresh_postgres_database(make_url(args.postgres)))
+                else:
+                    url = f"sqlite+aiosqlite:///{scratch}/send-{processes}.db"
+                elapsed = await sender_run(url, sink.port, args.mails, processes, Path(scratch), settings)
             rate = args.mails / elapsed
             one = one or rate
             print(f"sender, {processes} process(es): {elapsed:.2f} s, {rate:.0f} mails/s; "

@@ -1,7 +1,9 @@
-"""Publishes the events that service transactions wrote to the outbox table, then marks them sent.
+"""Publishes the events that service transactions wrote to the outbox table, then deletes them.
 
-At-least-once: a crash between publish and mark publishes again; each event carries its own
-`event_id` as `Nats-Msg-Id`, so JetStream drops the repeat within the duplicate window.
+At-least-once: a crash between publish and delete publishes again; each event carries its own
+`event_id` as `Nats-Msg-Id`, so JetStream drops the repeat within the duplicate window. Once
+published an event lives on in JetStream (the EVENTS stream), so the table holds only what is
+still to be published and stays small however much mail goes through.
 """
 
 import asyncio
@@ -12,12 +14,11 @@ from datetime import timedelta
 
 from faststream.nats import NatsBroker
 from mailbridge.common.db.mailstore import OutboxEvent
-from mailbridge.common.db.types import utcnow
 from mailbridge.common.events import Message
 from mailbridge.common.messaging import MSG_ID_HEADER
 from mailbridge.common.streams import stream_for
 from nats.errors import Error as NatsError
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 logger = logging.getLogger(__name__)
@@ -39,29 +40,28 @@ async def enqueue_many(session: AsyncSession, events: Iterable[Message]) -> None
 async def relay_once(sessions: async_sessionmaker[AsyncSession], broker: NatsBroker, timeout_s: float) -> int:
     """Publish one batch of pending events; return how many were published.
 
-    On PostgreSQL the batch stays locked (FOR UPDATE SKIP LOCKED) until it is marked published,
-    so the relays of several processes take different batches instead of all publishing the
-    same one. SQLite has no row locks, and a read transaction there cannot become a write once
-    another process has written: it reads, publishes and marks in separate steps (a repeat is
-    dropped by its message id)."""
+    On PostgreSQL the batch stays locked (FOR UPDATE SKIP LOCKED) until it is deleted, so the
+    relays of several processes take different batches instead of all publishing the same one.
+    SQLite has no row locks, and a read transaction there cannot become a write once another
+    process has written: it reads, publishes and deletes in separate steps (a repeat is dropped
+    by its message id)."""
     async with sessions() as session:
         row_locks = session.get_bind().dialect.name == "postgresql"
         async with session.begin():
             pending = (await session.execute(_PENDING)).all()
             if row_locks:
                 await _publish(broker, pending, timeout_s)
-                await _mark_published(session, pending)
+                await _delete_published(session, pending)
                 return len(pending)
         await _publish(broker, pending, timeout_s)
         async with session.begin():
-            await _mark_published(session, pending)
+            await _delete_published(session, pending)
     return len(pending)
 
 
 Pending = Sequence[Row[uuid.UUID, str, str]]  # id, subject, payload
 _PENDING = (
     select(OutboxEvent.id, OutboxEvent.subject, OutboxEvent.payload)
-    .where(OutboxEvent.published_at.is_(None))
     .order_by(OutboxEvent.id)
     .limit(BATCH)
     .with_for_update(skip_locked=True)
@@ -87,13 +87,9 @@ async def _publish(broker: NatsBroker, pending: Pending, timeout_s: float) -> No
     )
 
 
-async def _mark_published(session: AsyncSession, pending: Pending) -> None:
+async def _delete_published(session: AsyncSession, pending: Pending) -> None:
     if pending:
-        await session.execute(
-            update(OutboxEvent)
-            .where(OutboxEvent.id.in_([event.id for event in pending]))
-            .values(published_at=utcnow())
-        )
+        await session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_([event.id for event in pending])))
 
 
 async def relay_forever(

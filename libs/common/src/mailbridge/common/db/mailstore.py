@@ -95,14 +95,14 @@ class FetchState(Base):
 
 
 class OutboxEvent(Base):
-    """Transactional outbox: events written with the data they describe, published after."""
+    """Transactional outbox: events written with the data they describe, published after and then
+    deleted (JetStream keeps them); the table holds only what is still to be published."""
 
     __tablename__ = "outbox_events"
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     subject: Mapped[str] = mapped_column(String(200))
     payload: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
-    published_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
 
 
 class FetchLease(Base):
