@@ -173,3 +173,23 @@ async def test_publishing_through_the_broker_reaches_the_consumer(
     await until(lambda: handled == [outbox_id])
     await commands.stop(5.0)
     await broker.stop()
+
+
+async def test_a_consumer_that_went_away_and_came_back_is_served_again(
+    js: JetStreamContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    handled: list[uuid.UUID] = []
+    commands = PullConsumer(
+        SendRequested, recorder(handled), durable=DURABLE, workers=4, pull_timeout_s=0.2,
+        config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=30.0, max_deliver=-1),
+    )  # fmt: skip
+    await commands.start(js)
+    await js.delete_consumer(SEND.name, DURABLE)
+    await asyncio.sleep(1.0)  # pulls fail meanwhile; the loop must outlive them
+    await js.add_consumer(
+        SEND.name, ConsumerConfig(durable_name=DURABLE, ack_policy=AckPolicy.EXPLICIT, ack_wait=30.0)
+    )
+    ids = await send_requests(js, 1)
+    await until(lambda: handled == ids)
+    await commands.stop(5.0)
+    assert any("pulling work-queue-test failed" in record.getMessage() for record in caplog.records)

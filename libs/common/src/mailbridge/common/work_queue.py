@@ -13,8 +13,11 @@ delay); an exception that escapes it settles nothing, so JetStream redelivers af
 consumer's ack wait, the same rule as for FastStream handlers (`messaging`). A command that
 does not parse can never succeed: it is logged with the reason and terminated.
 
-`stop()` pulls no more, gives the commands in flight `grace_s` to finish and cancels the rest,
-which are then redelivered.
+A pull that fails for any other reason (the server unavailable, the connection closed, a
+consumer that went away) is logged and tried again a second later: the loop never ends but by
+`stop()`. `stop()` pulls no more, gives the commands in flight `grace_s` to finish and cancels
+the rest, which are then redelivered; so is a command the server handed to the last, cancelled
+pull, after the consumer's ack wait.
 """
 
 import asyncio
@@ -94,6 +97,10 @@ class PullConsumer(Generic[Command]):
                 continue
             except (ConnectionClosedError, ServiceUnavailableError) as error:
                 logger.warning("pulling %s failed: %s; trying again", self._durable, error)
+                await asyncio.sleep(RETRY_PULL_S)
+                continue
+            except Exception:  # whatever it was, the queue must keep being served
+                logger.exception("pulling %s failed; trying again", self._durable)
                 await asyncio.sleep(RETRY_PULL_S)
                 continue
             for message in messages:
