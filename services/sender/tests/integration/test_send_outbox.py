@@ -3,12 +3,14 @@
 SendRequested for a sent row sends nothing; G6 seals sent rows into the chain."""
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import pytest
 from mailbridge.common.db.engine import create_engine, create_session_factory
+from mailbridge.common.db.mailstore import OutboxEvent
 from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.db.outbox import OutboxMessage
 from mailbridge.common.db.tables import MailSettings
@@ -227,3 +229,7 @@ async def test_an_account_that_cannot_send_fails_its_own_mail_only(world: World)
         "cannot be sent: account broken@example.org: a stored secret cannot be decrypted with any key"
     )
     assert len(world.server.received) == 1
+    async with world.sessions() as session:
+        events = [json.loads(payload) for payload in await session.scalars(select(OutboxEvent.payload))]
+    failure = next(event for event in events if event["outbox_id"] == str(row.id))
+    assert (failure["attempt"], stored.attempts) == (1, 1), "the SendFailed event names the attempt counted"

@@ -46,8 +46,8 @@ async def send_outbox(deps: SendDeps, outbox_id: uuid.UUID) -> SendResult:
         return SendResult(Settle.RETRY, "being sent by another worker")
     if claim.found is Found.UNUSABLE:
         reply = f"cannot be sent: {claim.reason}"
-        await deps.store.record(Outcome(outbox_id, "failed", reply, 0))
-        return SendResult(Settle.ACK, reply)
+        await deps.store.record(Outcome(outbox_id, "failed", reply, claim.attempt))
+        return SendResult(Settle.ACK, reply, claim.attempt)
     if claim.found is Found.DONE or claim.row is None:
         return SendResult(Settle.ACK, "already sent or failed")
     claimed = claim.row

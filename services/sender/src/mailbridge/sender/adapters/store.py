@@ -64,6 +64,7 @@ class Claim:
     found: Found
     row: Claimed | None = None  # for CLAIMED and UNAPPENDED
     reason: str = ""  # for UNUSABLE
+    attempt: int = 0  # for UNUSABLE: the attempt this claim counted
 
 
 @dataclass(frozen=True)
@@ -266,11 +267,13 @@ async def _record(session: AsyncSession, outcomes: list[Outcome]) -> None:
 def _claim(senders: dict[uuid.UUID, "_Sender | str"], row: AnyRow, files: list[Attachment]) -> Claim:
     sender = senders.get(row.account_id, "its account is gone")
     if isinstance(sender, str):
-        return Claim(Found.UNUSABLE, reason=sender)
+        return Claim(Found.UNUSABLE, reason=sender, attempt=row.attempts)
     try:
         return Claim(Found.CLAIMED, sender.claimed(row, files))
     except (TypeError, ValueError, AttributeError) as error:  # a stored request of the wrong shape
-        return Claim(Found.UNUSABLE, reason=f"the stored request cannot be read: {error}")
+        return Claim(
+            Found.UNUSABLE, reason=f"the stored request cannot be read: {error}", attempt=row.attempts
+        )
 
 
 async def _attachments(
