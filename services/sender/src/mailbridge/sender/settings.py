@@ -15,7 +15,7 @@ from pydantic import Field
 class SenderSettings(VarDirSettings, DatabaseSettings, NatsSettings, SecretSettings, LoggingSettings):
     send_pool: str = Field(default="default", pattern="^(default|egress)$", description="S6")
     send_workers: int = Field(default=256, ge=1, le=1024, description="mails in flight per process")
-    smtp_connections_per_server: int = Field(default=16, ge=1, le=64, description="per server and login")
+    smtp_connections_per_server: int = Field(default=8, ge=1, le=64, description="per server and login")
     smtp_timeout_s: float = Field(default=30.0, gt=0)
     send_stale_after_s: float = Field(
         default=300.0, gt=0, description="a `sending` row older than this is retried"
