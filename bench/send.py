@@ -19,6 +19,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 from aiosmtplib import SMTP
+from faststream.nats import NatsBroker
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.db.outbox import OutboxMessage
@@ -26,10 +27,12 @@ from mailbridge.common.events import SendRequested
 from mailbridge.common.messaging import create_broker, publish
 from mailbridge.common.nats_embedded import start_embedded_nats
 from mailbridge.common.secrets import generate_key
-from mailbridge.common.streams import ensure_streams
+from mailbridge.common.streams import SEND, ensure_streams
+from mailbridge.sender.subscribers import POOLS
 from mailbridge.testkit.config_rows import add_account, empty_tables
 from mailbridge.testkit.databases import fresh_postgres_database
 from mailbridge.testkit.smtp_sink import smtp_sink
+from nats.js.errors import NotFoundError
 from sqlalchemy import func, make_url, select
 
 BODY = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 6 + "\n") * 55  # ~20 KB
@@ -72,6 +75,19 @@ async def aiosmtplib_loop(port: int, count: int, connections: int) -> float:
     return time.perf_counter() - started
 
 
+async def senders_ready(broker: NatsBroker, processes: int, timeout_s: float = 120.0) -> None:
+    """Until every sender process has a pull request waiting on the consumer (it has started up)."""
+    js = broker.connection.jetstream()
+    async with asyncio.timeout(timeout_s):
+        while True:
+            try:
+                if (await js.consumer_info(SEND.name, POOLS["default"][1])).num_waiting >= processes:
+                    return
+            except NotFoundError:  # no sender has created the consumer yet
+                pass
+            await asyncio.sleep(0.1)
+
+
 async def sender_run(
     database_url: str, sink_port: int, count: int, processes: int, folder: Path, settings: dict[str, str]
 ) -> float:
@@ -104,7 +120,7 @@ async def sender_run(
         for _ in range(processes)
     ]
     try:
-        await asyncio.sleep(2)  # the consumers are up
+        await senders_ready(broker, processes)
         pids = [child.pid for child in children]
         started, cpu = time.perf_counter(), cpu_s(pids)
         for start in range(0, count, 500):
