@@ -62,6 +62,9 @@ class _State:
     received: list[Received] = field(default_factory=list)
     wire: bytearray = field(default_factory=bytearray)
     connections: int = 0
+    open: int = 0
+    most_open: int = 0
+    max_connections: int | None = None  # beyond it: "421 too many connections" and closed
     auth_attempts: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -108,10 +111,25 @@ class _Handler:
 class _RecordingSmtp(SMTP):
     state: _State
 
+    accepted = False
+
     def connection_made(self, transport: Any) -> None:
         with self.state.lock:
             self.state.connections += 1
+            limit = self.state.max_connections
+            self.accepted = limit is None or self.state.open < limit
+            if self.accepted:
+                self.state.open += 1
+                self.state.most_open = max(self.state.most_open, self.state.open)
         super().connection_made(transport)
+        if not self.accepted:  # answered before aiosmtpd's own greeting goes out
+            transport.write(b"421 4.7.0 Too many connections from your host\r\n")
+            transport.close()
+
+    def connection_lost(self, error: Exception | None) -> None:
+        with self.state.lock:
+            self.state.open -= 1 if self.accepted else 0
+        super().connection_lost(error)
 
     def data_received(self, data: bytes) -> None:
         with self.state.lock:
@@ -140,8 +158,8 @@ class _RecordingController(Controller):
 class FaultySmtpServer:
     """aiosmtpd in a thread on 127.0.0.1; `fail_next`, `refuse`, then read what it recorded."""
 
-    def __init__(self, *, offer_auth: bool = False) -> None:
-        self._state = _State()
+    def __init__(self, *, offer_auth: bool = False, max_connections: int | None = None) -> None:
+        self._state = _State(max_connections=max_connections)
         kwargs: dict[str, Any] = {}
         if offer_auth:  # AUTH offered on a plain connection, with no STARTTLS: a trap for clients
             kwargs |= {"auth_require_tls": False, "authenticator": lambda *a: AuthResult(success=True)}
@@ -169,6 +187,11 @@ class FaultySmtpServer:
         with self._state.lock:
             self._state.faults[stage].extend(replies)
 
+    def allow(self, max_connections: int | None) -> None:
+        """From now on refuse connections beyond `max_connections` (None: no limit)."""
+        with self._state.lock:
+            self._state.max_connections = max_connections
+
     def refuse(self, address: str, reply: str = "550 5.1.1 no such user") -> None:
         """Refuse this recipient at RCPT, every time."""
         self._state.refused[address.lower()] = reply
@@ -187,6 +210,11 @@ class FaultySmtpServer:
     @property
     def connections(self) -> int:
         return self._state.connections
+
+    @property
+    def most_open(self) -> int:
+        """The most connections it held open at once (those it refused not counted)."""
+        return self._state.most_open
 
     @property
     def auth_attempts(self) -> int:

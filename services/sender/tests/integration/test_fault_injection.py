@@ -233,3 +233,40 @@ async def test_data_arrives_as_written_lines_with_dots_included(
     assert [r.data for r in server.received] == [
         raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") + (arrives or b"")
     ]
+
+
+async def test_pool_comes_down_to_the_connections_a_server_allows(pool: SmtpPool) -> None:
+    """A server that takes two connections per client refuses the third with a 421: the mail
+    waits for one of the two instead of failing, and later mails stay within two."""
+    with FaultySmtpServer(max_connections=2) as limited:
+        results = await asyncio.gather(*(pool.send(plain_target(limited.port), built()) for _ in range(20)))
+        assert {r.outcome for r in results} == {SENT}
+        assert (len(limited.received), limited.most_open) == (20, 2)
+        refused = limited.connections - 2
+        assert 1 <= refused <= 2, "the pool stopped opening connections the server refuses"
+        more = await asyncio.gather(*(pool.send(plain_target(limited.port), built()) for _ in range(20)))
+        assert {r.outcome for r in more} == {SENT}
+        assert limited.connections - 2 == refused, "no connection beyond the server's limit tried again"
+
+
+async def test_a_server_that_refuses_every_connection_is_a_temporary_failure(pool: SmtpPool) -> None:
+    with FaultySmtpServer(max_connections=0) as closed:
+        result = await pool.send(plain_target(closed.port), built())
+    assert result.outcome is TEMPORARY
+    assert "421" in result.reply
+
+
+async def test_the_pool_bound_returns_once_its_connections_were_quit(server: FaultySmtpServer) -> None:
+    pool = SmtpPool(_context(), timeout_s=5.0, per_key=4, idle_s=0.1, local_hostname="client.test")
+    try:
+        server.allow(1)
+        first = await asyncio.gather(*(pool.send(plain_target(server.port), built()) for _ in range(6)))
+        assert {r.outcome for r in first} == {SENT}
+        assert server.most_open == 1
+        server.allow(None)
+        await asyncio.sleep(0.4)  # every connection of the key quit for idleness
+        again = await asyncio.gather(*(pool.send(plain_target(server.port), built()) for _ in range(12)))
+    finally:
+        await pool.close()
+    assert {r.outcome for r in again} == {SENT}
+    assert server.most_open > 1, "the full bound is back"

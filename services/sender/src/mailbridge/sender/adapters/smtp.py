@@ -15,6 +15,7 @@ the mail, so a retry can deliver it twice, as with any SMTP client.
 
 import asyncio
 import ssl
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -246,17 +247,65 @@ def _size_option(client: SMTP, raw: bytes) -> list[str]:
 PoolKey = tuple[str, int, str, bool, str]
 
 
+class _Places:
+    """A semaphore whose bound can be changed while it is in use: the mails sending at once over
+    one key. Places are given in the order they were asked for."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.taken = limit, 0
+        self._waiting: deque[asyncio.Future[None]] = deque()
+
+    async def __aenter__(self) -> None:
+        if self.taken < self.limit and not self._waiting:
+            self.taken += 1
+            return
+        place = asyncio.get_running_loop().create_future()
+        self._waiting.append(place)
+        try:
+            await place
+        except asyncio.CancelledError:
+            if place.done() and not place.cancelled():  # given a place, then cancelled: pass it on
+                self._leave()
+            raise
+
+    async def __aexit__(self, *_: object) -> None:
+        self._leave()
+
+    def set_limit(self, limit: int) -> None:
+        self.limit = limit
+        self._wake()
+
+    def _leave(self) -> None:
+        self.taken -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiting and self.taken < self.limit:
+            place = self._waiting.popleft()
+            if not place.done():
+                self.taken += 1
+                place.set_result(None)
+
+
 @dataclass
 class _Lane:
-    """The connections of one key: a bound on how many, and the idle ones (last used last)."""
+    """One key's connections: the places for mails sending at once, the idle connections (last
+    used last), and how many are open or being opened."""
 
-    slots: asyncio.Semaphore
+    places: _Places
     idle: list[tuple[SMTP, asyncio.TimerHandle]] = field(default_factory=list)
+    connections: int = 0
 
 
 class SmtpPool:
     """Up to `per_key` logged-in connections per (host, port, encryption, auth, login), reused
-    while mail is queued and quit after `idle_s` without work. Implements the `Mailer` port."""
+    while mail is queued and quit after `idle_s` without work. Implements the `Mailer` port.
+
+    A server that allows fewer connections per client answers the one too many with a 4xx
+    (`421 too many connections`). When that happens while other connections of the key are
+    open, the key's bound comes down to those and the mail waits for one of them instead of
+    failing; the bound goes back to `per_key` once every connection of the key is closed.
+    """
 
     def __init__(
         self, tls: ssl.SSLContext, *, timeout_s: float = 30.0, per_key: int = 4, idle_s: float = 5.0,
@@ -274,21 +323,30 @@ class SmtpPool:
 
     async def send(self, target: SmtpTarget, built: Built) -> SmtpResult:
         key = (target.host.lower(), target.port, target.encryption, target.auth, target.login)
-        lane = self._lanes.setdefault(key, _Lane(asyncio.Semaphore(self._per_key)))
-        async with lane.slots:
-            reused = self._take_idle(lane)
-            if reused is not None:
-                result = await self._attempt(lane, reused, target, built)
-                if result is not None:
-                    return result
-            try:
-                client = await open_client(
-                    target, self._tls, self._timeout_s, self._authenticate, self._local_hostname
-                )
-            except SmtpFailure as failure:
-                return failure.result
-            result = await self._attempt(lane, client, target, built)
-            return result or failed(DeliveryOutcome.TEMPORARY, f"{where(target)} closed the connection")
+        lane = self._lanes.setdefault(key, _Lane(_Places(self._per_key)))
+        while True:
+            async with lane.places:
+                reused = self._take_idle(lane)
+                if reused is not None:
+                    result = await self._attempt(lane, reused, target, built)
+                    if result is not None:
+                        return result
+                lane.connections += 1
+                try:
+                    client = await open_client(
+                        target, self._tls, self._timeout_s, self._authenticate, self._local_hostname
+                    )
+                except SmtpFailure as failure:
+                    self._forget(lane)
+                    if not (lane.connections and _refused_for_now(failure)):
+                        return failure.result
+                    lane.places.set_limit(lane.connections)  # the server's limit: wait for one it took
+                    continue
+                except BaseException:
+                    self._forget(lane)
+                    raise
+                result = await self._attempt(lane, client, target, built)
+                return result or failed(DeliveryOutcome.TEMPORARY, f"{where(target)} closed the connection")
 
     async def close(self) -> None:
         lanes, self._lanes = list(self._lanes.values()), {}
@@ -306,17 +364,19 @@ class SmtpPool:
         try:
             result = await transact(client, built)
         except DeadBeforeData:
-            client.close()
+            self._discard(lane, client)
             return None
         except Exception as error:  # noqa: BLE001 - every failure becomes a classified result
-            client.close()
+            self._discard(lane, client)
             return explain(error, target, "the transaction")
         except BaseException:  # cancelled mid-conversation: the connection's state is unknown
-            client.close()
+            self._discard(lane, client)
             raise
         if client.is_connected:
             timer = asyncio.get_running_loop().call_later(self._idle_s, self._expire, lane, client)
             lane.idle.append((client, timer))
+        else:
+            self._discard(lane, client)
         return result
 
     def _take_idle(self, lane: _Lane) -> SMTP | None:
@@ -325,13 +385,31 @@ class SmtpPool:
             timer.cancel()
             if client.is_connected:
                 return client
+            self._discard(lane, client)
         return None
 
     def _expire(self, lane: _Lane, client: SMTP) -> None:
         lane.idle = [(c, t) for c, t in lane.idle if c is not client]
         self._spawn(quit_quietly(client))
+        self._forget(lane)
+
+    def _discard(self, lane: _Lane, client: SMTP) -> None:
+        client.close()
+        self._forget(lane)
+
+    def _forget(self, lane: _Lane) -> None:
+        """One connection fewer; with none left, the key's full bound returns."""
+        lane.connections -= 1
+        if lane.connections == 0 and lane.places.limit != self._per_key:
+            lane.places.set_limit(self._per_key)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
         self._quitting.add(task)
         task.add_done_callback(self._quitting.discard)
+
+
+def _refused_for_now(failure: SmtpFailure) -> bool:
+    """A 4xx reply while connecting, greeting or logging in: how a server at its limit says so."""
+    cause = failure.__cause__
+    return isinstance(cause, SMTPResponseException) and 400 <= cause.code < 500
