@@ -11,6 +11,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
+from typing import Any, cast
 
 from faststream.nats import NatsBroker
 from mailbridge.common.db.mailstore import OutboxEvent
@@ -18,23 +19,32 @@ from mailbridge.common.events import Message
 from mailbridge.common.messaging import MSG_ID_HEADER
 from mailbridge.common.streams import stream_for
 from nats.errors import Error as NatsError
-from sqlalchemy import Row, delete, insert, select
+from sqlalchemy import Row, Table, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 logger = logging.getLogger(__name__)
 BATCH = 200
 
 
+INSERT_EVENTS = insert(cast(Table, OutboxEvent.__table__))  # built once; rows from `outbox_row`
+
+
+def outbox_row(event: Message) -> dict[str, Any]:
+    """The outbox row of `event`: it shares the event's id, which the relay publishes as
+    `Nats-Msg-Id`."""
+    return {"id": event.event_id, "subject": event.subject, "payload": event.model_dump_json()}
+
+
 def enqueue(session: AsyncSession, event: Message) -> None:
     """Write `event` to the outbox in the caller's transaction; the relay publishes it later."""
-    session.add(OutboxEvent(subject=event.subject, payload=event.model_dump_json()))
+    session.add(OutboxEvent(**outbox_row(event)))
 
 
 async def enqueue_many(session: AsyncSession, events: Iterable[Message]) -> None:
     """Many events in one statement, in the caller's transaction (for batch writers)."""
-    rows = [{"subject": event.subject, "payload": event.model_dump_json()} for event in events]
+    rows = [outbox_row(event) for event in events]
     if rows:
-        await session.execute(insert(OutboxEvent), rows)
+        await session.execute(INSERT_EVENTS, rows)
 
 
 async def relay_once(sessions: async_sessionmaker[AsyncSession], broker: NatsBroker, timeout_s: float) -> int:

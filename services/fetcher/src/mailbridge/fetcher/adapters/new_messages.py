@@ -9,9 +9,10 @@ import uuid
 from datetime import datetime
 from typing import Any, cast
 
-from mailbridge.common.db.mailstore import OutboxEvent, StoredMessage
+from mailbridge.common.db.mailstore import StoredMessage
 from mailbridge.common.events import MailFetched
 from mailbridge.common.ids import new_id
+from mailbridge.common.outbox_relay import outbox_row
 from mailbridge.fetcher.model import AccountConfig, NewMessage
 from mailbridge.fetcher.summary import Summary
 from sqlalchemy import Table, bindparam, insert, select
@@ -19,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 SYSTEM_FLAGS_TO_DROP = {"\\Recent"}  # session-specific, never stored
 
-_MESSAGES, _OUTBOX = cast(Table, StoredMessage.__table__), cast(Table, OutboxEvent.__table__)
-INSERT_MESSAGES, INSERT_EVENTS = insert(_MESSAGES), insert(_OUTBOX)
+_MESSAGES = cast(Table, StoredMessage.__table__)
+INSERT_MESSAGES = insert(_MESSAGES)
 
 _COLUMN = _MESSAGES.c
 _ACCOUNT = bindparam("p_account", type_=_COLUMN.account_id.type)
@@ -58,13 +59,7 @@ def new_rows(
         message_id=message_id, subject_line=summary.subject, from_address=summary.from_address,
         size=summary.size, sha256=summary.sha256, occurred_at=now,
     )  # fmt: skip
-    outbox = {
-        "id": event.event_id,
-        "subject": event.subject,
-        "payload": event.model_dump_json(),
-        "created_at": now,
-    }
-    return row, outbox
+    return row, outbox_row(event) | {"created_at": now}
 
 
 def key(item: NewMessage) -> tuple[object, ...]:

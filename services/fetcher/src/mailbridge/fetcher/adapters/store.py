@@ -17,7 +17,7 @@ from typing import Any
 from mailbridge.common.db.mailstore import Pop3Seen, StoredMessage
 from mailbridge.common.db.types import utcnow
 from mailbridge.common.events import MailboxReset
-from mailbridge.common.outbox_relay import enqueue
+from mailbridge.common.outbox_relay import INSERT_EVENTS, enqueue
 from mailbridge.common.secrets import SecretBox
 from mailbridge.fetcher.adapters import cursors, fetch_runs, leases, new_messages
 from mailbridge.fetcher.adapters.new_messages import SYSTEM_FLAGS_TO_DROP
@@ -116,7 +116,7 @@ class MailStore:
                     await session.merge(Pop3Seen(account_id=account.account_id, uidl=item.uidl))
             if rows:  # Core bulk inserts: the ORM's unit of work costs more than the bytes
                 await session.execute(new_messages.INSERT_MESSAGES, rows)
-                await session.execute(new_messages.INSERT_EVENTS, events)
+                await session.execute(INSERT_EVENTS, events)
             if cursor is not None:
                 await cursors.save(session, account.account_id, *cursor)
         return len(rows)
