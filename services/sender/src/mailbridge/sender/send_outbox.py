@@ -45,9 +45,7 @@ async def send_outbox(deps: SendDeps, outbox_id: uuid.UUID) -> SendResult:
         # stale, never drop the command while the row is not finished.
         return SendResult(Settle.RETRY, "being sent by another worker")
     if claim.found is Found.UNUSABLE:
-        reply = f"cannot be sent: {claim.reason}"
-        await deps.store.record(Outcome(outbox_id, "failed", reply, claim.attempt))
-        return SendResult(Settle.ACK, reply, claim.attempt)
+        return await _fail(deps, outbox_id, f"cannot be sent: {claim.reason}", claim.attempt)
     if claim.found is Found.DONE or claim.row is None:
         return SendResult(Settle.ACK, "already sent or failed")
     claimed = claim.row
@@ -57,9 +55,7 @@ async def send_outbox(deps: SendDeps, outbox_id: uuid.UUID) -> SendResult:
     try:
         built = deps.build(claimed.mail, utcnow())
     except ValueError as error:  # a value no server would take: retrying cannot help
-        reply = f"cannot be built: {error}"
-        await deps.store.record(Outcome(outbox_id, "failed", reply, claimed.attempt))
-        return SendResult(Settle.ACK, reply, claimed.attempt)
+        return await _fail(deps, outbox_id, f"cannot be built: {error}", claimed.attempt)
     raw = claimed.raw or built.raw
     new_bytes = None if claimed.raw else (built.raw, built.message_id)
     delivery = await deps.mailer.deliver(claimed.target, raw, built.envelope_from, built.envelope_to)
@@ -77,6 +73,12 @@ async def send_outbox(deps: SendDeps, outbox_id: uuid.UUID) -> SendResult:
     if status == "sent" and claimed.sent_folder:
         return await _append(deps, outbox_id, claimed, raw)
     return SendResult(Settle.ACK, delivery.reply, claimed.attempt)
+
+
+async def _fail(deps: SendDeps, outbox_id: uuid.UUID, reply: str, attempt: int) -> SendResult:
+    """A mail that cannot go at all: failed with the reason, its command settled."""
+    await deps.store.record(Outcome(outbox_id, "failed", reply, attempt))
+    return SendResult(Settle.ACK, reply, attempt)
 
 
 async def _append(deps: SendDeps, outbox_id: uuid.UUID, claimed: Claimed, raw: bytes) -> SendResult:

@@ -206,28 +206,36 @@ async def quit_quietly(client: SMTP) -> None:
 
 
 async def _mail(client: SMTP, address: str, options: list[str]) -> None:
-    """MAIL FROM. A plain address on a greeted connection is written as `<address>` straight
-    through `execute_command`; aiosmtplib's `mail()` would parse it again with `parseaddr`
-    (`common.addresses.is_plain_address`: the same result). Anything else takes `mail()`."""
-    if client.is_ehlo_or_helo_needed or not is_plain_address(address):
+    """MAIL FROM, written straight through `execute_command` where `_as_is` allows."""
+    quoted = _as_is(client, address)
+    if quoted is None:
         await client.mail(address, options=options)
         return
-    arguments = [option.encode("ascii") for option in options]
-    response = await client.execute_command(b"MAIL", b"FROM:<" + address.encode("ascii") + b">", *arguments)
+    response = await client.execute_command(b"MAIL", b"FROM:" + quoted, *[o.encode("ascii") for o in options])
     if response.code != SMTPStatus.completed:
         raise SMTPSenderRefused(response.code, response.message, address)
 
 
 async def _rcpt(client: SMTP, address: str) -> RecipientReply:
     """RCPT TO, the same way as `_mail`; a refusal is a reply, not an exception."""
-    if client.is_ehlo_or_helo_needed or not is_plain_address(address):
+    quoted = _as_is(client, address)
+    if quoted is None:
         try:
             response = await client.rcpt(address)
         except SMTPRecipientRefused as refused:
             return RecipientReply(address, refused.code, refused.message)
     else:
-        response = await client.execute_command(b"RCPT", b"TO:<" + address.encode("ascii") + b">")
+        response = await client.execute_command(b"RCPT", b"TO:" + quoted)
     return RecipientReply(address, response.code, response.message)
+
+
+def _as_is(client: SMTP, address: str) -> bytes | None:
+    """`<address>` for a plain address on a greeted connection: what aiosmtplib's `mail()` and
+    `rcpt()` would write after parsing it again with `parseaddr` (`is_plain_address`: the same
+    result). None: leave it to them (they greet first and quote what needs it)."""
+    if client.is_ehlo_or_helo_needed or not is_plain_address(address):
+        return None
+    return b"<" + address.encode("ascii") + b">"
 
 
 async def _reset(client: SMTP) -> None:
