@@ -4,10 +4,12 @@ import pytest
 from mailbridge.common.endpoints import (
     EndpointError,
     HostPort,
+    IncomingEndpoint,
     IncomingProtocol,
     SmtpEncryption,
     TlsMode,
     TransportSecurity,
+    incoming_endpoint,
     incoming_port,
     incoming_security,
     parse_host_port,
@@ -84,3 +86,18 @@ def test_s9_incoming_security(
 ) -> None:
     endpoint = HostPort("imap.example.com", port)
     assert incoming_security(endpoint, IncomingProtocol.IMAP, tls, mode) == expected
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [
+        (("imap.example.org", "imap", True, "auto"), ("imap.example.org", 993, TransportSecurity.IMPLICIT_TLS)),
+        (("[::1]:1143", "imap_download", True, "auto"), ("::1", 1143, TransportSecurity.STARTTLS)),
+        (("pop.example.org", "pop3", False, "auto"), ("pop.example.org", 110, TransportSecurity.NONE)),
+        (("pop.example.org:1995", "pop3", True, "implicit"), ("pop.example.org", 1995, TransportSecurity.IMPLICIT_TLS)),
+    ],
+)  # fmt: skip
+def test_s8_s9_incoming_endpoint_from_stored_settings(
+    stored: tuple[str, str, bool, str], expected: tuple[str, int, TransportSecurity]
+) -> None:
+    assert incoming_endpoint(*stored) == IncomingEndpoint(*expected)

@@ -140,3 +140,20 @@ def incoming_security(
     if port == IMPLICIT_TLS_PORTS[_wire_protocol(protocol)]:
         return TransportSecurity.IMPLICIT_TLS
     return TransportSecurity.STARTTLS
+
+
+@dataclass(frozen=True)
+class IncomingEndpoint:
+    host: str
+    port: int
+    security: TransportSecurity
+
+
+def incoming_endpoint(host_port: str, protocol: str, tls: bool, mode: str = TlsMode.AUTO) -> IncomingEndpoint:
+    """S8, S9: where and how a server's incoming side is reached, from its stored settings."""
+    endpoint, wire = parse_host_port(host_port), IncomingProtocol(protocol)
+    return IncomingEndpoint(
+        endpoint.host,
+        incoming_port(endpoint, wire, tls),
+        incoming_security(endpoint, wire, tls, TlsMode(mode)),
+    )

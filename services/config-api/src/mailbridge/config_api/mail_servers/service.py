@@ -5,9 +5,7 @@ from mailbridge.common.db.tables import MailAccount, MailServer, OAuthProvider
 from mailbridge.common.endpoints import (
     IncomingProtocol,
     SmtpEncryption,
-    TlsMode,
-    incoming_port,
-    incoming_security,
+    incoming_endpoint,
     parse_host_port,
     smtp_port,
 )
@@ -60,15 +58,16 @@ class MailServers(ResourceService[MailServer, MailServerIn, MailServerOut]):
         return FieldProblem("incoming_protocol", "A11", f"accounts with IMAP folders use it: {listed}")
 
     async def render(self, ctx: Ctx, row: MailServer) -> MailServerOut:
-        smtp, incoming = parse_host_port(row.smtp_host), parse_host_port(row.incoming_host)
-        protocol, mode = IncomingProtocol(row.incoming_protocol), TlsMode(row.incoming_tls_mode)
+        incoming = incoming_endpoint(
+            row.incoming_host, row.incoming_protocol, row.incoming_tls, row.incoming_tls_mode
+        )
         fields = {name: getattr(row, name) for name in MailServerOut.model_fields if hasattr(row, name)}
         return MailServerOut.model_validate(
             fields
             | {
-                "smtp_port": smtp_port(smtp, SmtpEncryption(row.smtp_encryption)),
-                "incoming_port": incoming_port(incoming, protocol, row.incoming_tls),
-                "incoming_security": incoming_security(incoming, protocol, row.incoming_tls, mode),
+                "smtp_port": smtp_port(parse_host_port(row.smtp_host), SmtpEncryption(row.smtp_encryption)),
+                "incoming_port": incoming.port,
+                "incoming_security": incoming.security,
             }
         )
 

@@ -18,10 +18,7 @@ from mailbridge.common.db.mailstore import FetchState
 from mailbridge.common.db.tables import MailAccount, MailServer
 from mailbridge.common.endpoints import (
     IncomingProtocol,
-    TlsMode,
-    incoming_port,
-    incoming_security,
-    parse_host_port,
+    incoming_endpoint,
 )
 from mailbridge.fetcher.adapters import cursors, leases, outcomes, pg_fetch_runs
 from mailbridge.fetcher.model import INBOX, AccountConfig, LastOutcome, Lease
@@ -84,16 +81,16 @@ async def account_config(
 
 
 def _config(row: Row[*tuple[Any, ...]], decrypt: Decrypt) -> AccountConfig:
-    protocol = IncomingProtocol(row.incoming_protocol)
-    endpoint = parse_host_port(row.incoming_host)
-    mode = TlsMode(row.incoming_tls_mode)
+    endpoint = incoming_endpoint(
+        row.incoming_host, row.incoming_protocol, row.incoming_tls, row.incoming_tls_mode
+    )
     return AccountConfig(
         account_id=row.id,
         business_unit_id=row.business_unit_id,
-        protocol=protocol,
+        protocol=IncomingProtocol(row.incoming_protocol),
         host=endpoint.host,
-        port=incoming_port(endpoint, protocol, row.incoming_tls),
-        security=incoming_security(endpoint, protocol, row.incoming_tls, mode),
+        port=endpoint.port,
+        security=endpoint.security,
         login=row.login,
         password=decrypt(row.password_encrypted) if row.password_encrypted else None,
         uses_oauth=row.oauth_provider_id is not None,

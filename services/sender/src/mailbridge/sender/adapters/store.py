@@ -15,11 +15,8 @@ from mailbridge.common.db.outbox import OutboxAttachment, OutboxMessage
 from mailbridge.common.db.tables import MailAccount, MailServer, MailSettings
 from mailbridge.common.db.types import utcnow
 from mailbridge.common.endpoints import (
-    IncomingProtocol,
     SmtpEncryption,
-    TlsMode,
-    incoming_port,
-    incoming_security,
+    incoming_endpoint,
     parse_host_port,
     smtp_port,
 )
@@ -331,12 +328,10 @@ def _mail(
 
 
 def _imap(server: MailServer) -> ImapServer:
-    endpoint, protocol = parse_host_port(server.incoming_host), IncomingProtocol(server.incoming_protocol)
-    return ImapServer(
-        endpoint.host,
-        incoming_port(endpoint, protocol, server.incoming_tls),
-        incoming_security(endpoint, protocol, server.incoming_tls, TlsMode(server.incoming_tls_mode)),
+    found = incoming_endpoint(
+        server.incoming_host, server.incoming_protocol, server.incoming_tls, server.incoming_tls_mode
     )
+    return ImapServer(found.host, found.port, found.security)
 
 
 def _target(server: MailServer, account: MailAccount, secrets: SecretBox) -> SmtpTarget:
