@@ -32,12 +32,11 @@ from mailbridge.common.nats_embedded import start_embedded_nats
 from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.common.streams import ensure_streams
 from mailbridge.testkit.databases import fresh_postgres_database
+from mailbridge.testkit.proc_stats import cpu_seconds, peak_rss_mb
 from mailbridge.testkit.stack import MailStack
 from mailbridge.testkit.users import MailUser
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
-
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def corpus(count: int, seed: int = 7) -> list[bytes]:
@@ -85,18 +84,6 @@ def mbsync(stack: MailStack, user: MailUser, folder: Path) -> tuple[float, float
 def children_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 async def fetcher_run(

@@ -31,21 +31,12 @@ from mailbridge.common.streams import SEND, ensure_streams
 from mailbridge.sender.subscribers import POOLS
 from mailbridge.testkit.config_rows import add_account, empty_tables
 from mailbridge.testkit.databases import fresh_postgres_database
+from mailbridge.testkit.proc_stats import cpu_seconds
 from mailbridge.testkit.smtp_sink import smtp_sink
 from nats.js.errors import NotFoundError
 from sqlalchemy import func, make_url, select
 
 BODY = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 6 + "\n") * 55  # ~20 KB
-
-
-def cpu_s(pids: list[int]) -> float:
-    """User + system CPU of these processes so far (Linux /proc; clock ticks)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
-    return total / ticks
 
 
 def smtp_source(port: int, count: int, sessions: int) -> float:
@@ -122,7 +113,7 @@ async def sender_run(
     try:
         await senders_ready(broker, processes)
         pids = [child.pid for child in children]
-        started, cpu = time.perf_counter(), cpu_s(pids)
+        started, cpu = time.perf_counter(), sum(map(cpu_seconds, pids))
         for start in range(0, count, 500):
             await asyncio.gather(*(
                 publish(broker, SendRequested(outbox_id=i), 10, msg_id=str(i)) for i in ids[start : start + 500]
@@ -136,7 +127,7 @@ async def sender_run(
                     select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "sent")
                 )
             if (done or 0) >= count:
-                elapsed, used = time.perf_counter() - started, cpu_s(pids) - cpu
+                elapsed, used = time.perf_counter() - started, sum(map(cpu_seconds, pids)) - cpu
                 print(f"  {processes} process(es): sender CPU {used / count * 1e6:.0f} µs a mail")
                 return elapsed
             await asyncio.sleep(0.25)  # a count scans the table: do not let the poll cost the run
