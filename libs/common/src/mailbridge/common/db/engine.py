@@ -18,12 +18,16 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
-    """An engine with foreign keys enforced and, on SQLite, WAL and a busy timeout."""
+    """An engine with foreign keys enforced and, on SQLite, WAL and a busy timeout.
+
+    `hide_parameters`: a database error's message (and so every logged traceback) shows the
+    statement but never its values, which are passwords, tokens and mail content.
+    """
     if is_sqlite(url):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_size=pool_size, pool_pre_ping=True)
+    return create_async_engine(url, pool_size=pool_size, pool_pre_ping=True, hide_parameters=True)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
