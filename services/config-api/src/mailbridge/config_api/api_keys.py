@@ -63,6 +63,16 @@ async def create_api_key(session: AsyncSession, role: Role, user_id: uuid.UUID |
     return f"{PREFIX}_{key.id.hex}_{secret}"
 
 
+def bearer_token(authorization: str | None) -> str:
+    """The key in an `Authorization: Bearer <api key>` header."""
+    if not authorization:
+        raise Unauthorized("missing Authorization: Bearer <api key>")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("expected Authorization: Bearer <api key>")
+    return token.strip()
+
+
 async def authenticate(session: AsyncSession, token: str) -> Principal:
     key_id, secret = _parse(token)
     key = await session.get(ApiKey, key_id)

@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from faststream.nats import NatsBroker
 from mailbridge.common.secrets import SecretBox
-from mailbridge.config_api.api_keys import Principal, authenticate
+from mailbridge.config_api.api_keys import Principal
 from mailbridge.config_api.errors import Forbidden, Unauthorized
+from mailbridge.config_api.guard import PRINCIPAL
 from mailbridge.config_api.resource import Ctx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -43,13 +44,13 @@ def _secrets(request: Request) -> SecretBox:
 SecretsDep = Annotated[SecretBox, Depends(_secrets)]
 
 
-async def _principal(session: SessionDep, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    if not authorization:
+def _principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    """The caller, authenticated by the request guard before any body was read (`authorization`
+    is declared here so that the API document shows the header)."""
+    principal = getattr(request.state, PRINCIPAL, None)
+    if not isinstance(principal, Principal):
         raise Unauthorized("missing Authorization: Bearer <api key>")
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("expected Authorization: Bearer <api key>")
-    return await authenticate(session, token.strip())
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(_principal)]

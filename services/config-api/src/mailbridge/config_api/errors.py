@@ -57,6 +57,17 @@ class UnsupportedMediaType(ApiError):
     title = "Unsupported media type"
 
 
+class ServiceUnavailable(ApiError):
+    """A service the request needs (NATS) cannot be reached; nothing was done, try again later."""
+
+    status = 503
+    title = "Service unavailable"
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+
 class ValidationFailed(ApiError):
     status = 422
     title = "Validation failed"

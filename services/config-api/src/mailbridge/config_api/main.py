@@ -15,6 +15,7 @@ from mailbridge.config_api.deps import AppContext
 from mailbridge.config_api.fetching import router as fetching_routes
 from mailbridge.config_api.fetching.scheduler import run_scheduler
 from mailbridge.config_api.groups.service import Groups
+from mailbridge.config_api.guard import RequestGuard, endpoints
 from mailbridge.config_api.mail_accounts import router as owned_accounts
 from mailbridge.config_api.mail_accounts.service import MailAccounts
 from mailbridge.config_api.mail_servers.service import MailServers
@@ -89,6 +90,13 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
         docs_url="/docs",
     )
     install_problem_handlers(app)
+    app.add_middleware(
+        RequestGuard,
+        max_body_bytes=settings.api_max_body_bytes,
+        api_prefix=API_PREFIX,
+        # The outbox upload: intake.py bounds its reading by MAILBRIDGE_OUTBOX_MAX_BYTES.
+        self_bounded=endpoints(outbox_routes.router, API_PREFIX, ["send_mail"]),
+    )
     include_models(app, outbox_intake.BODY_MODELS)
     app.state.outbox_max_bytes = settings.outbox_max_bytes
     for router in (

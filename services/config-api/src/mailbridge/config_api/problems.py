@@ -6,7 +6,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from mailbridge.config_api.errors import ApiError, FieldProblem, ValidationFailed
+from mailbridge.config_api.errors import ApiError, FieldProblem, ServiceUnavailable, ValidationFailed
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -31,9 +31,11 @@ class Problem(BaseModel):
     blocking_ids: list[str] = []
 
 
-def problem_response(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+def problem_response(
+    status: int, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     body = Problem(title=title, status=status, detail=detail, **extra)
-    return JSONResponse(body.model_dump(), status_code=status, media_type=PROBLEM_JSON)
+    return JSONResponse(body.model_dump(), status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def field_problems(errors: list[ErrorDetails] | Any, root: str = "body") -> list[FieldProblem]:
@@ -52,15 +54,22 @@ def as_validation_failed(error: ValidationError, root: str = "body") -> Validati
     return ValidationFailed(field_problems(error.errors(), root))
 
 
-def _api_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ApiError)
+def api_error_response(exc: ApiError) -> JSONResponse:
+    """The problem for a domain error, also for the request guard, which answers outside routes."""
     extra: dict[str, Any] = {}
     if isinstance(exc, ValidationFailed):
         extra["errors"] = [FieldProblemOut(**vars(p)) for p in exc.problems]
     blocking = getattr(exc, "blocking_ids", None)
     if blocking:
         extra["blocking_ids"] = blocking
+    if isinstance(exc, ServiceUnavailable):
+        extra["headers"] = {"Retry-After": str(exc.retry_after_s)}
     return problem_response(exc.status, exc.title, exc.detail, **extra)
+
+
+def _api_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return api_error_response(exc)
 
 
 def _request_validation(_: Request, exc: Exception) -> JSONResponse:
@@ -75,7 +84,8 @@ def _model_validation(_: Request, exc: Exception) -> JSONResponse:
 
 def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
+    titles = {404: "Not found", 405: "Method not allowed", 413: "Content too large"}
+    title = titles.get(exc.status_code, "HTTP error")
     return problem_response(exc.status_code, title, str(exc.detail))
 
 
@@ -97,4 +107,4 @@ def problem_docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": Problem, "content": {PROBLEM_JSON: {}}} for status in statuses}
 
 
-PROBLEM_RESPONSES = problem_docs(401, 403, 404, 409, 412, 422)
+PROBLEM_RESPONSES = problem_docs(401, 403, 404, 409, 412, 413, 422)

@@ -4,13 +4,19 @@ import uuid
 from datetime import datetime
 from typing import Any, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from mailbridge.config_api.fields import refuse_nul
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 
 class RequestModel(BaseModel):
-    """Request bodies: unknown fields are an error, not silently dropped."""
+    """Request bodies: unknown fields are an error, not silently dropped; no string holds NUL."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def strings_without_nul(cls, value: Any) -> Any:
+        return refuse_nul(value)
 
 
 class ResourceOut(BaseModel):

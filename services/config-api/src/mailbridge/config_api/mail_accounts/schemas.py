@@ -5,7 +5,7 @@ from enum import StrEnum
 from typing import Annotated, Literal
 
 from mailbridge.config_api.fields import AddressText as Address
-from mailbridge.config_api.fields import FolderName, address
+from mailbridge.config_api.fields import FolderName, NoControlCharacters, address
 from mailbridge.config_api.schemas import RequestModel, ResourceOut, patch_of
 from pydantic import BaseModel, Field, StringConstraints
 
@@ -33,8 +33,12 @@ class Owner(BaseModel):
 class MailAccountIn(RequestModel):
     owner: Owner
     server_id: uuid.UUID
-    login: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320)]
-    password: Annotated[str | None, Field(max_length=1000, description="write-only (A3)")] = None
+    login: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320), NoControlCharacters
+    ]
+    password: Annotated[
+        Annotated[str, NoControlCharacters] | None, Field(max_length=1000, description="write-only (A3)")
+    ] = None
     business_unit_id: uuid.UUID | None = None
     address: Annotated[Address, address("A5")]
     reply_to: Annotated[Address, address("A6")] | None = None

@@ -9,7 +9,7 @@ from mailbridge.common.endpoints import (
     TlsMode,
     TransportSecurity,
 )
-from mailbridge.config_api.fields import FolderName, Name, host_port, in_range
+from mailbridge.config_api.fields import FolderName, Name, NoControlCharacters, host_port, in_range
 from mailbridge.config_api.schemas import RequestModel, ResourceOut, patch_of
 from pydantic import Field
 
@@ -17,12 +17,12 @@ from pydantic import Field
 class MailServerIn(RequestModel):
     name: Name
     oauth_provider_id: uuid.UUID | None = None
-    smtp_host: Annotated[str, Field(max_length=300), host_port("S3")]
+    smtp_host: Annotated[str, Field(max_length=300), host_port("S3"), NoControlCharacters]
     smtp_encryption: SmtpEncryption = SmtpEncryption.AUTO
     smtp_auth: bool = True
     send_via_server: bool = False
     incoming_protocol: IncomingProtocol
-    incoming_host: Annotated[str, Field(max_length=300), host_port("S8")]
+    incoming_host: Annotated[str, Field(max_length=300), host_port("S8"), NoControlCharacters]
     incoming_tls: bool = True
     incoming_tls_mode: TlsMode = TlsMode.AUTO
     trash_folder: FolderName | None = None

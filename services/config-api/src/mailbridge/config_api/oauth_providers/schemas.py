@@ -3,12 +3,17 @@
 from typing import Annotated
 
 from mailbridge.common.oauth_providers import OAuthServerType
-from mailbridge.config_api.fields import Name
+from mailbridge.config_api.fields import Name, NoControlCharacters
 from mailbridge.config_api.schemas import RequestModel, ResourceOut, patch_of
 from pydantic import Field, HttpUrl, StringConstraints
 
-Token = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Scope = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+# What goes into the token request (tenant in its URL, client id, secret and scopes in its form).
+Token = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoControlCharacters
+]
+Scope = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300), NoControlCharacters
+]
 
 
 class OAuthProviderIn(RequestModel):
@@ -18,7 +23,9 @@ class OAuthProviderIn(RequestModel):
     authority: HttpUrl | None = None
     tenant: Token | None = None
     client_id: Token | None = None
-    client_secret: Annotated[str | None, Field(max_length=1000, description="write-only")] = None
+    client_secret: Annotated[
+        Annotated[str, NoControlCharacters] | None, Field(max_length=1000, description="write-only")
+    ] = None
     scopes: Annotated[list[Scope], Field(max_length=50)] = []
 
 
