@@ -3,7 +3,7 @@
 import tracemalloc
 
 import pytest
-from mailbridge.fetcher.imap_framing import ResponseFramer, literal_size
+from mailbridge.fetcher.imap_framing import FramingError, ResponseFramer, literal_size
 
 TRICKY = b"a ) line\r\nwith CRLF, (parentheses) and {5}\r\n)"
 STREAM = (
@@ -70,6 +70,7 @@ def test_a_50_mb_literal_is_held_once() -> None:
     head = b"* 1 FETCH (UID 1 BODY[] {" + str(size).encode() + b"}\r\n"
     body = b"x" * size
     framer = ResponseFramer()
+    framer.expect(max_literal=size, allowance=size + 1024)
     tracemalloc.start()
     try:
         pieces = framer.feed(head)
@@ -99,3 +100,52 @@ def test_reads_go_straight_into_the_literal() -> None:
     buffer[:8] = b"cdefghij"
     assert framer.buffer_updated(8) == [bytearray(b"abcdefghij")]
     assert framer.feed(b")\r\n") == [b")"]
+
+
+def test_a_line_without_an_end_fails_once_it_passes_the_limit_and_holds_no_more() -> None:
+    framer = ResponseFramer(read_size=1024, max_line=64 * 1024)
+    framer.feed(b"* OK " + b"x" * 60 * 1024)
+    with pytest.raises(FramingError, match="line longer than 65536 bytes"):
+        framer.feed(b"x" * 8 * 1024)
+
+
+def test_a_complete_line_over_the_limit_in_one_read_fails_too() -> None:
+    framer = ResponseFramer(max_line=100)
+    with pytest.raises(FramingError, match="line longer"):
+        framer.feed(b"* " + b"y" * 200 + b"\r\n")
+
+
+def test_a_long_line_within_the_limit_passes_and_its_buffer_is_given_back() -> None:
+    framer = ResponseFramer(read_size=1024, max_line=1024 * 1024)
+    line = b"* SEARCH " + b" 1234567" * 100_000
+    assert feed_in_chunks(framer, line + b"\r\n", 64 * 1024) == [line]
+    assert len(framer.get_buffer()) == 1024, "the grown line buffer was dropped"
+
+
+def test_a_literal_announced_beyond_the_limit_is_refused_before_it_is_allocated() -> None:
+    framer = ResponseFramer()
+    framer.expect(max_literal=10 * 1024 * 1024, allowance=20 * 1024 * 1024)
+    tracemalloc.start()
+    try:
+        with pytest.raises(FramingError, match="announced 2000000000 bytes where at most 10485760"):
+            framer.feed(b"* 1 FETCH (UID 1 BODY[] {2000000000}\r\n" + b"x" * 1000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1024 * 1024
+
+
+def test_outside_a_body_fetch_literals_are_small() -> None:
+    framer = ResponseFramer()
+    with pytest.raises(FramingError, match="announced"):
+        framer.feed(b'* LIST () "/" {5000000}\r\n')
+
+
+def test_an_answer_bringing_more_than_its_allowance_fails() -> None:
+    framer = ResponseFramer(max_line=1024)
+    framer.expect(max_literal=100, allowance=2048)
+    framer.feed(b"* 1 EXISTS\r\n" * 150)
+    with pytest.raises(FramingError, match="more than the 2048 bytes"):
+        framer.feed(b"* 1 EXISTS\r\n" * 100)
+    framer.expect()
+    assert framer.feed(b"* 2 EXISTS\r\n") == [b"* 2 EXISTS"], "the next command starts afresh"

@@ -10,7 +10,7 @@ from mailbridge.fetcher.imap_wire import FetchedItem
 from mailbridge.fetcher.model import AccountConfig, Lease, NewMessage
 from mailbridge.fetcher.summary import Summary
 from mailbridge.fetcher.sync import Limits, sync_imap
-from mailbridge.fetcher.sync_plan import Cursor, FolderStatus
+from mailbridge.fetcher.sync_plan import Cursor, FolderStatus, Pending
 
 ACCOUNT = AccountConfig(
     account_id=uuid.uuid4(), business_unit_id=None, protocol=IncomingProtocol.IMAP, host="imap.test",
@@ -35,9 +35,9 @@ class FakeImap:
     async def sizes_after(self, uid: int, uidnext: int | None) -> list[FetchedItem]:
         return [FetchedItem(u, (), len(raw(u)), None, None) for u in range(uid + 1, self.count + 1)]
 
-    async def bodies(self, uids: list[int]) -> list[FetchedItem]:
+    async def bodies(self, batch: list[Pending]) -> list[FetchedItem]:
         await asyncio.sleep(0.001)
-        return [FetchedItem(u, (), None, raw(u), None) for u in uids]
+        return [FetchedItem(p.uid, (), None, raw(p.uid), None) for p in batch]
 
     async def flags_changed_since(self, modseq: int, up_to_uid: int) -> list[FetchedItem]:
         return []

@@ -6,6 +6,7 @@ Outcomes: `done` (acknowledge), `busy` (another replica holds the lease: try aga
 their reason and acknowledged, so a wrong password does not become a retry storm.
 """
 
+import logging
 import ssl
 import uuid
 from collections.abc import Mapping
@@ -21,11 +22,13 @@ from mailbridge.fetcher.adapters.imap import ImapEndpoint
 from mailbridge.fetcher.adapters.imap_connections import ImapConnections
 from mailbridge.fetcher.adapters.pop3 import Pop3Endpoint, Pop3Mailbox
 from mailbridge.fetcher.adapters.store import MailStore
-from mailbridge.fetcher.failures import FetchFailure, Kind, permanent
+from mailbridge.fetcher.failures import FetchFailure, Kind, permanent, transient
 from mailbridge.fetcher.model import AccountConfig, LastOutcome, Lease, LeaseLost
 from mailbridge.fetcher.ports import Heartbeat
 from mailbridge.fetcher.sync import Counts, Limits, sync_imap, sync_pop3
 from mailbridge.fetcher.sync_plan import Cursor
+
+logger = logging.getLogger(__name__)
 
 
 class Outcome(StrEnum):
@@ -94,7 +97,10 @@ async def _run(
     started = utcnow()
     try:
         counts = await _sync(deps, account, lease, cursors, reason is FetchReason.RELOAD, heartbeat)
-    except FetchFailure as failure:
+    except LeaseLost as lost:
+        return Result(Outcome.BUSY, str(lost)), None
+    except Exception as error:  # noqa: BLE001 - whatever a library raises ends as a recorded failure
+        failure = error if isinstance(error, FetchFailure) else _unexpected(error)
         failed = {
             "status": "failed", "reason": failure.reason, "permanent": failure.kind is Kind.PERMANENT,
             "config_version": account.config_version, "last_started_at": started,
@@ -102,15 +108,20 @@ async def _run(
         }  # fmt: skip
         outcome = Outcome.DONE if failure.kind is Kind.PERMANENT else Outcome.RETRY
         return Result(outcome, failure.reason), failed
-    except LeaseLost as lost:
-        return Result(Outcome.BUSY, str(lost)), None
     done = {
         "status": "ok", "reason": None, "permanent": False, "config_version": account.config_version,
         "last_started_at": started, "last_finished_at": utcnow(), "new_messages": counts.new,
         "counts": {"flags_changed": counts.flags_changed, "deleted_on_server": counts.deleted_on_server,
-                   "on_server": counts.folders},
+                   "on_server": counts.folders, "skipped": counts.skipped},
     }  # fmt: skip
     return Result(Outcome.DONE, None, counts), done
+
+
+def _unexpected(error: Exception) -> FetchFailure:
+    """A failure nobody foresaw: logged with its traceback, recorded with its type and message,
+    retried like any transient one."""
+    logger.exception("fetch failed unexpectedly")
+    return transient(f"unexpected error: {type(error).__name__}: {error}")
 
 
 async def _sync(

@@ -10,11 +10,24 @@ allocated at its announced size, so TLS decrypts a message straight into the byt
 stored: a 50 MB message costs 50 MB, never a growing buffer plus copies of each read. Lines go
 through a small reusable buffer and are copied out once. The up-front allocation of a literal is
 capped: past the cap it grows with the bytes the server really sends.
+
+Whatever a server sends, the framer's memory stays bounded (#10 item 3): a line longer than
+`max_line` (no CRLF in sight), a literal announced larger than `max_literal`, or an answer
+bringing more than its `allowance` raises `FramingError` before the bytes are kept. The reader
+sets the last two per command (`expect`): a body FETCH allows what the message sizes announced,
+anything else a few megabytes. A long line's buffer is given back once the line is complete.
 """
 
 CRLF = b"\r\n"
 READ_SIZE = 256 * 1024
 PREALLOCATE_MAX = 64 * 1024 * 1024
+MAX_LINE = 8 * 1024 * 1024  # a UID SEARCH answer of a million UIDs still fits
+MAX_LITERAL = 1024 * 1024  # outside a body FETCH (a mailbox name, a header): small
+ALLOWANCE = 4 * MAX_LINE  # bytes an answer without bodies may bring
+
+
+class FramingError(Exception):
+    """The server sent more than the framer may keep; the connection cannot go on."""
 
 
 def literal_size(line: bytes) -> int | None:
@@ -33,14 +46,26 @@ class ResponseFramer:
     are replaced by larger ones instead.
     """
 
-    def __init__(self, read_size: int = READ_SIZE, preallocate_max: int = PREALLOCATE_MAX) -> None:
-        self._preallocate_max = preallocate_max
+    def __init__(
+        self, read_size: int = READ_SIZE, preallocate_max: int = PREALLOCATE_MAX, max_line: int = MAX_LINE
+    ) -> None:
+        self._read_size, self._preallocate_max, self._max_line = read_size, preallocate_max, max_line
+        self.max_literal, self.allowance, self.left = MAX_LITERAL, ALLOWANCE, ALLOWANCE
         self._lines = bytearray(read_size)
         self._kept = 0  # bytes at the start of `_lines`: a line whose CRLF has not arrived yet
         self._literal: bytearray | None = None
         self._filled = 0  # bytes of the current literal received
         self._missing = 0  # and still to come
         self._into_literal = False  # whether the last buffer handed out was the literal's
+
+    def expect(self, max_literal: int = MAX_LITERAL, allowance: int = ALLOWANCE) -> None:
+        """Limits for the next answer: its largest literal and all its bytes."""
+        self.max_literal = max_literal
+        self.allowance = self.left = max(allowance, self._max_line)
+
+    def release(self) -> None:
+        """Drop the buffers (the connection is gone); what a reader still gets is discarded."""
+        self._lines, self._kept, self._literal = bytearray(1024), 0, None
 
     @property
     def idle(self) -> bool:
@@ -56,11 +81,14 @@ class ResponseFramer:
             return memoryview(literal)[self._filled : self._filled + self._missing]
         self._into_literal = False
         if self._kept == len(self._lines):  # one line longer than the buffer
-            self._lines = _grown(self._lines, 2 * len(self._lines), self._kept)
+            self._lines = _grown(self._lines, min(2 * len(self._lines), self._max_line + 2), self._kept)
         return memoryview(self._lines)[self._kept :]
 
     def buffer_updated(self, count: int) -> list[bytes | bytearray]:
         pieces: list[bytes | bytearray] = []
+        self.left -= count
+        if self.left < 0:
+            raise FramingError(f"the server sent more than the {self.allowance} bytes its answer could need")
         if self._into_literal:
             self._literal_received(count, pieces)
         else:
@@ -109,6 +137,7 @@ class ResponseFramer:
             found = buffer.find(CRLF, start, end)
             if found < 0:
                 break
+            self._check_line(found - start)
             line = bytes(view[start:found])
             pieces.append(line)
             start = found + 2
@@ -116,12 +145,26 @@ class ResponseFramer:
             if size == 0:
                 pieces.append(bytearray())
             elif size is not None:
+                self._check_literal(size)
                 self._literal = bytearray(min(size, self._preallocate_max))
                 self._filled, self._missing = 0, size
         self._kept = end - start
+        self._check_line(self._kept)
+        if len(buffer) > self._read_size and self._kept < self._read_size:  # a long line is over
+            self._lines = bytearray(self._read_size)
         if self._kept:  # the start of the next line moves to the front (it is short)
-            buffer[: self._kept] = bytes(view[start:end])
+            self._lines[: self._kept] = bytes(view[start:end])
         view.release()
+
+    def _check_line(self, length: int) -> None:
+        if length > self._max_line:
+            raise FramingError(f"the server sent a line longer than {self._max_line} bytes")
+
+    def _check_literal(self, size: int) -> None:
+        if size > self.max_literal:
+            raise FramingError(
+                f"the server announced {size} bytes where at most {self.max_literal} were expected"
+            )
 
 
 def _grown(buffer: bytearray, size: int, used: int) -> bytearray:

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from faststream import FastStream
 from mailbridge.common import outbox_relay
+from mailbridge.common.budget import Budget
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.messaging import connect, create_broker
 from mailbridge.common.secrets import SecretBox, resolve_key_ring
@@ -27,8 +28,9 @@ def create_app(settings: FetcherSettings) -> FastStream:
     sessions = create_session_factory(engine)
     broker = create_broker(settings.require_nats_url(), "fetcher", settings.nats_connect_timeout_s)
     limits = Limits(
-        settings.fetch_batch_count, settings.fetch_batch_bytes, timedelta(seconds=settings.fetch_lease_ttl_s)
-    )
+        settings.fetch_batch_count, settings.fetch_batch_bytes, timedelta(seconds=settings.fetch_lease_ttl_s),
+        settings.fetch_max_message_bytes, Budget(settings.fetch_bytes_in_flight),
+    )  # fmt: skip
     connections = ImapConnections(settings.imap_keep_connections, settings.imap_connection_idle_s)
     deps = FetchDeps(
         MailStore(sessions, secrets), client_context(settings.extra_ca_file),

@@ -4,17 +4,32 @@ Order of effects (the no-loss contract): download → commit message + cursor + 
 transaction → only then delete on the server (POP3) or advance past the message. A crash at any
 point leaves the cursor behind the last committed message, so the next run fetches again and the
 identity check drops what was already stored.
+
+Memory (#10 item 3): a message larger than `Limits.max_message_bytes` (by its RFC822.SIZE) is not
+downloaded; it is listed in `Counts.skipped` with UID, size and why (and logged), and the cursor
+passes it, so nothing is skipped silently. The bytes of the batches in flight — from the body
+FETCH until their commit — are held in `Limits.bytes_in_flight`, one budget for all of a process's
+fetches, so many workers downloading large mail wait for each other instead of adding up.
 """
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
+from typing import Any
 
+from mailbridge.common.budget import Budget
+from mailbridge.fetcher.imap_wire import FetchedItem
 from mailbridge.fetcher.model import AccountConfig, Lease, NewMessage
 from mailbridge.fetcher.ports import Heartbeat, ImapSession, Pop3Session, Store
 from mailbridge.fetcher.summary import summarize_batch
 from mailbridge.fetcher.sync_plan import Cursor, Pending, batches, plan_folder_sync
+
+logger = logging.getLogger(__name__)
+MAX_MESSAGE_BYTES = 100 * 1024 * 1024
+BYTES_IN_FLIGHT = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -22,6 +37,8 @@ class Limits:
     batch_count: int = 100
     batch_bytes: int = 16 * 1024 * 1024
     lease_ttl: timedelta = timedelta(minutes=2)
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+    bytes_in_flight: Budget = field(default_factory=lambda: Budget(BYTES_IN_FLIGHT))  # per process
 
 
 @dataclass
@@ -30,6 +47,7 @@ class Counts:
     flags_changed: int = 0
     deleted_on_server: int = 0
     folders: dict[str, int] = field(default_factory=dict)
+    skipped: list[dict[str, Any]] = field(default_factory=list)  # folder, uid, size, reason
 
 
 async def sync_imap(
@@ -42,6 +60,7 @@ async def sync_imap(
         status = await imap.select(folder)
         cursor = cursors.get(folder)
         plan = plan_folder_sync(status, cursor, account.syncs_flags)
+        counts.folders[folder] = status.exists
         if plan.nothing_to_do:
             continue
         if plan.reset and cursor is not None:
@@ -51,12 +70,11 @@ async def sync_imap(
             cursor = Cursor(status.uidvalidity, 0, None)
         last_uid = cursor.last_uid if cursor and not plan.reset else 0
         if plan.fetch_after_uid is not None:
-            pending = [
-                Pending(i.uid, i.size or 0)
-                for i in await imap.sizes_after(plan.fetch_after_uid, status.uidnext)
-            ]
+            sizes = await imap.sizes_after(plan.fetch_after_uid, status.uidnext)
+            pending = _wanted(folder, sizes, limits.max_message_bytes, counts)
             last_uid = await _download(folder, status.uidvalidity, pending, imap, store, lease, account,
                                        limits, heartbeat, counts, last_uid, _modseq(cursor))  # fmt: skip
+            last_uid = max([last_uid, *(item["uid"] for item in counts.skipped if item["folder"] == folder)])
         final = Cursor(status.uidvalidity, last_uid, status.highest_modseq)
         changes: list[tuple[int, tuple[str, ...]]] = []
         if plan.flags_changed_since is not None and last_uid:
@@ -65,7 +83,6 @@ async def sync_imap(
         counts.flags_changed += await store.update_flags(
             lease, limits.lease_ttl, account, folder, changes, final
         )
-        counts.folders[folder] = status.exists
     return counts
 
 
@@ -80,13 +97,21 @@ async def _download(
     planned = batches(pending, limits.batch_count, limits.batch_bytes)
     if not planned:
         return last_uid
-    in_flight = asyncio.ensure_future(imap.bodies([p.uid for p in planned[0]]))
+    budget, held = limits.bytes_in_flight, _Held(limits.bytes_in_flight)
+
+    async def fetch(index: int) -> list[FetchedItem]:
+        size = sum(p.size for p in planned[index])
+        await budget.acquire(size)
+        held.add(index, size)
+        return await imap.bodies(planned[index])
+
+    in_flight = asyncio.ensure_future(fetch(0))
     committing: asyncio.Future[int] | None = None
     try:
         for index, batch in enumerate(planned):
             items = await in_flight
             if index + 1 < len(planned):
-                in_flight = asyncio.ensure_future(imap.bodies([p.uid for p in planned[index + 1]]))
+                in_flight = asyncio.ensure_future(fetch(index + 1))
             messages = [
                 NewMessage(folder, item.body, item.flags, uidvalidity, item.uid)
                 for item in items
@@ -101,15 +126,54 @@ async def _download(
             committing = asyncio.ensure_future(
                 store.store_batch(lease, limits.lease_ttl, account, messages, (folder, advance), summaries)
             )
+            committing.add_done_callback(partial(held.release_after, index))
+            del items, messages, summaries  # the commit holds them now, and only the commit
         assert committing is not None
         counts.new += await committing
         await heartbeat()
     finally:
         if not in_flight.done():
             in_flight.cancel()
+            await asyncio.gather(in_flight, return_exceptions=True)
         if committing is not None and not committing.done():  # a failure elsewhere: let it finish
             await asyncio.gather(committing, return_exceptions=True)
+        held.release_all()
     return last_uid
+
+
+class _Held:
+    """Which batches hold how much of the budget; each gives it back exactly once."""
+
+    def __init__(self, budget: Budget) -> None:
+        self._budget, self._held = budget, dict[int, int]()
+
+    def add(self, index: int, size: int) -> None:
+        self._held[index] = size
+
+    def release(self, index: int) -> None:
+        if index in self._held:
+            self._budget.release(self._held.pop(index))
+
+    def release_after(self, index: int, _: "asyncio.Future[int]") -> None:
+        self.release(index)
+
+    def release_all(self) -> None:
+        for index in list(self._held):
+            self.release(index)
+
+
+def _wanted(folder: str, sizes: list[FetchedItem], max_bytes: int, counts: Counts) -> list[Pending]:
+    """The messages to download; larger ones are listed as skipped (a size the server did not
+    say counts as the largest allowed, so such a message travels alone)."""
+    wanted: list[Pending] = []
+    for item in sizes:
+        if item.size is not None and item.size > max_bytes:
+            reason = f"larger than the maximum message size of {max_bytes} bytes"
+            counts.skipped.append({"folder": folder, "uid": item.uid, "size": item.size, "reason": reason})
+            logger.warning("message skipped", extra={"folder": folder, "uid": item.uid, "size": item.size})
+        else:
+            wanted.append(Pending(item.uid, max_bytes if item.size is None else item.size))
+    return wanted
 
 
 def _modseq(cursor: Cursor | None) -> int | None:

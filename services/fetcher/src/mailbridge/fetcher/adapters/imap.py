@@ -9,13 +9,16 @@ bounded all the same (a bounded number of messages per command, see `sync_plan.b
 import asyncio
 import socket
 import ssl
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from types import TracebackType
 
 from aioimaplib import IMAP4, AioImapException, Command, Response
 from mailbridge.common.endpoints import TransportSecurity
-from mailbridge.common.imap_text import encode_mailbox, parse_search
-from mailbridge.fetcher.adapters.imap_protocol import FramedImap4
+from mailbridge.common.imap_text import encode_mailbox, parse_search, quoted
+from mailbridge.fetcher.adapters.imap_deadline import body_deadline_s, deadline
+from mailbridge.fetcher.adapters.imap_protocol import FramedImap4, NotImap
 from mailbridge.fetcher.failures import permanent, transient
 from mailbridge.fetcher.imap_wire import (
     FetchedItem,
@@ -23,7 +26,7 @@ from mailbridge.fetcher.imap_wire import (
     parse_fetch,
     parse_select,
 )
-from mailbridge.fetcher.sync_plan import FolderStatus, uid_set
+from mailbridge.fetcher.sync_plan import FolderStatus, Pending, uid_set
 
 # Every answer stays bounded: commands whose answer has one line per message ask for at most
 # this many messages.
@@ -64,31 +67,39 @@ class ImapMailbox:
         if self._client is None:
             return False
         protocol = self._client.protocol
-        return protocol.state in ("AUTH", "SELECTED") and not protocol.connection_closed
+        alive = not protocol.connection_closed and protocol.failure is None
+        return alive and protocol.state in ("AUTH", "SELECTED")
 
     @property
     def client(self) -> IMAP4:
         assert self._client is not None, "connect first"
         return self._client
 
+    async def open(self, user: str, password: str) -> None:
+        """Connect and log in, each step within the timeout and all of it within twice that."""
+        end = self._endpoint
+        async with (
+            self._failures(f"cannot connect to {end.host}:{end.port}"),
+            deadline(2 * end.timeout_s, self._abort, "connecting and logging in"),
+        ):
+            await self.connect()
+            await self.login(user, password)
+
     async def connect(self) -> None:
         end = self._endpoint
-        try:
+        async with self._failures(f"cannot connect to {end.host}:{end.port}"):
             implicit = end.security is TransportSecurity.IMPLICIT_TLS
             self._client = FramedImap4(
                 end.host, end.port, timeout=end.timeout_s, ssl_context=end.ssl_context if implicit else None
             )
-            await self.client.wait_hello_from_server()
+            async with self._step("connecting"):
+                await self.client._client_task
+            async with self._step("the greeting"):
+                await self.client.protocol.greeting
+            async with self._step("CAPABILITY"):
+                await self.client.protocol.capability()
             if end.security is TransportSecurity.STARTTLS:
                 await self._starttls()
-        except ssl.SSLCertVerificationError as error:
-            raise permanent(f"TLS certificate of {end.host} not trusted: {error.verify_message}") from error
-        except ssl.SSLError as error:
-            raise transient(f"TLS handshake with {end.host}:{end.port} failed: {error}") from error
-        except (OSError, TimeoutError, AioImapException) as error:
-            raise transient(
-                f"cannot connect to {end.host}:{end.port}: {error or type(error).__name__}"
-            ) from error
         self.capabilities = set(self.client.protocol.capabilities)
         keep_alive(self.client.protocol.transport)
 
@@ -96,24 +107,31 @@ class ImapMailbox:
         protocol = self.client.protocol
         if "STARTTLS" not in protocol.capabilities:
             raise permanent(f"{self._endpoint.host} does not offer STARTTLS; refusing to log in in clear")
-        response = await protocol.execute(Command("STARTTLS", protocol.new_tag(), loop=protocol.loop))
+        async with self._step("STARTTLS"):
+            response = await protocol.execute(Command("STARTTLS", protocol.new_tag(), loop=protocol.loop))
         _require_ok(response, "STARTTLS")
         loop = asyncio.get_running_loop()
-        transport = await loop.start_tls(
-            protocol.transport,
-            protocol,
-            self._endpoint.ssl_context,
-            server_hostname=self._endpoint.host,
-        )
-        protocol.transport = transport
-        await protocol.capability()
+        async with self._step("the TLS handshake"):
+            protocol.transport = await loop.start_tls(
+                protocol.transport, protocol, self._endpoint.ssl_context, server_hostname=self._endpoint.host
+            )
+        async with self._step("CAPABILITY"):
+            await protocol.capability()
 
     async def login(self, user: str, password: str) -> None:
-        response = await self._call(self.client.login(user, password), "LOGIN")
+        """LOGIN with both strings quoted (RFC 3501 §4.3), so spaces, quotes and backslashes in
+        either arrive as they are; a line break or NUL cannot be sent at all."""
+        if not sendable(user) or not sendable(password):
+            raise permanent("the login or password contains a line break or NUL, which IMAP cannot send")
+        protocol = self.client.protocol
+        command = Command("LOGIN", protocol.new_tag(), quoted(user), quoted(password), loop=protocol.loop)
+        response = await self._call(protocol.execute(command, scrub=quoted(password)), "LOGIN")
         if response.result != "OK":
             raise permanent(f"login as {user} rejected: {_text(response)}")
-        await self.client.protocol.capability()
-        self.capabilities = set(self.client.protocol.capabilities)
+        protocol.state = "AUTH"
+        async with self._failures("IMAP CAPABILITY failed"), self._step("CAPABILITY"):
+            await protocol.capability()
+        self.capabilities = set(protocol.capabilities)
 
     async def xoauth2(self, user: str, token: str) -> None:
         response = await self._call(self.client.xoauth2(user, token.encode()), "AUTHENTICATE XOAUTH2")
@@ -149,9 +167,15 @@ class ImapMailbox:
             start += LINES_PER_COMMAND
         return found
 
-    async def bodies(self, uids: list[int]) -> list[FetchedItem]:
-        """Raw bytes and flags, without setting \\Seen (BODY.PEEK)."""
-        response = await self._fetch(uid_set(uids), "(UID FLAGS BODY.PEEK[])")
+    async def bodies(self, batch: list[Pending]) -> list[FetchedItem]:
+        """Raw bytes and flags, without setting \\Seen (BODY.PEEK). The answer may bring what the
+        announced sizes say (with room for a server that counts a little differently), no more:
+        a larger literal is refused before it is allocated, and the connection is given up."""
+        largest = max(_room(p.size) for p in batch)
+        expected = sum(_room(p.size) for p in batch)
+        self.client.protocol.expect_next(largest, expected)
+        seconds = body_deadline_s(self._endpoint.timeout_s, expected)
+        response = await self._fetch(uid_set([p.uid for p in batch]), "(UID FLAGS BODY.PEEK[])", seconds)
         return parse_fetch(response.lines)
 
     async def flags_changed_since(self, modseq: int, up_to_uid: int) -> list[FetchedItem]:
@@ -181,32 +205,52 @@ class ImapMailbox:
             raise permanent(f"cannot move message {uid} to {folder!r}: {_text(response)}")
         return parse_copyuid(response.lines)
 
-    async def _fetch(self, message_set: str, parts: str) -> Response:
-        response = await self._call(self.client.uid("fetch", message_set, parts), "FETCH")
+    async def _fetch(self, message_set: str, parts: str, seconds: float | None = None) -> Response:
+        response = await self._call(self.client.uid("fetch", message_set, parts), "FETCH", seconds)
         _require_ok(response, "FETCH")
         return response
 
-    async def _call(self, command: "asyncio.Future[Response] | object", name: str) -> Response:
+    async def _call(self, command: Awaitable[Response], name: str, seconds: float | None = None) -> Response:
+        async with self._failures(f"IMAP {name} failed"), self._step(name, seconds):
+            return await command
+
+    def _step(self, what: str, seconds: float | None = None) -> AbstractAsyncContextManager[None]:
+        return deadline(seconds or self._endpoint.timeout_s, self._abort, what)
+
+    def _abort(self, reason: str) -> None:
+        if self._client is not None:
+            self._client.protocol.abort(reason)
+
+    @asynccontextmanager
+    async def _failures(self, doing: str) -> AsyncIterator[None]:
+        """Library and network errors as fetch failures with a reason; a server that is not an
+        IMAP server (or a certificate not trusted) will not get better by itself."""
         try:
-            response = await command  # type: ignore[misc]
+            yield
+        except NotImap as error:
+            raise permanent(f"{doing}: {error}") from error
+        except ssl.SSLCertVerificationError as error:
+            host = self._endpoint.host
+            raise permanent(f"TLS certificate of {host} not trusted: {error.verify_message}") from error
+        except ssl.SSLError as error:
+            raise transient(f"{doing}: TLS failed: {error}") from error
         except (OSError, TimeoutError, AioImapException) as error:
-            raise transient(f"IMAP {name} failed: {error or type(error).__name__}") from error
-        assert isinstance(response, Response)
-        return response
+            raise transient(f"{doing}: {error or type(error).__name__}") from error
 
     async def close(self) -> None:
+        """LOGOUT when the connection is still good (briefly); else just drop it."""
         if self._client is None:
             return
+        client, self._client = self._client, None
         try:
-            if self._client.get_state() not in ("LOGOUT", "NONAUTH"):
-                await asyncio.wait_for(self._client.logout(), 5)
+            if client.protocol.failure is None and client.get_state() in ("AUTH", "SELECTED"):
+                abort = client.protocol.abort
+                async with deadline(min(5.0, self._endpoint.timeout_s), abort, "LOGOUT"):
+                    await client.protocol.logout()
         except (OSError, TimeoutError, AioImapException):
             pass
         finally:
-            transport = self._client.protocol.transport
-            if transport is not None:
-                transport.close()
-            self._client = None
+            client.protocol.abort("closed")
 
 
 def keep_alive(transport: asyncio.BaseTransport) -> None:
@@ -219,6 +263,16 @@ def keep_alive(transport: asyncio.BaseTransport) -> None:
     for option, value in (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 20), ("TCP_KEEPCNT", 3)):
         if hasattr(socket, option):
             sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+
+
+def sendable(text: str) -> bool:
+    """Whether a quoted string can carry `text` (RFC 3501 §9: no CR, LF or NUL in one)."""
+    return not any(c in text for c in "\r\n\x00")
+
+
+def _room(size: int) -> int:
+    """What a message announced as `size` bytes may really bring (servers count differently)."""
+    return 2 * size + 64 * 1024
 
 
 def _text(response: Response) -> str:

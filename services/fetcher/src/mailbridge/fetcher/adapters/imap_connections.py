@@ -58,8 +58,7 @@ class ImapConnections:
         if mailbox is None:
             mailbox = ImapMailbox(endpoint)
             try:
-                await mailbox.connect()
-                await mailbox.login(login, password)
+                await mailbox.open(login, password)
             except BaseException:
                 await mailbox.close()
                 raise

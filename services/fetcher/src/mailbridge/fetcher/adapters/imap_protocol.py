@@ -9,14 +9,32 @@ buffer or into a reusable line buffer. Every line then takes aioimaplib's own ro
 (`_handle_line`), followed by the decisions aioimaplib makes after a line: a literal belongs to
 the command of the line that announced it; a FETCH answer goes on while its parentheses are
 open (counted per line as it arrives); else the next line starts afresh.
+
+Hostile servers (#10 items 1, 3, 9): the greeting is judged here, synchronously, instead of in
+aioimaplib's `welcome()` task (which holds `state_condition` while it waits for CAPABILITY, so
+a server that never answers made every later wait and cancellation hang). Whatever ends the
+connection — the framer's limits, a nonsensical answer, a deadline (`abort`), the server going
+away — fails every waiting command and the greeting at once with `ImapAborted` and its reason,
+and drops the buffers: no waiter outlives the connection and no exception is left in a task.
 """
 
 import asyncio
 import ssl
 from collections.abc import Callable
 
-from aioimaplib import IMAP4, Command, FetchCommand, IMAP4ClientProtocol, Response
-from mailbridge.fetcher.imap_framing import ResponseFramer, literal_size
+from aioimaplib import IMAP4, AioImapException, Command, FetchCommand, IMAP4ClientProtocol, Response
+from mailbridge.fetcher.failures import printable
+from mailbridge.fetcher.imap_framing import ALLOWANCE, MAX_LITERAL, FramingError, ResponseFramer, literal_size
+
+IMAP_VERSIONS = {"IMAP4REV1", "IMAP4REV2"}
+
+
+class ImapAborted(AioImapException):  # type: ignore[misc]
+    """The connection was given up; the reason says why in words a person can act on."""
+
+
+class NotImap(ImapAborted):
+    """The server at the other end does not speak IMAP."""
 
 
 class CountingFetchCommand(FetchCommand):  # type: ignore[misc]
@@ -44,23 +62,110 @@ class FramedProtocol(IMAP4ClientProtocol, asyncio.BufferedProtocol):  # type: ig
         super().__init__(loop, conn_lost_cb)
         self._framer = ResponseFramer()
         self._continuing: Command | None = None  # the command the next line or literal belongs to
+        self._next_limits = (MAX_LITERAL, ALLOWANCE)
         self.connection_closed = False
+        self.failure: str | None = None
+        self.greeting: asyncio.Future[None] = self.loop.create_future()
+        self.greeting.add_done_callback(_retrieved)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.connection_closed = True
+        self.abort("the server closed the connection" + (f" ({exc})" if exc else ""))
         super().connection_lost(exc)
 
+    def abort(self, reason: str, error: type[ImapAborted] = ImapAborted) -> None:
+        """Give the connection up: every waiter fails with `reason` (the first one sticks)."""
+        if self.failure is not None:
+            return
+        self.failure = reason
+        failed = error(reason)
+        if not self.greeting.done():
+            self.greeting.set_exception(failed)
+        pending: dict[str, Command] = self.__dict__["pending_async_commands"]
+        waiting = [self.__dict__["pending_sync_command"], *pending.values()]
+        self.pending_sync_command, self._continuing = None, None
+        self.pending_async_commands = dict[str, Command]()
+        for command in waiting:
+            if command is not None:
+                command._exception = failed
+                command.close(b"", "BAD")
+        self._framer.release()
+        if self.transport is not None:
+            self.transport.abort()
+
+    def expect_next(self, max_literal: int, allowance: int) -> None:
+        """Limits for the next command's answer only (a body FETCH: the announced sizes)."""
+        self._next_limits = (max_literal, allowance)
+
+    async def execute(self, command: Command, scrub: str | None = None) -> Response:
+        if self.failure is not None:
+            raise ImapAborted(self.failure)
+        self._framer.expect(*self._next_limits)
+        self._next_limits = (MAX_LITERAL, ALLOWANCE)
+        return await super().execute(command, scrub)
+
+    async def capability(self) -> None:
+        """CAPABILITY, refusing a server that does not speak IMAP4rev1 (or rev2)."""
+        response = await self.execute(Command("CAPABILITY", self.new_tag(), loop=self.loop))
+        words: set[str] = set()
+        for line in response.lines[:-1]:  # the untagged answers, with or without the word
+            if isinstance(line, bytes):
+                words |= set(line.decode(errors="replace").split()) - {"CAPABILITY"}
+        if response.result != "OK" or not IMAP_VERSIONS & {word.upper() for word in words}:
+            said = printable(b" ".join(bytes(line) for line in response.lines), 120)
+            raise NotImap(f"the server did not answer CAPABILITY like an IMAP server (it said: {said})")
+        self.capabilities = words
+
     def get_buffer(self, sizehint: int) -> memoryview:
+        if self.failure is not None:  # the rest of a read that is being thrown away
+            return memoryview(bytearray(READ_DISCARD))
         return self._framer.get_buffer()
 
     def buffer_updated(self, nbytes: int) -> None:
-        self._handle_pieces(self._framer.buffer_updated(nbytes))
+        if self.failure is None:
+            self._guarded(lambda: self._handle_pieces(self._framer.buffer_updated(nbytes)))
 
     def data_received(self, data: bytes) -> None:
-        self._handle_pieces(self._framer.feed(data))
+        if self.failure is None:
+            self._guarded(lambda: self._handle_pieces(self._framer.feed(data)))
+
+    def _guarded(self, handle: Callable[[], None]) -> None:
+        """A protocol callback never raises: whatever goes wrong ends the connection with a reason."""
+        try:
+            handle()
+        except FramingError as error:
+            self.abort(str(error))
+        except Exception as error:  # noqa: BLE001 - a hostile answer must not escape into asyncio
+            self.abort(f"the server's answer made no sense ({printable(str(error), 150)})")
+
+    def _handle_line(self, line: bytes, current_cmd: Command | None) -> Command | None:
+        if self.state == "CONNECTED" and line:
+            self._greeted(line)
+            return None
+        result: Command | None = super()._handle_line(line, current_cmd)
+        return result
+
+    def _greeted(self, line: bytes) -> None:
+        """RFC 3501 §7.1: `* OK` (log in next), `* PREAUTH` (logged in), `* BYE` (go away)."""
+        start = line[:10].upper()
+        if start.startswith(b"* OK"):
+            self.state = "NONAUTH"
+        elif start.startswith(b"* PREAUTH"):
+            self.state = "AUTH"
+        elif start.startswith(b"* BYE"):
+            self.abort(f"the server refused the connection (it said: {printable(line, 120)})")
+            return
+        else:
+            said = printable(line, 120)
+            self.abort(f"the server did not greet like an IMAP server (it said: {said})", NotImap)
+            return
+        if not self.greeting.done():
+            self.greeting.set_result(None)
 
     def _handle_pieces(self, pieces: list[bytes | bytearray]) -> None:
         for piece in pieces:
+            if self.failure is not None:
+                return
             if isinstance(piece, bytearray):
                 self._literal_received(piece)
             else:
@@ -80,7 +185,8 @@ class FramedProtocol(IMAP4ClientProtocol, asyncio.BufferedProtocol):  # type: ig
             self._continuing = None
 
     def _literal_received(self, literal: bytearray) -> None:
-        assert self._continuing is not None, "a literal follows the line that announced it"
+        if self._continuing is None:
+            raise AioImapException("a literal arrived that no line announced")
         self._continuing.append_to_resp(literal)
 
     async def fetch(
@@ -92,6 +198,15 @@ class FramedProtocol(IMAP4ClientProtocol, asyncio.BufferedProtocol):  # type: ig
             prefix="UID" if by_uid else "", loop=self.loop, timeout=timeout,
         )  # fmt: skip
         return await self.execute(command)
+
+
+READ_DISCARD = 64 * 1024
+
+
+def _retrieved(future: "asyncio.Future[None]") -> None:
+    """A greeting nobody awaited any more must not log 'exception was never retrieved'."""
+    if not future.cancelled():
+        future.exception()
 
 
 class FramedImap4(IMAP4):  # type: ignore[misc]
