@@ -7,16 +7,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, status
 from mailbridge.common.db.mailstore import FetchState
 from mailbridge.common.events import FetchReason, FetchRequested
-from mailbridge.common.messaging import publish
 from mailbridge.config_api import crud
+from mailbridge.config_api.commands import publish_command
 from mailbridge.config_api.deps import CtxDep, MessagingDep
 from mailbridge.config_api.errors import Conflict, Forbidden
 from mailbridge.config_api.mail_accounts.service import MailAccounts
 from mailbridge.config_api.mail_settings.service import load_settings
-from mailbridge.config_api.problems import PROBLEM_RESPONSES
+from mailbridge.config_api.problems import PROBLEM_RESPONSES, problem_docs
 from pydantic import BaseModel
 
 router = APIRouter(tags=["fetching"], responses=PROBLEM_RESPONSES)
+UNAVAILABLE = problem_docs(503)
 accounts = MailAccounts()
 
 
@@ -38,8 +39,9 @@ class FetchStateOut(BaseModel):
 
 
 @router.post(
-    "/mail-accounts/{account_id}/fetch", status_code=status.HTTP_202_ACCEPTED, operation_id="fetch_mail"
-)
+    "/mail-accounts/{account_id}/fetch", status_code=status.HTTP_202_ACCEPTED, operation_id="fetch_mail",
+    responses=UNAVAILABLE,
+)  # fmt: skip
 async def fetch_mail(
     ctx: CtxDep, messaging: MessagingDep, account_id: uuid.UUID,
     reload: Annotated[bool, Query(description="download everything again, without duplicates (G5)")] = False,
@@ -56,7 +58,7 @@ async def fetch_mail(
     reason = FetchReason.RELOAD if reload else FetchReason.MANUAL
     who = "admin" if ctx.principal.is_admin else f"user:{ctx.principal.user_id}"
     command = FetchRequested(account_id=account_id, reason=reason, requested_by=who)
-    await publish(messaging.broker, command, messaging.timeout_s)
+    await publish_command(messaging, command, "fetch")
     return FetchQueued(account_id=account_id, reason=reason, command_id=command.event_id)
 
 

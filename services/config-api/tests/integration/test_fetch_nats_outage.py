@@ -1,0 +1,80 @@
+"""#10 item 2 (fetch part): a manual fetch while NATS is down answers 503 naming NATS, with a
+Retry-After, and works again once NATS is back; against a private nats-server the test stops."""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from config_api_testing import Api, RunningApp, account_body, imap_server_body
+from mailbridge.common.db.migrate import upgrade_async
+from mailbridge.common.nats_embedded import EmbeddedNats, start_embedded_nats
+from mailbridge.common.secrets import generate_key
+from mailbridge.config_api.api_keys import Role, create_api_key
+from mailbridge.config_api.main import create_app
+from mailbridge.config_api.settings import ConfigApiSettings
+from mailbridge.testkit.config_rows import empty_tables
+
+
+@pytest.fixture
+async def private_nats(tmp_path: Path) -> AsyncIterator[EmbeddedNats]:
+    nats = await asyncio.to_thread(start_embedded_nats, tmp_path / "jetstream")
+    try:
+        yield nats
+    finally:
+        await asyncio.to_thread(nats.stop)
+
+
+@pytest.fixture
+async def api_on_private_nats(
+    database_url: str, private_nats: EmbeddedNats, tmp_path: Path
+) -> AsyncIterator[Api]:
+    await upgrade_async(database_url)
+    settings = ConfigApiSettings(
+        database_url=database_url, nats_url=private_nats.url, secret_key=generate_key(),
+        var_dir=tmp_path, scheduler_tick_s=0, nats_publish_timeout_s=1.0,
+    )  # fmt: skip
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        running = RunningApp(app, app.state.context.sessions, database_url)
+        await empty_tables(running.sessions)
+        async with running.sessions() as session:
+            key = await create_api_key(session, Role.ADMIN, None)
+            await session.commit()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://mailbridge/api/v1") as client:
+            yield Api(client, running, key)
+
+
+async def test_manual_fetch_during_a_nats_outage_is_503_with_the_reason(
+    api_on_private_nats: Api, private_nats: EmbeddedNats, tmp_path: Path
+) -> None:
+    api = api_on_private_nats
+    server = await api.create("/mail-servers", imap_server_body())
+    user = await api.create("/users", {"name": "Ann", "email": "ann@example.com"})
+    account = await api.create("/mail-accounts", account_body(server["id"], "user", user["id"]))
+    path = f"/mail-accounts/{account['id']}/fetch"
+    assert (await api.post(path)).status_code == 202
+
+    await asyncio.to_thread(private_nats.stop)
+    refused = await api.post(path)
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert int(refused.headers["Retry-After"]) > 0
+    problem = refused.json()
+    assert problem["title"] == "Service unavailable"
+    assert problem["detail"].startswith("NATS is unreachable"), problem["detail"]
+    assert "fetch was not queued" in problem["detail"]
+
+    port = int(private_nats.url.rsplit(":", 1)[1])
+    restarted = await asyncio.to_thread(start_embedded_nats, tmp_path / "jetstream", port=port)
+    try:
+        deadline = time.monotonic() + 60
+        status = 503
+        while status == 503 and time.monotonic() < deadline:
+            status = (await api.post(path)).status_code
+        assert status == 202, "a manual fetch works again once NATS is back"
+    finally:
+        await asyncio.to_thread(restarted.stop)
