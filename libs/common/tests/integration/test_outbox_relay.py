@@ -4,6 +4,7 @@ published twice; on SQLite a repeat is allowed (JetStream drops it by its messag
 
 import asyncio
 from collections import Counter
+from datetime import timedelta
 from typing import Any, cast
 
 from faststream.nats import NatsBroker
@@ -13,7 +14,7 @@ from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.events import MailSent
 from mailbridge.common.ids import new_id
 from mailbridge.common.messaging import MSG_ID_HEADER
-from mailbridge.common.outbox_relay import enqueue_many, relay_once
+from mailbridge.common.outbox_relay import enqueue_many, relay_forever, relay_once
 from mailbridge.testkit.config_rows import empty_tables
 from sqlalchemy import func, select
 
@@ -57,3 +58,27 @@ async def test_two_relays_publish_every_event_and_on_postgresql_each_once(databa
     assert left == 0, "published events are deleted"
     if not is_sqlite(database_url):
         assert set(broker.published.values()) == {1}
+
+
+async def test_a_woken_relay_publishes_without_waiting_for_its_idle_poll(database_url: str) -> None:
+    await upgrade_async(database_url)
+    engine = create_engine(database_url)
+    sessions = create_session_factory(engine)
+    await empty_tables(sessions)
+    broker, wake = RecordingBroker(), asyncio.Event()
+    relay = asyncio.create_task(
+        relay_forever(sessions, cast(NatsBroker, broker), 5.0, idle=timedelta(hours=1), wake=wake)
+    )
+    try:
+        await asyncio.sleep(0.2)  # the relay found nothing and sleeps for its hour
+        event = MailSent(outbox_id=new_id(), smtp_reply="250 ok", attempt=1)
+        async with sessions() as session, session.begin():
+            await enqueue_many(session, [event])
+        wake.set()
+        async with asyncio.timeout(10):
+            while str(event.event_id) not in broker.published:  # noqa: ASYNC110 - another task's record, polled
+                await asyncio.sleep(0.01)
+    finally:
+        relay.cancel()
+        await asyncio.gather(relay, return_exceptions=True)
+        await engine.dispose()

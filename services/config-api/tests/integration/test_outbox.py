@@ -1,6 +1,7 @@
 """The outbox API: queueing mail (A8, Idempotency-Key, validation), the G3 view, changes while
 queued, the G6 lock and the hash-chain verifier."""
 
+import asyncio
 import base64
 import uuid
 from datetime import UTC, datetime
@@ -8,12 +9,15 @@ from datetime import UTC, datetime
 from config_api_testing import MAIL, Api, outbox_world, rules
 from mailbridge.common.db.outbox import OutboxMessage
 from mailbridge.common.events import SendRequested
+from mailbridge.common.messaging import MSG_ID_HEADER
 from mailbridge.common.outbox_chain import GENESIS, SealedRow, row_hash
 from mailbridge.common.streams import SEND
 from sqlalchemy import select, update
 
 
 async def test_queueing_publishes_send_requested(api: Api) -> None:
+    """Through the transactional outbox: committed with the row, published by config-api's relay
+    (woken by the request) under the outbox id as its message id."""
     world = await outbox_world(api)
     js = api.running.app.state.context.broker.connection.jetstream()
     before = (await js.stream_info(SEND.name)).state.last_seq
@@ -22,9 +26,14 @@ async def test_queueing_publishes_send_requested(api: Api) -> None:
     queued = await world["ann"].post(f"/mail-accounts/{world['mine']['id']}/messages", body)
     assert queued.status_code == 202, queued.text
     assert (queued.json()["status"], queued.json()["attempts"]) == ("queued", 0)
+    async with asyncio.timeout(10):
+        while (await js.stream_info(SEND.name)).state.last_seq == before:  # noqa: ASYNC110 - JetStream, polled
+            await asyncio.sleep(0.01)
     stored = await js.get_msg(SEND.name, before + 1)
     assert stored.data is not None
+    assert stored.headers is not None
     assert str(SendRequested.model_validate_json(stored.data).outbox_id) == queued.json()["id"]
+    assert stored.headers[MSG_ID_HEADER] == queued.json()["id"]
 
 
 async def test_idempotency_key_returns_the_same_row(api: Api) -> None:

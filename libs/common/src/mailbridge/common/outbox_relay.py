@@ -10,6 +10,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
+from contextlib import suppress
 from datetime import timedelta
 from typing import Any, cast
 
@@ -107,11 +108,23 @@ async def relay_forever(
     broker: NatsBroker,
     timeout_s: float,
     idle: timedelta = timedelta(milliseconds=200),
+    wake: asyncio.Event | None = None,
 ) -> None:
+    """Relay until cancelled. Idle, it looks again after `idle`, or at once when `wake` is set
+    (a writer that just committed an event sets it, so a command leaves within milliseconds).
+    After a failed publish it waits the whole `idle`: a wake-up cannot make NATS come back."""
     while True:
+        if wake is not None:
+            wake.clear()  # an event committed from here on sets it again and is not missed
         try:
             if await relay_once(sessions, broker, timeout_s):
                 continue
         except (NatsError, TimeoutError) as error:
             logger.warning("outbox relay: publishing failed, will retry: %s", error)
-        await asyncio.sleep(idle.total_seconds())
+            await asyncio.sleep(idle.total_seconds())
+            continue
+        if wake is None:
+            await asyncio.sleep(idle.total_seconds())
+        else:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), idle.total_seconds())

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Response
+from mailbridge.common import outbox_relay
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.messaging import connect, create_broker
 from mailbridge.common.secrets import SecretBox, resolve_key_ring
@@ -66,9 +67,12 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
             create_session_factory(engine), secrets, broker, settings.nats_publish_timeout_s
         )
         sessions: async_sessionmaker[AsyncSession] = app.state.context.sessions
-        tasks = []
+        timeout = settings.nats_publish_timeout_s
+        # The commands this service commits (SendRequested) leave through its own relay, woken
+        # by the request that committed them rather than at the relay's next idle poll.
+        wake = app.state.outbox_relay_wake = asyncio.Event()
+        tasks = [asyncio.create_task(outbox_relay.relay_forever(sessions, broker, timeout, wake=wake))]
         if settings.scheduler_tick_s > 0:
-            timeout = settings.nats_publish_timeout_s
             tasks.append(
                 asyncio.create_task(run_scheduler(sessions, broker, timeout, settings.scheduler_tick_s))
             )
@@ -77,6 +81,7 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
         finally:
             for task in tasks:
                 task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             try:
                 await broker.stop()
             except NatsError as error:  # e.g. still reconnecting to a server that went away

@@ -1,13 +1,12 @@
 """Routes: POST /mail-accounts/{id}/messages, the outbox view, raw bytes, changes, verification."""
 
+import asyncio
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from mailbridge.common.db.outbox import OutboxMessage
-from mailbridge.common.events import EgressSendRequested, SendRequested
-from mailbridge.common.messaging import publish
-from mailbridge.config_api.deps import AdminDep, CtxDep, IfMatch, MessagingDep
+from mailbridge.config_api.deps import AdminDep, CtxDep, IfMatch
 from mailbridge.config_api.errors import NotFound
 from mailbridge.config_api.outbox import intake, service
 from mailbridge.config_api.outbox.schemas import ChainReport, OutboxOut, OutboxPatch
@@ -31,21 +30,19 @@ def _out(row: OutboxMessage, response: Response | None = None) -> OutboxOut:
     openapi_extra=intake.OPENAPI, responses=problem_docs(415),
 )  # fmt: skip
 async def send_mail(
-    ctx: CtxDep, messaging: MessagingDep, request: Request, account_id: uuid.UUID, response: Response,
+    ctx: CtxDep, request: Request, account_id: uuid.UUID, response: Response,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
 ) -> OutboxOut:  # fmt: skip
-    """Queue a mail (A6–A9): JSON or multipart/form-data, see the request body."""
+    """Queue a mail (A6–A9): JSON or multipart/form-data, see the request body. 202 once the row
+    and its SendRequested are committed; the outbox relay publishes the command (NATS may be
+    down meanwhile: it leaves when NATS is back)."""
     max_bytes: int = request.app.state.outbox_max_bytes
     account = await service.sending_account(ctx, account_id)
     draft = await intake.read_draft(request, max_bytes)
     row, new = await service.queue_mail(ctx, account, draft, idempotency_key, max_bytes)
     if new:
-        await publish(
-            messaging.broker,
-            (EgressSendRequested if row.egress else SendRequested)(outbox_id=row.id),
-            messaging.timeout_s,
-            msg_id=str(row.id),
-        )
+        relay_wake: asyncio.Event = request.app.state.outbox_relay_wake
+        relay_wake.set()
     return _out(row, response)
 
 

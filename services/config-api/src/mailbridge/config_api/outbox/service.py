@@ -1,4 +1,5 @@
-"""Outbox use-cases: queue a mail (idempotent), read, change or delete it while queued, verify G6."""
+"""Outbox use-cases: queue a mail (idempotent) with its send command, read, change or delete it
+while queued, verify G6."""
 
 import uuid
 from typing import Any
@@ -6,7 +7,9 @@ from typing import Any
 from mailbridge.common.db.mailstore import StoredMessage
 from mailbridge.common.db.outbox import OutboxAttachment, OutboxMessage
 from mailbridge.common.db.tables import GroupMember, MailAccount, MailServer
+from mailbridge.common.events import EgressSendRequested, SendRequested
 from mailbridge.common.outbox_chain import SealedRow, first_broken
+from mailbridge.common.outbox_relay import enqueue
 from mailbridge.config_api import crud
 from mailbridge.config_api.errors import Conflict, Forbidden, NotFound, ValidationFailed, invalid
 from mailbridge.config_api.mail_accounts.service import MailAccounts
@@ -74,8 +77,17 @@ async def queue_mail(
         OutboxAttachment(outbox_id=row.id, filename=a.filename, content_type=a.content_type, data=a.data)
         for a in draft.attachments
     )
+    enqueue(ctx.session, send_command(row))
     await commit(ctx.session)
     return row, True
+
+
+def send_command(row: OutboxMessage) -> SendRequested:
+    """The row's command to the sender (S6: egress mail to its own pool). It leaves through the
+    transactional outbox with the row, so a row is never committed without its command; its id
+    is the row's, so `Nats-Msg-Id` is the outbox id and JetStream drops a second publish."""
+    command = EgressSendRequested if row.egress else SendRequested
+    return command(event_id=row.id, outbox_id=row.id)
 
 
 async def _threading(ctx: Ctx, account_id: uuid.UUID, answered: uuid.UUID | None) -> dict[str, Any]:
