@@ -1,5 +1,6 @@
 """Helpers for the fetcher tests: a migrated store on each backend, accounts on the real stack."""
 
+import poplib
 import uuid
 from dataclasses import dataclass
 
@@ -24,6 +25,17 @@ def message(index: int, to: str, body: str = "Hello") -> bytes:
         f"Message-ID: <m{index}.{uuid.uuid4().hex}@example.org>\r\n"
         f"Date: Thu, 26 Nov 2026 10:00:00 +0000\r\n\r\n{body} {index}\r\n"
     ).encode()
+
+
+def on_server(world: "FetchWorld", user: MailUser) -> int:
+    """How many messages `user` has on the stack, by POP3's STAT."""
+    client = poplib.POP3_SSL("127.0.0.1", world.stack.ports.pop3s, context=world.stack.client_context())
+    try:
+        client.user(user.address)
+        client.pass_(user.password)
+        return int(client.stat()[0])
+    finally:
+        client.quit()
 
 
 @dataclass

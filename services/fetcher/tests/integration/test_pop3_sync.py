@@ -1,11 +1,10 @@
 """POP3 against the real Dovecot: UIDL identity, S11 delete after loading, S12 delete after N
 days from the first download, and nothing deleted that the store has not committed."""
 
-import poplib
 from datetime import timedelta
 
 import pytest
-from fetcher_testing import FetchWorld, message, no_heartbeat
+from fetcher_testing import FetchWorld, message, no_heartbeat, on_server
 from mailbridge.common.db.mailstore import Pop3Seen
 from mailbridge.common.db.types import utcnow
 from mailbridge.common.events import FetchReason
@@ -15,16 +14,6 @@ from mailbridge.fetcher.model import AccountConfig, Lease, NewMessage
 from mailbridge.fetcher.summary import Summary
 from mailbridge.testkit.users import MailUser
 from sqlalchemy import update
-
-
-def on_server(world: FetchWorld, user: MailUser) -> int:
-    client = poplib.POP3_SSL("127.0.0.1", world.stack.ports.pop3s, context=world.stack.client_context())
-    try:
-        client.user(user.address)
-        client.pass_(user.password)
-        return int(client.stat()[0])
-    finally:
-        client.quit()
 
 
 @pytest.mark.parametrize("tls_port", ["pop3s", "pop3"])
@@ -99,8 +88,10 @@ async def test_s11_crash_before_commit_deletes_nothing(world: FetchWorld, mail_u
     account = await world.account(mail_user, protocol="pop3", delete_after_fetch=True)
     store = FailingStore(world.deps.store, fail_at=3)
     crashing = FetchDeps(store, world.deps.ssl_context, "crasher", world.deps.limits)
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        await fetch_account(crashing, account, FetchReason.MANUAL, no_heartbeat)
+    crashed = await fetch_account(crashing, account, FetchReason.MANUAL, no_heartbeat)
+    assert crashed.outcome is Outcome.RETRY, "an unforeseen error is recorded and retried, not raised"
+    assert crashed.reason is not None
+    assert "simulated crash" in crashed.reason
     assert on_server(world, mail_user) == 4, "two were stored, but none deleted before QUIT"
     assert len(await world.stored(account)) == 2
     recovered = await world.fetch(account)

@@ -18,3 +18,9 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def reset_peak_rss(pid: int) -> None:
+    """Start `pid`'s peak over from its current resident memory (proc(5): "5" into clear_refs),
+    so a peak read afterwards is what happened since."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")

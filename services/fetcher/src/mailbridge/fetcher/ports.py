@@ -7,6 +7,7 @@ from typing import Protocol
 
 from mailbridge.fetcher.imap_wire import FetchedItem
 from mailbridge.fetcher.model import AccountConfig, Lease, NewMessage
+from mailbridge.fetcher.pop3_wire import Listed
 from mailbridge.fetcher.summary import Summary
 from mailbridge.fetcher.sync_plan import Cursor, FolderStatus, Pending
 
@@ -19,8 +20,8 @@ class ImapSession(Protocol):
 
 
 class Pop3Session(Protocol):
-    async def uidls(self) -> dict[str, int]: ...
-    async def retrieve(self, number: int) -> bytes: ...
+    async def listing(self) -> list[Listed]: ...
+    async def retrieve(self, number: int, max_bytes: int) -> bytes: ...
     async def delete_and_quit(self, numbers: list[int]) -> None: ...
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from mailbridge.common.budget import Budget
 from mailbridge.fetcher.imap_wire import FetchedItem
 from mailbridge.fetcher.model import AccountConfig, Lease, NewMessage
+from mailbridge.fetcher.pop3_wire import retrieval_limit
 from mailbridge.fetcher.ports import Heartbeat, ImapSession, Pop3Session, Store
 from mailbridge.fetcher.summary import summarize_batch
 from mailbridge.fetcher.sync_plan import Cursor, Pending, batches, plan_folder_sync
@@ -186,16 +187,27 @@ async def sync_pop3(
     account: AccountConfig, pop3: Pop3Session, store: Store, lease: Lease,
     limits: Limits, heartbeat: Heartbeat, full_reload: bool = False,
 ) -> Counts:  # fmt: skip
+    """A message LISTed above `max_message_bytes` is skipped (listed in `Counts.skipped`, never
+    stored, so S11/S12 never delete it); a RETR may bring its LIST size plus slack, no more."""
     counts = Counts()
-    on_server = await pop3.uidls()
+    listed = await pop3.listing()
     known = set() if full_reload else await store.known_uidls(account.account_id)
-    for uidl, number in sorted(on_server.items(), key=lambda pair: pair[1]):
-        if uidl in known:
+    for item in listed:
+        if item.uidl in known:
             continue
-        raw = await pop3.retrieve(number)
-        message = NewMessage(account.inbox_folder, raw, uidl=uidl)
-        counts.new += await store.store_batch(lease, limits.lease_ttl, account, [message])
+        if item.size > limits.max_message_bytes:
+            reason = f"larger than the maximum message size of {limits.max_message_bytes} bytes"
+            skipped = {"folder": account.inbox_folder, "uidl": item.uidl, "size": item.size, "reason": reason}
+            counts.skipped.append(skipped)
+            logger.warning("message skipped", extra=skipped)
+            continue
+        allowed = retrieval_limit(item.size, limits.max_message_bytes)
+        async with limits.bytes_in_flight.hold(allowed):
+            raw = await pop3.retrieve(item.number, allowed)
+            message = NewMessage(account.inbox_folder, raw, uidl=item.uidl)
+            counts.new += await store.store_batch(lease, limits.lease_ttl, account, [message])
         await heartbeat()
+    on_server = {item.uidl: item.number for item in listed}
     deletable = await store.deletable_uidls(account, set(on_server))
     await pop3.delete_and_quit([on_server[uidl] for uidl in deletable])
     counts.deleted_on_server = len(deletable)

@@ -1,17 +1,41 @@
-"""POP3 through the standard library's poplib, run in a worker thread (it blocks).
+"""POP3 through the standard library's poplib (bounded, `pop3_client`), run in a worker thread.
 
 Deletion is two-phase by protocol: DELE marks, QUIT commits (RFC 1939 §6). The session only
 marks messages the caller names, and the caller names only messages already committed to the
-store, so a crash anywhere before QUIT deletes nothing.
+store, so a crash anywhere before QUIT deletes nothing; a failed step drops the connection
+without QUIT, which deletes nothing either.
+
+Every step (greeting, CAPA, STLS, login, LIST/UIDL, RETR, DELE/QUIT) runs under a watchdog
+in the event loop: it must finish within the timeout plus the time its bytes take at a
+crawling `MIN_RATE`, else the connection is cut. A silent server fails after the timeout, a
+trickling one shortly after, and a large message on a slow but working link still arrives.
+Whatever goes wrong ends as a FetchFailure whose reason names the step and the server
+(`pop3_reasons`); login and password never reach the wire with a control character in them.
 """
 
 import asyncio
-import poplib
+import contextlib
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from mailbridge.common.endpoints import TransportSecurity
-from mailbridge.fetcher.failures import permanent, transient
+from mailbridge.fetcher.adapters.pop3_client import Client, Line
+from mailbridge.fetcher.adapters.pop3_reasons import explain, where
+from mailbridge.fetcher.failures import FetchFailure, permanent, transient
+from mailbridge.fetcher.pop3_wire import (
+    NONE,
+    Capabilities,
+    Listed,
+    MultiLine,
+    control_character,
+    listing,
+    parse_pairs,
+)
+
+MIN_RATE = 16 * 1024  # bytes a second a step may average beyond its timeout
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -28,99 +52,118 @@ class Pop3Mailbox:
 
     def __init__(self, endpoint: Pop3Endpoint) -> None:
         self._endpoint = endpoint
-        self._client: poplib.POP3 | None = None
+        self._where = where(endpoint.host, endpoint.port)
+        self._line = Line()
+        self._client: Client | None = None
+        self.capabilities: Capabilities = NONE
 
     async def connect_and_login(self, user: str, password: str) -> None:
-        await asyncio.to_thread(self._connect_and_login, user, password)
-
-    def _connect_and_login(self, user: str, password: str) -> None:
+        for field, value in (("login", user), ("password", password)):
+            found = control_character(value)
+            if found is not None:
+                raise permanent(f"the account's {field} contains a control character ({found}), "
+                                "which POP3 would send as the start of another command")  # fmt: skip
         end = self._endpoint
-        try:
-            if end.security is TransportSecurity.IMPLICIT_TLS:
-                client: poplib.POP3 = poplib.POP3_SSL(
-                    end.host, end.port, timeout=end.timeout_s, context=end.ssl_context
-                )
-            else:
-                client = poplib.POP3(end.host, end.port, timeout=end.timeout_s)
-                if end.security is TransportSecurity.STARTTLS:
-                    client.stls(end.ssl_context)
-        except ssl.SSLCertVerificationError as error:
-            reason = f"TLS certificate of {end.host} not trusted: {error.verify_message}"
-            raise permanent(reason) from error
-        except poplib.error_proto as error:
-            reason = f"{end.host}:{end.port} does not answer like a POP3 server with TLS: {_reply(error)}"
-            raise permanent(reason[:300]) from error
-        except OSError as error:
-            raise transient(f"cannot connect to {end.host}:{end.port}: {error}") from error
+        implicit = end.ssl_context if end.security is TransportSecurity.IMPLICIT_TLS else None
+        client = await self._step(
+            "the greeting", lambda: Client(end.host, end.port, end.timeout_s, self._line, implicit)
+        )
         self._client = client
-        try:
-            client.user(user)
-            client.pass_(password)
-        except poplib.error_proto as error:
-            raise permanent(f"login as {user} rejected: {_reply(error)}") from error
-        except OSError as error:
-            raise transient(f"connection to {end.host} lost during login: {error}") from error
+        self.capabilities = await self._step("CAPA", client.capabilities)
+        if end.security is TransportSecurity.STARTTLS:
+            if not self.capabilities.offers("STLS"):
+                raise permanent(f"{self._where} does not offer STLS, and the server is set to use TLS")
+            await self._step("STLS", lambda: client.start_tls(end.ssl_context))
+            self.capabilities = await self._step("CAPA", client.capabilities)  # RFC 2595 §4
+        # Issue #11: UTF8 (RFC 6856) goes here, before USER, when `self.capabilities` offers it.
+        await self._step(f"login as {user}", lambda: (client.user(user), client.pass_(password)))
 
-    async def uidls(self) -> dict[str, int]:
-        """UIDL → message number for every message in the maildrop."""
-        return await asyncio.to_thread(self._uidls)
-
-    def _uidls(self) -> dict[str, int]:
+    async def listing(self) -> list[Listed]:
+        """Every message in the maildrop with its UIDL and LIST size, in message-number order."""
         client = self._require()
+        sizes = parse_pairs(await self._step("LIST", lambda: client.listed("LIST")), "LIST")
+        uidls = parse_pairs(await self._step("UIDL", lambda: client.listed("UIDL")), "UIDL")
         try:
-            _, lines, _ = client.uidl()
-        except (poplib.error_proto, OSError) as error:
-            raise transient(f"UIDL failed: {error}") from error
-        found: dict[str, int] = {}
-        for line in lines:
-            number, _, uidl = line.decode("ascii", errors="replace").partition(" ")
-            found[uidl.strip()] = int(number)
-        return found
+            return listing(sizes, uidls)
+        except ValueError as error:
+            reason = f"{self._where} sent a maildrop listing that does not add up: {error}"
+            raise self._fail(transient(reason)) from error
 
-    async def retrieve(self, number: int) -> bytes:
-        return await asyncio.to_thread(self._retrieve, number)
-
-    def _retrieve(self, number: int) -> bytes:
-        try:
-            _, lines, _ = self._require().retr(number)
-        except (poplib.error_proto, OSError) as error:
-            raise transient(f"RETR {number} failed: {error}") from error
-        return b"\r\n".join(lines) + b"\r\n"
+    async def retrieve(self, number: int, max_bytes: int) -> bytes:
+        """Message `number`, aborted (and the connection dropped) past `max_bytes`."""
+        client = self._require()
+        answer = await self._step(
+            f"RETR {number}", lambda: client.multi_line(f"RETR {number}", MultiLine(max_bytes))
+        )
+        return bytes(answer.body)
 
     async def delete_and_quit(self, numbers: list[int]) -> None:
         """Mark `numbers` deleted and QUIT, which commits the deletion on the server."""
-        await asyncio.to_thread(self._delete_and_quit, numbers)
-
-    def _delete_and_quit(self, numbers: list[int]) -> None:
         client = self._require()
-        try:
+
+        def delete_and_quit() -> None:
             for number in numbers:
                 client.dele(number)
             client.quit()
-        except (poplib.error_proto, OSError) as error:
-            raise transient(f"deleting on the server failed: {error}") from error
+
+        try:
+            await self._step("DELE and QUIT", delete_and_quit)
         finally:
             self._client = None
+            self._line.close()
 
     async def close(self) -> None:
         """Leave without committing deletions (RSET semantics of a dropped connection)."""
         client, self._client = self._client, None
+        if client is not None and not self._line.cut_off:
+            with contextlib.suppress(FetchFailure):
+                await self._step("RSET and QUIT", lambda: (client.rset(), client.quit()))
         if client is not None:
-            await asyncio.to_thread(_close_quietly, client)
+            with contextlib.suppress(OSError):  # a socket a failed TLS handshake left closed already
+                client.close()
+        self._line.close()
 
-    def _require(self) -> poplib.POP3:
+    async def _step(self, what: str, work: Callable[[], T]) -> T:
+        """`work` in a thread under the watchdog; any failure as a FetchFailure, the line cut."""
+        loop = asyncio.get_running_loop()
+        begun: list[float] = []
+        received = self._line.received
+
+        def timed() -> T:
+            begun.append(loop.time())  # the deadline runs from here, not from waiting for a thread
+            return work()
+
+        task = asyncio.ensure_future(asyncio.to_thread(timed))
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+        poll_s = min(1.0, self._endpoint.timeout_s / 10)
+        try:
+            while not (await asyncio.wait({task}, timeout=poll_s))[0]:
+                if not begun:
+                    continue
+                elapsed, came = loop.time() - begun[0], self._line.received - received
+                if elapsed > self._endpoint.timeout_s + came / MIN_RATE:
+                    self._line.cut()
+                    await asyncio.wait({task}, timeout=self._endpoint.timeout_s)
+                    stalled = f"{came} bytes" if came else "no answer"
+                    reason = f"{self._where} too slow during {what}: {stalled} in {elapsed:.0f} s"
+                    raise self._fail(transient(reason))
+        except asyncio.CancelledError:
+            self._line.cut()
+            raise
+        try:
+            return task.result()
+        except Exception as error:  # whatever poplib, ssl or the socket raise
+            raise self._fail(explain(error, what, self._where, self._encrypted())) from error
+
+    def _fail(self, failure: FetchFailure) -> FetchFailure:
+        self._line.cut()  # the conversation's state is unknown: never go on with it
+        return failure
+
+    def _encrypted(self) -> bool:
+        return self._client.encrypted if self._client is not None else (
+            self._endpoint.security is TransportSecurity.IMPLICIT_TLS
+        )  # fmt: skip
+
+    def _require(self) -> Client:
         assert self._client is not None, "connect first"
         return self._client
-
-
-def _close_quietly(client: poplib.POP3) -> None:
-    try:
-        client.rset()
-        client.quit()
-    except (poplib.error_proto, OSError):
-        client.close()
-
-
-def _reply(error: poplib.error_proto) -> str:
-    text = error.args[0] if error.args else b""
-    return text.decode(errors="replace") if isinstance(text, bytes) else str(text)
