@@ -5,6 +5,7 @@ import re
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,9 +43,16 @@ class RunningSystem:
         self.process.wait(timeout_s)
 
 
+MAKE_RUN = ("make", "--no-print-directory", "run")
+
+
 def start_make_run(
-    var_dir: Path, extra_env: dict[str, str] | None = None, timeout_s: float = 180
+    var_dir: Path,
+    extra_env: dict[str, str] | None = None,
+    timeout_s: float = 180,
+    command: Sequence[str] = MAKE_RUN,
 ) -> RunningSystem:
+    """`make run`, or another `command` that starts the system the same way (`mailbridge run`)."""
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("MAILBRIDGE_")}
     env |= {"MAILBRIDGE_VAR_DIR": str(var_dir), "MAILBRIDGE_API_PORT": str(port)}
@@ -52,7 +60,7 @@ def start_make_run(
     log = var_dir.parent / f"{var_dir.name}.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            ["make", "--no-print-directory", "run"], cwd=REPO, env=env,
+            list(command), cwd=REPO, env=env,
             stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     system = RunningSystem(process, f"http://127.0.0.1:{port}", var_dir, log)

@@ -1,8 +1,9 @@
 """The embedded default behind `make run`: one command starts the whole system.
 
-Order: data folder and secret key → database migrations → the admin API key (created once,
-printed once) → NATS (embedded unless MAILBRIDGE_NATS_URL is set) → every installed service as a
-child process. Ctrl-C (or SIGTERM) stops the services, then NATS; a service that dies stops all.
+Order: the data folder (private: data_folder.py) and secret key → database migrations → the admin
+API key (created once, printed once) → NATS (embedded unless MAILBRIDGE_NATS_URL is set) → every
+installed service as a child process, restarted with a backoff when it dies (supervisor.py).
+Ctrl-C (or SIGTERM) stops the services, then NATS.
 """
 
 import asyncio
@@ -12,14 +13,18 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from types import FrameType
 
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.migrate import upgrade
-from mailbridge.common.nats_embedded import EmbeddedNats, start_embedded_nats
+from mailbridge.common.logging import configure_logging
+from mailbridge.common.nats_embedded import start_embedded_nats
 from mailbridge.common.secrets import SECRET_KEY_FILE, load_or_create_key_file
 from mailbridge.config_api.api_keys import Role, create_api_key
+from mailbridge.config_api.data_folder import make_private
 from mailbridge.config_api.settings import ConfigApiSettings
+from mailbridge.config_api.supervisor import Child, Supervisor
 
 ADMIN_KEY_FILE = "admin-api-key"
 # Each service is a module run with `python -m`; the ones not installed (or runnable) are skipped.
@@ -54,34 +59,25 @@ def ensure_admin_key(settings: ConfigApiSettings, database_url: str) -> str | No
     return key
 
 
-def _start_services(env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
-    children = []
-    for module in SERVICE_MODULES:
-        if importlib.util.find_spec(module) is None or importlib.util.find_spec(f"{module}.__main__") is None:
-            continue  # not installed, or not runnable yet
-        children.append(
-            subprocess.Popen([sys.executable, "-m", module], env=env, start_new_session=True)  # noqa: S603
-        )
-    return children
+def _installed(module: str) -> bool:
+    """Installed and runnable (`python -m`); the others are skipped."""
+    return (
+        importlib.util.find_spec(module) is not None
+        and importlib.util.find_spec(f"{module}.__main__") is not None
+    )
 
 
-def _stop(children: list[subprocess.Popen[bytes]], nats: EmbeddedNats | None) -> None:
-    for child in reversed(children):
-        if child.poll() is None:
-            child.terminate()
-    deadline = time.monotonic() + 10
-    for child in children:
-        try:
-            child.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-    if nats is not None:
-        nats.stop()
+def _spawner(env: dict[str, str]) -> Callable[[str], Child]:
+    def spawn(module: str) -> Child:
+        return subprocess.Popen([sys.executable, "-m", module], env=env, start_new_session=True)  # noqa: S603
+
+    return spawn
 
 
 def run(settings: ConfigApiSettings) -> int:
+    configure_logging(settings.log_level, settings.log_format)
     var_dir = settings.var_dir.resolve()
-    var_dir.mkdir(parents=True, exist_ok=True)
+    make_private(var_dir)
     env = dict(os.environ, MAILBRIDGE_VAR_DIR=str(var_dir))
     if settings.secret_key is None:
         load_or_create_key_file(var_dir / SECRET_KEY_FILE)
@@ -94,7 +90,8 @@ def run(settings: ConfigApiSettings) -> int:
     env["MAILBRIDGE_NATS_URL"] = settings.nats_url or (nats.url if nats else "")
     print(f"Mailbridge: API on http://{settings.api_host}:{settings.api_port} (docs at /docs), "
           f"NATS at {env['MAILBRIDGE_NATS_URL']}, data in {var_dir}", flush=True)  # fmt: skip
-    children = _start_services(env)
+    supervisor = Supervisor([m for m in SERVICE_MODULES if _installed(m)], _spawner(env))
+    supervisor.start_all()
     stopping = False
 
     def request_stop(_signum: int, _frame: FrameType | None) -> None:
@@ -103,15 +100,12 @@ def run(settings: ConfigApiSettings) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    exit_code = 0
     try:
         while not stopping:
-            dead = [child for child in children if child.poll() is not None]
-            if dead:
-                print(f"a service exited with {dead[0].returncode}; stopping", file=sys.stderr)
-                exit_code = 1
-                break
+            supervisor.check()
             time.sleep(0.2)
     finally:
-        _stop(children, nats)
-    return exit_code
+        supervisor.stop_all()
+        if nats is not None:
+            nats.stop()
+    return 0
