@@ -1,11 +1,12 @@
 """Scripts for `HostileServer` that speak just enough IMAP to get a client where it hurts.
 
 Plain misbehaviour right after connecting: `silent_after_greeting`, `garbage_greeting` (a
-greeting that contains "OK" but is not `* OK`), `garbage_after_greeting`, `endless_greeting` (no
-line end, ever), `trickling_greeting` (a byte per interval), `banner(...)` (not IMAP at all: an
-SSH or HTTP server on the IMAP port). Deeper in, `ImapScript` plays a one-message INBOX
-(CAPABILITY, LOGIN, SELECT, UID FETCH, LOGOUT) and lets the body FETCH misbehave: a literal of
-`announced` bytes streamed for ever, a trickle, or a literal count that does not match its bytes.
+greeting that contains "OK" but is not `* OK`), `garbage_after_greeting`, `unknown_tag` (answers
+under a tag never sent), `endless_greeting` (no line end, ever), `trickling_greeting` (a byte
+per interval), `banner(...)` (not IMAP at all: an SSH or HTTP server on the IMAP port). Deeper
+in, `ImapScript` plays a one-message INBOX (CAPABILITY, LOGIN, SELECT, UID FETCH, LOGOUT) and
+lets the body FETCH misbehave: a literal of `announced` bytes streamed for ever, a trickle, or a
+literal count that does not match its bytes.
 What the client sent is in `server.received` (so the LOGIN line can be checked byte for byte).
 """
 
@@ -37,6 +38,14 @@ async def garbage_after_greeting(conversation: Conversation) -> None:
         await conversation.send(b"OK? OK! garbage (OK" + CRLF)
 
 
+async def unknown_tag(conversation: Conversation) -> None:
+    """Greets properly, then answers every command as if it were another one."""
+    await conversation.send(GREETING)
+    while True:
+        await conversation.line()
+        await conversation.send(b"ZZZ999 OK not yours" + CRLF)
+
+
 async def endless_greeting(conversation: Conversation) -> None:
     await conversation.send_forever(b"* OK " + b"x" * 65536)
 
@@ -65,6 +74,7 @@ class ImapScript:
     `announced`: the literal size the body FETCH announces; `sent`: how many bytes really follow
     (None: stream until the client goes away); `size`: the RFC822.SIZE reported; `delay_s`: a
     pause between chunks of `chunk` bytes (a trickle). `login_ok=False` refuses the LOGIN.
+    Flag FETCHes get a plain answer.
     """
 
     announced: int = 2_000_000_000
@@ -73,6 +83,7 @@ class ImapScript:
     chunk: int = 65536
     delay_s: float = 0.0
     login_ok: bool = True
+    sizes_literal: bool = False  # answer the RFC822.SIZE FETCH with the literal instead
 
     async def __call__(self, conversation: Conversation) -> None:
         await conversation.send(GREETING)
@@ -89,11 +100,13 @@ class ImapScript:
                     b"* 1 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 2] ok\r\n"
                     + tag + b" OK [READ-WRITE] done" + CRLF
                 )  # fmt: skip
-            elif verb == b"UID" and b"RFC822.SIZE" in rest.upper():
+            elif verb == b"UID" and b"RFC822.SIZE" in rest.upper() and not self.sizes_literal:
                 sizes = b"* 1 FETCH (UID 1 RFC822.SIZE %d)" % self.size
                 await conversation.send(sizes + CRLF + tag + b" OK done" + CRLF)
-            elif verb == b"UID":
+            elif verb == b"UID" and (b"BODY" in rest.upper() or self.sizes_literal):
                 await self._body(conversation, tag)
+            elif verb == b"UID":
+                await conversation.send(b"* 1 FETCH (UID 1 FLAGS ())" + CRLF + tag + b" OK done" + CRLF)
             elif verb == b"LOGOUT":
                 await conversation.send(b"* BYE bye\r\n" + tag + b" OK done" + CRLF)
                 return

@@ -14,7 +14,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from types import TracebackType
 
-from aioimaplib import IMAP4, AioImapException, Command, Response
+from aioimaplib import IMAP4, AioImapException, Command, CommandTimeout, Response
 from mailbridge.common.endpoints import TransportSecurity
 from mailbridge.common.imap_text import encode_mailbox, parse_search, quoted
 from mailbridge.fetcher.adapters.imap_deadline import body_deadline_s, deadline
@@ -234,6 +234,9 @@ class ImapMailbox:
             raise permanent(f"TLS certificate of {host} not trusted: {error.verify_message}") from error
         except ssl.SSLError as error:
             raise transient(f"{doing}: TLS failed: {error}") from error
+        except CommandTimeout as error:
+            stalled = f"the server stopped sending for {self._endpoint.timeout_s:g} s"
+            raise transient(f"{doing}: {stalled}") from error
         except (OSError, TimeoutError, AioImapException) as error:
             raise transient(f"{doing}: {error or type(error).__name__}") from error
 
