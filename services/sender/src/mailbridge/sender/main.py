@@ -1,19 +1,23 @@
-"""Composition root: settings → database, secrets, TLS trust, SMTP pool, NATS → the command consumer."""
+"""Composition root: settings → database, secrets, TLS trust, SMTP pool, byte budget, NATS → the
+command consumer, the outbox relay, claim renewal and the sweep."""
 
 import asyncio
 from datetime import timedelta
 
 from faststream import FastStream
+from mailbridge.common.budget import Budget
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.messaging import GRACEFUL_TIMEOUT_S, connect, create_broker
 from mailbridge.common.outbox_relay import relay_forever
 from mailbridge.common.secrets import SecretBox, resolve_key_ring
-from mailbridge.common.streams import ensure_streams
+from mailbridge.common.streams import ensure_streams, stream_for
 from mailbridge.common.tls import client_context
 from mailbridge.sender import subscribers
 from mailbridge.sender.adapters.sent_folder import ImapSentFolder
 from mailbridge.sender.adapters.smtp import SmtpPool
 from mailbridge.sender.adapters.store import OutboxStore
+from mailbridge.sender.adapters.sweep import SweepRule
+from mailbridge.sender.maintenance import renew_claims_forever, sweep_forever
 from mailbridge.sender.mime import build_message
 from mailbridge.sender.send_outbox import SendDeps
 from mailbridge.sender.settings import SenderSettings
@@ -28,12 +32,19 @@ def create_app(settings: SenderSettings) -> FastStream:
     pool = SmtpPool(tls, timeout_s=settings.smtp_timeout_s, per_key=settings.smtp_connections_per_server)
     sent_folder = ImapSentFolder(tls, settings.smtp_timeout_s)
     stale_after = timedelta(seconds=settings.send_stale_after_s)
-    deps = SendDeps(OutboxStore(sessions, secrets, stale_after), build_message, pool, sent_folder)
+    store = OutboxStore(sessions, secrets, stale_after)
+    budget = Budget(settings.send_max_bytes_in_flight)
+    deps = SendDeps(store, build_message, pool, sent_folder, budget)
+    sweep_rule = SweepRule(
+        stale_after, timedelta(seconds=settings.send_sweep_after_s),
+        timedelta(seconds=settings.send_sweep_after_s + subscribers.RETRY_BACKOFF_S[1]),
+    )  # fmt: skip
     nats_url = settings.require_nats_url()
     broker = create_broker(nats_url, f"sender-{settings.send_pool}", settings.nats_connect_timeout_s)
     commands = subscribers.consumer(deps, settings.send_pool, settings.send_workers, settings.send_ack_wait_s)
     app = FastStream(broker)
-    relay: list[asyncio.Task[None]] = []
+    background: list[asyncio.Task[None]] = []
+    relay_wake = asyncio.Event()
 
     @app.on_startup
     async def declare_streams() -> None:
@@ -42,14 +53,25 @@ def create_app(settings: SenderSettings) -> FastStream:
 
     @app.after_startup
     async def start_work() -> None:
-        relay.append(asyncio.create_task(relay_forever(sessions, broker, settings.nats_publish_timeout_s)))
-        await commands.start(broker.connection.jetstream())
+        timeout = settings.nats_publish_timeout_s
+        js = broker.connection.jetstream()
+        command, durable = subscribers.POOLS[settings.send_pool]
+        background.extend((
+            asyncio.create_task(relay_forever(sessions, broker, timeout, wake=relay_wake)),
+            asyncio.create_task(renew_claims_forever(store)),
+            asyncio.create_task(sweep_forever(
+                sessions, js, durable, stream_for(command.subject).name, settings.send_pool == "egress",
+                sweep_rule, settings.send_sweep_every_s, relay_wake,
+            )),
+        ))  # fmt: skip
+        await commands.start(js)
 
     @app.on_shutdown
     async def stop() -> None:
         await commands.stop(GRACEFUL_TIMEOUT_S)  # the mails in flight finish; the rest are redelivered
-        for task in relay:
+        for task in background:
             task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         await pool.close()
         await engine.dispose()
 

@@ -6,16 +6,23 @@ same mail. A crash between the server's 250 and our commit can send it once more
 then still `sending`, is claimed again after the store's `stale_after` and rebuilt with the same
 Message-ID (it derives from the outbox id). That repeat is unavoidable without the server's help.
 Many sends run at once; the store writes their claims and outcomes in shared transactions.
+
+Each mail's bytes are held against the process's byte budget from before they are read until
+its outcome is recorded: a mail that does not fit waits its turn (its claim renewed meanwhile,
+no attempt lost), while smaller ones keep going as long as they fit.
 """
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
+from mailbridge.common.budget import Budget
 from mailbridge.common.db.types import utcnow
-from mailbridge.sender.adapters.store import Claimed, Found, OutboxStore, Outcome
+from mailbridge.sender.adapters.store import Claim, Claimed, Found, OutboxStore, Outcome
 from mailbridge.sender.mime import message_id
 from mailbridge.sender.ports import Builder, DeliveryOutcome, Mailer, SentFolder, SentFolderFailure
+
+BYTES_IN_FLIGHT = 256 * 1024 * 1024  # the default of MAILBRIDGE_SEND_MAX_BYTES_IN_FLIGHT
 
 
 class Settle(StrEnum):
@@ -29,6 +36,7 @@ class SendDeps:
     build: Builder
     mailer: Mailer
     sent_folder: SentFolder
+    budget: Budget = field(default_factory=lambda: Budget(BYTES_IN_FLIGHT))
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,17 @@ class SendResult:
 
 async def send_outbox(deps: SendDeps, outbox_id: uuid.UUID) -> SendResult:
     claim = await deps.store.claim(outbox_id)
+    try:
+        if claim.found in (Found.CLAIMED, Found.UNAPPENDED):
+            async with deps.budget.hold(claim.size):
+                return await _send(deps, outbox_id, claim if claim.row else await deps.store.load(outbox_id))
+        return await _send(deps, outbox_id, claim)
+    finally:
+        if claim.holds_claim:
+            deps.store.let_go(outbox_id)
+
+
+async def _send(deps: SendDeps, outbox_id: uuid.UUID, claim: Claim) -> SendResult:
     if claim.found is Found.IN_FLIGHT:
         # Another worker is sending it, or a crashed one was: look again after the claim went
         # stale, never drop the command while the row is not finished.

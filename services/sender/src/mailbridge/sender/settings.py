@@ -9,6 +9,7 @@ from mailbridge.common.settings import (
     SecretSettings,
     VarDirSettings,
 )
+from mailbridge.sender.send_outbox import BYTES_IN_FLIGHT
 from pydantic import Field
 
 
@@ -17,8 +18,16 @@ class SenderSettings(VarDirSettings, DatabaseSettings, NatsSettings, SecretSetti
     send_workers: int = Field(default=256, ge=1, le=1024, description="mails in flight per process")
     smtp_connections_per_server: int = Field(default=8, ge=1, le=64, description="per server and login")
     smtp_timeout_s: float = Field(default=30.0, gt=0)
+    # A sender renews its claims every third of this, so only a dead sender's claim gets this old.
     send_stale_after_s: float = Field(
-        default=300.0, gt=0, description="a `sending` row older than this is retried"
+        default=30.0, gt=0, description="a `sending` row whose claim was not renewed this long is retried"
+    )
+    send_sweep_every_s: float = Field(default=10.0, gt=0, description="how often stuck rows are looked for")
+    send_sweep_after_s: float = Field(
+        default=30.0, gt=0, description="a never-claimed `queued` row this old is requested again"
+    )
+    send_max_bytes_in_flight: int = Field(
+        default=BYTES_IN_FLIGHT, ge=1024 * 1024, description="mail bytes held at once; larger mails wait"
     )
     send_ack_wait_s: float = Field(
         default=120.0, gt=0, description="redelivery after a crash (new consumers)"

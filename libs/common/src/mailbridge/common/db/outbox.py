@@ -22,6 +22,7 @@ class OutboxMessage(Versioned, Base):
     __table_args__ = (
         Index("uq_outbox_idempotency", "account_id", "idempotency_key", unique=True),
         Index("ix_outbox_chain_seq", "chain_seq", unique=True),
+        Index("ix_outbox_status_updated_at", "status", "updated_at"),  # the sender's sweep
     )
     account_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("mail_accounts.id", ondelete="RESTRICT"), index=True

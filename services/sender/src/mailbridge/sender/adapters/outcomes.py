@@ -1,0 +1,104 @@
+"""The outcome of a send in SQL: the row's new state, its event, and the G6 seal of sent rows."""
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from mailbridge.common.db.outbox import OutboxMessage
+from mailbridge.common.db.tables import MailSettings
+from mailbridge.common.db.types import utcnow
+from mailbridge.common.events import MailSent, Message, SendFailed
+from mailbridge.common.outbox_chain import GENESIS, SealedRow, row_hash
+from mailbridge.common.outbox_relay import enqueue_many
+from sqlalchemy import BindParameter, Table, bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+OUTBOX = cast(Table, OutboxMessage.__table__)
+_COLUMN = OUTBOX.c
+_TIME = _COLUMN.updated_at.type
+_IDS: BindParameter[list[uuid.UUID]] = bindparam("ids", expanding=True)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one attempt ended: `sent`, `failed`, or `queued` again for a retry."""
+
+    outbox_id: uuid.UUID
+    status: str
+    reply: str
+    attempt: int
+    recipients: dict[str, Any] = field(default_factory=dict)
+    built: tuple[bytes, str] | None = None  # the bytes and Message-ID, when built by this attempt
+
+
+_RECORD = (
+    update(OUTBOX)
+    .where(_COLUMN.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"), last_reply=bindparam("b_reply"),
+        recipient_results=bindparam("b_recipients", type_=_COLUMN.recipient_results.type),
+        raw=func.coalesce(bindparam("b_raw", type_=_COLUMN.raw.type), _COLUMN.raw),
+        message_id_header=func.coalesce(
+            bindparam("b_message_id", type_=_COLUMN.message_id_header.type), _COLUMN.message_id_header
+        ),
+        sent_at=func.coalesce(bindparam("b_sent_at", type_=_TIME), _COLUMN.sent_at),
+        version=_COLUMN.version + 1, updated_at=bindparam("b_now", type_=_TIME),
+    )
+)  # fmt: skip
+_SEALING = select(
+    _COLUMN.id, _COLUMN.account_id, _COLUMN.message_id_header, _COLUMN.sent_at, _COLUMN.request, _COLUMN.raw
+).where(_COLUMN.id.in_(_IDS))
+
+
+async def record(session: AsyncSession, outcomes: list[Outcome]) -> None:
+    now = utcnow()
+    await session.execute(_RECORD, [
+        {
+            "b_id": o.outbox_id, "b_status": o.status, "b_reply": o.reply[:2000],
+            "b_recipients": o.recipients,
+            "b_raw": o.built[0] if o.built else None, "b_message_id": o.built[1] if o.built else None,
+            "b_sent_at": now if o.status == "sent" else None, "b_now": now,
+        }
+        for o in outcomes
+    ])  # fmt: skip
+    events: list[Message] = [
+        (MailSent if o.status == "sent" else SendFailed)(
+            outbox_id=o.outbox_id, smtp_reply=o.reply[:500], attempt=o.attempt
+        )
+        for o in outcomes
+        if o.status in ("sent", "failed")
+    ]
+    await enqueue_many(session, events)
+    sent = [o.outbox_id for o in outcomes if o.status == "sent"]
+    if sent and await _lock_after_send(session):
+        await _seal(session, sent)
+
+
+async def _seal(session: AsyncSession, sent: list[uuid.UUID]) -> None:
+    """G6: chain the sent rows after the last sealed one, in the order given."""
+    last = await session.execute(
+        select(OUTBOX.c.chain_seq, OUTBOX.c.chain_hash).where(
+            OUTBOX.c.chain_seq == select(func.max(OUTBOX.c.chain_seq)).scalar_subquery()
+        )
+    )
+    found = last.first()
+    seq, previous = (found[0], found[1] or GENESIS) if found else (0, GENESIS)
+    rows = {row.id: row for row in await session.execute(_SEALING, {"ids": sent})}
+    seals = []
+    for outbox_id in sent:
+        row, seq = rows[outbox_id], seq + 1
+        previous = row_hash(previous, SealedRow(
+            id=str(row.id), seq=seq, account_id=str(row.account_id), message_id_header=row.message_id_header,
+            sent_at=row.sent_at, request=row.request, raw=row.raw or b"", stored_hash=None,
+        ))  # fmt: skip
+        seals.append({"b_id": outbox_id, "b_seq": seq, "b_hash": previous})
+    await session.execute(
+        update(OUTBOX)
+        .where(OUTBOX.c.id == bindparam("b_id"))
+        .values(locked=True, chain_seq=bindparam("b_seq"), chain_hash=bindparam("b_hash")),
+        seals,
+    )
+
+
+async def _lock_after_send(session: AsyncSession) -> bool:
+    return bool(await session.scalar(select(MailSettings.lock_after_send).limit(1)))
