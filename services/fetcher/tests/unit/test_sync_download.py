@@ -5,6 +5,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from mailbridge.common.budget import Budget
 from mailbridge.common.endpoints import IncomingProtocol, TransportSecurity
 from mailbridge.fetcher.imap_wire import FetchedItem
 from mailbridge.fetcher.model import AccountConfig, Lease, NewMessage
@@ -100,3 +101,59 @@ async def test_a_failed_commit_stops_the_cursor_behind_it() -> None:
         await sync_imap(ACCOUNT, FakeImap(45), store, LEASE, {}, Limits(batch_count=10), no_heartbeat)  # type: ignore[arg-type]
     assert store.committed == [(list(range(1, 11)), 10)], "nothing after the failed batch"
     assert store.cursor == Cursor(7, 10, None)
+
+
+class BudgetWatchingImap(FakeImap):
+    """Records how much of the budget is held while each body FETCH is on the wire."""
+
+    def __init__(self, count: int, budget: Budget, sizes: dict[int, int] | None = None) -> None:
+        super().__init__(count)
+        self.budget, self.sizes = budget, sizes or {}
+        self.held_during: list[int] = []
+
+    async def sizes_after(self, uid: int, uidnext: int | None) -> list[FetchedItem]:
+        return [
+            FetchedItem(u, (), self.sizes.get(u, len(raw(u))), None, None)
+            for u in range(uid + 1, self.count + 1)
+        ]
+
+    async def bodies(self, batch: list[Pending]) -> list[FetchedItem]:
+        self.held_during.append(self.budget.held)
+        return await super().bodies(batch)
+
+
+async def test_item3_bodies_in_flight_hold_the_budget_until_their_commit() -> None:
+    budget = Budget(100)  # bytes; each batch of 10 messages announces about 270
+    imap = BudgetWatchingImap(45, budget)
+    store = RecordingStore()
+    limits = Limits(batch_count=10, bytes_in_flight=budget)
+    await sync_imap(ACCOUNT, imap, store, LEASE, {}, limits, no_heartbeat)  # type: ignore[arg-type]
+    batch_bytes = [sum(len(raw(u)) for u in range(start, min(start + 10, 46))) for start in range(1, 46, 10)]
+    assert imap.held_during == batch_bytes, "over the limit, each batch waited for the one before"
+    assert budget.held == 0
+    assert store.cursor == Cursor(7, 45, None)
+
+
+async def test_item3_a_failed_commit_gives_the_budget_back() -> None:
+    budget = Budget(10_000)
+    store = RecordingStore(fail_at_batch=2)
+    with pytest.raises(RuntimeError, match="database down"):
+        await sync_imap(ACCOUNT, BudgetWatchingImap(45, budget), store, LEASE, {}, Limits(batch_count=10,
+                        bytes_in_flight=budget), no_heartbeat)  # type: ignore[arg-type]  # fmt: skip
+    assert (budget.held, budget.waiting) == (0, 0)
+
+
+async def test_item3_a_message_over_the_maximum_is_listed_and_passed_never_fetched() -> None:
+    budget = Budget(10_000)
+    imap = BudgetWatchingImap(5, budget, sizes={3: 2_000_000, 5: 3_000_000})
+    store = RecordingStore()
+    limits = Limits(batch_count=10, bytes_in_flight=budget, max_message_bytes=1_000_000)
+    counts = await sync_imap(ACCOUNT, imap, store, LEASE, {}, limits, no_heartbeat)  # type: ignore[arg-type]
+    assert store.committed == [([1, 2, 4], 4)]
+    assert store.cursor == Cursor(7, 5, None), "the cursor passes the skipped ones, the last one too"
+    reason = "larger than the maximum message size of 1000000 bytes"
+    assert counts.skipped == [
+        {"folder": "INBOX", "uid": 3, "size": 2_000_000, "reason": reason},
+        {"folder": "INBOX", "uid": 5, "size": 3_000_000, "reason": reason},
+    ]
+    assert counts.folders == {"INBOX": 5}
