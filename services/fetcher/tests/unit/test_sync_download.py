@@ -137,9 +137,9 @@ async def test_item3_bodies_in_flight_hold_the_budget_until_their_commit() -> No
 async def test_item3_a_failed_commit_gives_the_budget_back() -> None:
     budget = Budget(10_000)
     store = RecordingStore(fail_at_batch=2)
+    limits = Limits(batch_count=10, bytes_in_flight=budget)
     with pytest.raises(RuntimeError, match="database down"):
-        await sync_imap(ACCOUNT, BudgetWatchingImap(45, budget), store, LEASE, {}, Limits(batch_count=10,
-                        bytes_in_flight=budget), no_heartbeat)  # type: ignore[arg-type]  # fmt: skip
+        await sync_imap(ACCOUNT, BudgetWatchingImap(45, budget), store, LEASE, {}, limits, no_heartbeat)  # type: ignore[arg-type]
     assert (budget.held, budget.waiting) == (0, 0)
 
 
