@@ -1,10 +1,13 @@
-"""At most one fetch per account at a time; a stalled holder cannot write after a takeover."""
+"""At most one fetch per account at a time; a stalled holder cannot write after a takeover; a
+running fetch keeps its short lease by a heartbeat."""
 
 import asyncio
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from fetcher_testing import FetchWorld, message
+from mailbridge.fetcher import lease_keeper
 from mailbridge.fetcher.fetch_account import Outcome
 from mailbridge.fetcher.model import LeaseLost, NewMessage
 from mailbridge.testkit.users import MailUser
@@ -52,3 +55,19 @@ async def test_fencing_tokens_only_grow_across_releases(world: FetchWorld, mail_
     assert second is not None
     assert second.token > first.token, "a released token never comes back to a stalled holder"
     assert await store.acquire_lease(account_id, "replica-b", timedelta(seconds=30)) is None
+
+
+async def test_a_running_fetch_keeps_a_short_lease_and_a_killed_one_frees_it_after_its_ttl(
+    world: FetchWorld, mail_user: MailUser
+) -> None:
+    account_id = await world.account(mail_user)
+    store = world.deps.store
+    ttl = timedelta(seconds=2)
+    lease = await store.acquire_lease(account_id, "replica-a", ttl)
+    assert lease is not None
+    async with lease_keeper.kept(partial(store.renew_lease, lease, ttl), ttl):
+        for _ in range(20):  # 5 s, two and a half TTLs: only the heartbeat keeps it
+            await asyncio.sleep(0.25)
+            assert await store.acquire_lease(account_id, "replica-b", ttl) is None
+    await asyncio.sleep(ttl.total_seconds() + 0.5)  # no heartbeat any more, as after a SIGKILL
+    assert await store.acquire_lease(account_id, "replica-b", ttl) is not None

@@ -18,6 +18,7 @@ from typing import Any
 from mailbridge.common.db.types import utcnow
 from mailbridge.common.endpoints import IncomingProtocol
 from mailbridge.common.events import FetchReason
+from mailbridge.fetcher import lease_keeper
 from mailbridge.fetcher.adapters.imap import ImapEndpoint
 from mailbridge.fetcher.adapters.imap_connections import ImapConnections
 from mailbridge.fetcher.adapters.pop3 import Pop3Endpoint, Pop3Mailbox
@@ -68,11 +69,13 @@ async def fetch_account(
     if begun.lease is None:
         return Result(Outcome.BUSY, "another fetch of this account is running")
     outcome: dict[str, Any] | None = None
+    lease, ttl = begun.lease, deps.limits.lease_ttl
     try:
-        result, outcome = await _run(deps, begun.account, begun.lease, begun.cursors, reason, heartbeat)
+        async with lease_keeper.kept(partial(deps.store.renew_lease, lease, ttl), ttl):
+            result, outcome = await _run(deps, begun.account, lease, begun.cursors, reason, heartbeat)
         return result
     finally:
-        await deps.store.end_fetch(begun.lease, outcome)
+        await deps.store.end_fetch(lease, outcome)
 
 
 def refusal(reason: FetchReason, account: AccountConfig, previous: LastOutcome | None) -> str | None:

@@ -23,7 +23,9 @@ class FetcherSettings(VarDirSettings, DatabaseSettings, NatsSettings, SecretSett
     # Message bytes downloaded and not yet committed, across all of the process's fetches.
     fetch_bytes_in_flight: int = Field(default=BYTES_IN_FLIGHT, ge=1024 * 1024)
     fetch_max_deliver: int = Field(default=20, ge=1)
-    fetch_lease_ttl_s: float = Field(default=120.0, gt=0, description="renewed with every stored batch")
+    fetch_lease_ttl_s: float = Field(
+        default=30.0, gt=0, description="how long a killed fetcher blocks its account; renewed every third"
+    )
     # Logged-in IMAP connections kept for the next fetch of the same account (0: none). Idle ones
     # are closed after the idle time: above the default 15-minute schedule, below the 30 minutes
     # after which RFC 3501 lets a server log an idle client out.

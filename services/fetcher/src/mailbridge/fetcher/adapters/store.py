@@ -72,6 +72,11 @@ class MailStore:
         async with self._sessions() as session, session.begin():
             return await leases.take(session, account_id, holder, ttl)
 
+    async def renew_lease(self, lease: Lease, ttl: timedelta) -> None:
+        """The lease for `ttl` more (the fetch's heartbeat), or `LeaseLost`."""
+        async with self._sessions() as session, session.begin():
+            await leases.fence(session, lease, ttl)
+
     async def release_lease(self, lease: Lease) -> None:
         async with self._sessions() as session, session.begin():
             await leases.release(session, lease)
