@@ -4,6 +4,12 @@ commands a sync needs, each bounded in size and time.
 aioimaplib 2.0 has no STARTTLS call; `_starttls` sends the command and upgrades the transport
 with asyncio's `start_tls`. Responses are read by `imap_protocol.FramedProtocol`; answers stay
 bounded all the same (a bounded number of messages per command, see `sync_plan.batches`).
+
+Time: every step runs under `imap_deadline.deadline` (the endpoint's timeout; connect and login
+together twice that; a body FETCH longer in proportion to its bytes). Size: a body FETCH tells
+the protocol what its answer may bring (`_room` of each announced size). Greeting, CAPABILITY
+and LOGIN are our own commands: aioimaplib's would wait under its state lock, send the login
+unquoted and raise ValueError for a line break. Every failure leaves as a `FetchFailure`.
 """
 
 import asyncio
