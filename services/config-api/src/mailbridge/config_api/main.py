@@ -30,6 +30,7 @@ from mailbridge.config_api.outbox import router as outbox_routes
 from mailbridge.config_api.problems import install_problem_handlers
 from mailbridge.config_api.router_factory import crud_router
 from mailbridge.config_api.settings import ConfigApiSettings
+from mailbridge.config_api.unexpected import ContainUnexpected
 from mailbridge.config_api.users.service import Users
 from nats.errors import Error as NatsError
 from pydantic import BaseModel
@@ -102,6 +103,7 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
         # The outbox upload: intake.py bounds its reading by MAILBRIDGE_OUTBOX_MAX_BYTES.
         self_bounded=endpoints(outbox_routes.router, API_PREFIX, ["send_mail"]),
     )
+    app.add_middleware(ContainUnexpected)  # outside the guard: its database errors too
     include_models(app, outbox_intake.BODY_MODELS)
     app.state.outbox_max_bytes = settings.outbox_max_bytes
     for router in (

@@ -1,17 +1,16 @@
 """RFC 9457 problem+json responses for every error the API returns."""
 
-import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from mailbridge.config_api.error_log import log_unexpected
 from mailbridge.config_api.errors import ApiError, FieldProblem, ServiceUnavailable, ValidationFailed
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-logger = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 _LOCATION_PREFIXES = ("body", "query", "path", "header")
 
@@ -90,7 +89,7 @@ def _http_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-    logger.error("unhandled error", exc_info=exc)
+    log_unexpected(exc)
     return problem_response(500, "Internal error", "an unexpected error occurred; it was logged")
 
 
