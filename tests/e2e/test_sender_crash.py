@@ -1,5 +1,6 @@
 """SIGKILL of sender processes in the middle of 500 queued mails, then a restart: every mail ends
-sent or failed with a reason, none is lost, and duplicates only come from mails in flight."""
+sent or failed with a reason, none is lost, duplicates only come from mails in flight, and the
+killed senders' mails are finished within a minute of the kill (#10 item 8)."""
 
 import asyncio
 import os
@@ -75,7 +76,7 @@ async def test_sigkill_mid_queue_then_restart_loses_nothing(
         env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBRIDGE_")} | {
             "MAILBRIDGE_DATABASE_URL": database_url, "MAILBRIDGE_NATS_URL": nats.url,
             "MAILBRIDGE_SECRET_KEY": generate_key(), "MAILBRIDGE_VAR_DIR": str(tmp_path),
-            "MAILBRIDGE_SEND_STALE_AFTER_S": "10", "MAILBRIDGE_SEND_ACK_WAIT_S": "3", "MAILBRIDGE_LOG_LEVEL": "WARNING",
+            "MAILBRIDGE_LOG_LEVEL": "WARNING",
         }  # fmt: skip
         broker = create_broker(nats.url, "crash-test")
         await broker.connect()
@@ -102,15 +103,26 @@ async def test_sigkill_mid_queue_then_restart_loses_nothing(
             for process in processes:
                 os.kill(process.pid, signal.SIGKILL)
                 process.wait()
+            killed_at = time.monotonic()
             in_flight = await count("sending")
             interrupted = await count("sent")
             assert interrupted < MAILS, "killed in the middle"
 
+            async with sessions() as session:
+                held = list(
+                    await session.scalars(select(OutboxMessage.id).where(OutboxMessage.status == "sending"))
+                )
+            # Item 8: with the default settings (claims renewed, stale after 30 s, the sweep every
+            # 10 s; the killed senders' commands come back only after the 120 s ack wait) every
+            # mail, those the killed senders held included, is finished within a minute.
             processes = _start(2, env, tmp_path)
-            deadline = time.monotonic() + 120
             while await count("sent", "failed") < MAILS:
-                assert time.monotonic() < deadline, f"stuck: {await count('sent', 'failed')} of {MAILS} done"
+                done = await count("sent", "failed")
+                assert time.monotonic() - killed_at < 60, (
+                    f"stuck: {done} of {MAILS} done a minute after the kill"
+                )
                 await asyncio.sleep(0.2)
+            recovered_s = time.monotonic() - killed_at
             async with sessions() as session:
                 finished = list(
                     await session.execute(
@@ -133,7 +145,8 @@ async def test_sigkill_mid_queue_then_restart_loses_nothing(
                 f"{duplicates} duplicates, {in_flight} mails were in flight at the kill"
             )
             print(
-                f"killed with {interrupted} sent and {in_flight} in flight; duplicates after restart: {duplicates}"
+                f"killed with {interrupted} sent and {in_flight} in flight ({len(held)} held); every mail "
+                f"finished {recovered_s:.1f} s after the kill; duplicates after restart: {duplicates}"
             )
         finally:
             for process in processes:
