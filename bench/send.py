@@ -1,9 +1,10 @@
 """Send benchmark: the sender end to end into Postfix's smtp-sink vs smtp-source into the same sink.
 
 Queues N mails of about 20 KB (outbox rows + SendRequested) and measures until every row is
-`sent`, with 1 and with 4 sender processes; the baseline is Postfix's smtp-source with one
+`sent`, with 1 and with 4 sender processes, and each run's peak RSS; the baseline is Postfix's smtp-source with one
 session into the same sink, in the same run, and beside it a bare aiosmtplib loop (the client
-library's own ceiling, with no database, queue or MIME). Everything on loopback.
+library's own ceiling, with no database, queue or MIME). Everything on loopback. `--large N`
+instead sends N mails with a 50 MB attachment each through one sender and prints its peak RSS.
 """
 
 import argparse
@@ -22,7 +23,7 @@ from aiosmtplib import SMTP
 from faststream.nats import NatsBroker
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.migrate import upgrade_async
-from mailbridge.common.db.outbox import OutboxMessage
+from mailbridge.common.db.outbox import OutboxAttachment, OutboxMessage
 from mailbridge.common.events import SendRequested
 from mailbridge.common.messaging import create_broker, publish
 from mailbridge.common.nats_embedded import start_embedded_nats
@@ -31,7 +32,7 @@ from mailbridge.common.streams import SEND, ensure_streams
 from mailbridge.sender.subscribers import POOLS
 from mailbridge.testkit.config_rows import add_account, empty_tables
 from mailbridge.testkit.databases import fresh_postgres_database
-from mailbridge.testkit.proc_stats import cpu_seconds
+from mailbridge.testkit.proc_stats import cpu_seconds, peak_rss_mb
 from mailbridge.testkit.smtp_sink import smtp_sink
 from nats.js.errors import NotFoundError
 from sqlalchemy import func, make_url, select
@@ -80,24 +81,30 @@ async def senders_ready(broker: NatsBroker, processes: int, timeout_s: float = 1
 
 
 async def sender_run(
-    database_url: str, sink_port: int, count: int, processes: int, folder: Path, settings: dict[str, str]
-) -> float:
+    database_url: str, sink_port: int, count: int, processes: int, folder: Path, settings: dict[str, str],
+    attachment_mb: int = 0,
+) -> tuple[float, float]:  # fmt: skip
+    """Seconds until every mail is sent, and the largest peak RSS (MB) of the sender processes."""
     await upgrade_async(database_url)
     engine = create_engine(database_url)
     sessions = create_session_factory(engine)
     await empty_tables(sessions)
     account = await add_account(sessions, smtp_host=f"127.0.0.1:{sink_port}")
-    async with sessions() as session:
-        rows = [
-            OutboxMessage(
+    ids = []
+    for i in range(count):  # one transaction per mail: a batch of large ones would be held at once
+        async with sessions() as session:
+            row = OutboxMessage(
                 account_id=account.account_id,
                 request={"to": ["sink@example.org"], "subject": f"m{i}", "text": BODY},
             )
-            for i in range(count)
-        ]
-        session.add_all(rows)
-        await session.commit()
-        ids = [row.id for row in rows]
+            session.add(row)
+            if attachment_mb:
+                await session.flush()
+                data = os.urandom(attachment_mb * 1024 * 1024)
+                session.add(OutboxAttachment(outbox_id=row.id, filename="big.bin", content_type="application/x",
+                                             data=data))  # fmt: skip
+            await session.commit()
+            ids.append(row.id)
     nats = start_embedded_nats(folder / f"nats-{uuid.uuid4().hex}")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBRIDGE_")} | {
         "MAILBRIDGE_DATABASE_URL": database_url, "MAILBRIDGE_NATS_URL": nats.url,
@@ -129,7 +136,7 @@ async def sender_run(
             if (done or 0) >= count:
                 elapsed, used = time.perf_counter() - started, sum(map(cpu_seconds, pids)) - cpu
                 print(f"  {processes} process(es): sender CPU {used / count * 1e6:.0f} µs a mail")
-                return elapsed
+                return elapsed, max(map(peak_rss_mb, pids))
             await asyncio.sleep(0.25)  # a count scans the table: do not let the poll cost the run
     finally:
         for child in children:
@@ -151,7 +158,15 @@ async def main() -> None:
         "--setting", action="append", default=[], metavar="NAME=VALUE",
         help="a sender setting for the run, e.g. MAILBRIDGE_SEND_WORKERS=128 (repeatable)",
     )  # fmt: skip
+    parser.add_argument(
+        "--large", type=int, choices=range(1, 21), metavar="N",
+        help="instead: N mails (1-20) each with a 50 MB attachment, one sender; prints its peak RSS",
+    )  # fmt: skip
     args = parser.parse_args()
+    settings = dict(setting.split("=", 1) for setting in args.setting)
+    if args.large:
+        await large_mails(args.large, args.postgres, settings)
+        return
     with smtp_sink() as sink, tempfile.TemporaryDirectory(prefix="mb-send-") as scratch:
         baseline = smtp_source(sink.port, args.mails, 1)
         base_rate = args.mails / baseline
@@ -161,18 +176,35 @@ async def main() -> None:
             print(f"bare aiosmtplib loop, {connections} connection(s): {elapsed:.2f} s, "
                   f"{args.mails / elapsed:.0f} mails/s; {args.mails / elapsed / base_rate:.2f} of smtp-source")  # fmt: skip
         one = None
-        settings = dict(setting.split("=", 1) for setting in args.setting)
         for processes in args.processes:
             async with AsyncExitStack() as stack:
                 if args.postgres:  # a fresh database each run: no dead rows of earlier runs to wade through
                     url = await stack.enter_async_context(fresh_postgres_database(make_url(args.postgres)))
                 else:
                     url = f"sqlite+aiosqlite:///{scratch}/send-{processes}.db"
-                elapsed = await sender_run(url, sink.port, args.mails, processes, Path(scratch), settings)
+                elapsed, peak = await sender_run(
+                    url, sink.port, args.mails, processes, Path(scratch), settings
+                )
             rate = args.mails / elapsed
             one = one or rate
             print(f"sender, {processes} process(es): {elapsed:.2f} s, {rate:.0f} mails/s; "
-                  f"{rate / base_rate:.2f} of smtp-source; {rate / one:.2f}× one process")  # fmt: skip
+                  f"{rate / base_rate:.2f} of smtp-source; {rate / one:.2f}× one process; peak RSS {peak:.0f} MB")  # fmt: skip
+
+
+async def large_mails(count: int, postgres: str | None, settings: dict[str, str]) -> None:
+    """#10 item 3: mails with 50 MB attachments through one sender, bounded by its byte budget."""
+    with smtp_sink() as sink, tempfile.TemporaryDirectory(prefix="mb-send-") as scratch:
+        async with AsyncExitStack() as stack:
+            if postgres:
+                url = await stack.enter_async_context(fresh_postgres_database(make_url(postgres)))
+            else:
+                url = f"sqlite+aiosqlite:///{scratch}/send-large.db"
+            elapsed, peak = await sender_run(
+                url, sink.port, count, 1, Path(scratch), settings, attachment_mb=50
+            )
+        print(
+            f"sender, {count} mails of 50 MB: {elapsed:.2f} s, peak RSS {peak:.0f} MB ({settings or 'defaults'})"
+        )
 
 
 if __name__ == "__main__":
