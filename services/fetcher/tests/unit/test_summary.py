@@ -2,6 +2,7 @@
 
 import hashlib
 
+import pytest
 from mailbridge.fetcher.summary import sha256_hex, summarize
 
 PLAIN = (
@@ -70,3 +71,12 @@ def test_the_header_ends_at_the_first_blank_line_whatever_the_line_ends() -> Non
     for blank in (b"\n\n", b"\r\n\r\n", b"\n\r\n", b"\r\n\n"):
         summary = summarize(b"Subject: s" + blank + b"Subject: in the body\r\n")
         assert (summary.subject, summary.parse_problem) == ("s", None)
+
+
+@pytest.mark.parametrize("at", [0, 1024 * 1024 - 10, 1024 * 1024 + 3, 3 * 1024 * 1024 - 1])
+def test_item3_an_attachment_line_is_found_wherever_a_large_message_has_it(at: int) -> None:
+    head = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+    filler = (b"x" * 70 + b"\r\n") * (3 * 1024 * 1024 // 72)
+    body = filler[:at] + b"\r\nCONTENT-DISPOSITION:  attachment\r\n" + filler[at:]
+    assert summarize(head + body).has_attachments
+    assert not summarize(head + filler).has_attachments
