@@ -7,6 +7,9 @@ Seeds a realistic mix (mostly 5–50 KB, about 1 % of 1–5 MB), then measures, 
   MailFetched events published, on SQLite and (with --postgres) on PostgreSQL, and the
   fetcher's CPU time per message for it;
 - a no-change re-poll: wall time and the fetcher's CPU time for it; the fetcher's peak RSS.
+
+`--message-mb 50` seeds messages of that size instead of the mix (say `--messages 20`): the
+fetcher's peak RSS then shows what its byte budget (MAILBRIDGE_FETCH_BYTES_IN_FLIGHT) holds.
 """
 
 import argparse
@@ -51,14 +54,26 @@ def corpus(count: int, seed: int = 7) -> list[bytes]:
     return messages
 
 
-def raw_pull(stack: MailStack, user: MailUser) -> float:
+def large_corpus(count: int, megabytes: int) -> list[bytes]:
+    """`count` messages of `megabytes` MB each (text lines, as an attachment would be)."""
+    line = b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3\r\n"
+    body = line * (megabytes * 1_000_000 // len(line))
+    return [
+        f"From: bench{index}@example.org\r\nTo: user@example.org\r\nSubject: Large {index}\r\n"
+        f"Message-ID: <large{index}@example.org>\r\nDate: Thu, 26 Nov 2026 10:00:00 +0000\r\n\r\n".encode()
+        + body
+        for index in range(count)
+    ]
+
+
+def raw_pull(stack: MailStack, user: MailUser, per_command: int = 100) -> float:
     started = time.perf_counter()
     with stack.imap(user) as imap:
         imap.select("INBOX", readonly=True)
         _, data = imap.uid("SEARCH", "ALL")
         uids = data[0].split()
-        for start in range(0, len(uids), 100):
-            chunk = b",".join(uids[start : start + 100]).decode()
+        for start in range(0, len(uids), per_command):
+            chunk = b",".join(uids[start : start + per_command]).decode()
             imap.uid("FETCH", chunk, "(BODY.PEEK[])")
     return time.perf_counter() - started
 
@@ -171,8 +186,10 @@ async def main() -> None:
     parser.add_argument(
         "--postgres", help="a PostgreSQL URL (postgresql+asyncpg://…); each run uses a fresh database there"
     )
+    parser.add_argument("--message-mb", type=int, help="messages of this many MB instead of the usual mix")
     args = parser.parse_args()
-    messages = corpus(args.messages)
+    messages = large_corpus(args.messages, args.message_mb) if args.message_mb else corpus(args.messages)
+    per_command = max(1, 100 // args.message_mb) if args.message_mb else 100  # about 100 MB at most
     megabytes = sum(map(len, messages)) / 1e6
     with MailStack(fsync=False) as stack, tempfile.TemporaryDirectory(prefix="mb-bench-") as scratch:
         user = stack.add_user()
@@ -180,7 +197,7 @@ async def main() -> None:
         stack.seed(user.address, messages)
         print(f"seeded {len(messages)} messages, {megabytes:.0f} MB in {time.perf_counter() - started:.1f} s "
               "(Dovecot mail_fsync=never)")  # fmt: skip
-        raw = raw_pull(stack, user)
+        raw = raw_pull(stack, user, per_command)
         print(
             f"raw IMAP pull (baseline, ceiling): {raw:.2f} s, "
             f"{len(messages) / raw:.0f} msg/s, {megabytes / raw:.0f} MB/s"
