@@ -1,6 +1,7 @@
 """Helpers for the configuration API tests: a client speaking as one API key, valid bodies, an
 outbox world of users, groups and accounts, and the rule ids of a 422 answer."""
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -9,7 +10,11 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from mailbridge.common.events import MailboxChangeRequested
+from mailbridge.common.streams import FETCH
 from mailbridge.config_api.api_keys import Role, create_api_key
+from nats.js.client import JetStreamContext
+from nats.js.errors import NotFoundError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 
@@ -142,3 +147,16 @@ async def outbox_world(api: Api) -> dict[str, Any]:
         "mine": mine, "shared": shared, "bobs": bobs,
         "ann": await api.user_key(ann["id"]), "bob": await api.user_key(bob["id"]),
     }  # fmt: skip
+
+
+async def published_command(js: JetStreamContext, seq: int, within_s: float = 10.0) -> MailboxChangeRequested:
+    """The command at `seq` of the FETCH stream, once the outbox relay has published it."""
+    async with asyncio.timeout(within_s):
+        while True:
+            try:
+                stored = await js.get_msg(FETCH.name, seq)
+            except NotFoundError:
+                await asyncio.sleep(0.02)
+                continue
+            assert stored.data is not None
+            return MailboxChangeRequested.model_validate_json(stored.data)

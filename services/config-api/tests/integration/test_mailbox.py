@@ -4,9 +4,9 @@ import hashlib
 import uuid
 from typing import Any
 
-from config_api_testing import Api, account_body, imap_server_body
+from config_api_testing import Api, account_body, imap_server_body, published_command
 from mailbridge.common.db.mailstore import StoredMessage
-from mailbridge.common.events import MailboxAction, MailboxChangeRequested
+from mailbridge.common.events import MailboxAction
 from mailbridge.common.streams import FETCH
 
 RAW = b"From: a@example.com\r\nSubject: Hello\r\n\r\nBody with \xe4 byte\r\n"
@@ -86,13 +86,13 @@ async def test_marking_read_updates_the_store_and_queues_the_server_change(api: 
     changed = await world["ann"].patch(f"/messages/{message_id}", {"seen": True})
     assert changed.status_code == 200, changed.text
     assert (changed.json()["seen"], changed.json()["flags"]) == (True, ["\\Seen"])
-    stored = await js.get_msg(FETCH.name, before + 1)
-    assert stored.data is not None
-    command = MailboxChangeRequested.model_validate_json(stored.data)
+    command = await published_command(js, before + 1)
     assert (str(command.message_id), command.action) == (message_id, MailboxAction.MARK_SEEN)
     moved = await world["ann"].post(f"/messages/{message_id}/move", {"to": "spam"})
     assert moved.status_code == 202
     assert moved.json()["action"] == "move_to_spam"
+    command = await published_command(js, before + 2)
+    assert (str(command.message_id), command.action) == (message_id, MailboxAction.MOVE_TO_SPAM)
     assert (await world["bob"].patch(f"/messages/{message_id}", {"seen": False})).status_code == 404
 
 

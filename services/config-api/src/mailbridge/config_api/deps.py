@@ -1,5 +1,6 @@
 """FastAPI dependencies: the request's database session, the caller, the secret box."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -22,6 +23,9 @@ class AppContext:
     secrets: SecretBox
     broker: NatsBroker
     publish_timeout_s: float
+    # Set after a commit that wrote outbox events: the service's relay publishes them at once
+    # instead of at its next idle poll.
+    relay_wake: asyncio.Event
 
 
 def _context(request: Request) -> AppContext:
@@ -35,6 +39,13 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(_session)]
+
+
+def _relay_wake(request: Request) -> asyncio.Event:
+    return _context(request).relay_wake
+
+
+RelayWakeDep = Annotated[asyncio.Event, Depends(_relay_wake)]
 
 
 def _secrets(request: Request) -> SecretBox:

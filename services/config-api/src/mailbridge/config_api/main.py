@@ -35,7 +35,6 @@ from mailbridge.config_api.users.service import Users
 from nats.errors import Error as NatsError
 from pydantic import BaseModel
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 logger = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
@@ -64,14 +63,12 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
         broker = create_broker(nats_url, "config-api", settings.nats_connect_timeout_s)
         await connect(broker, nats_url, settings.nats_connect_timeout_s * 3)
         await ensure_streams(broker.connection.jetstream(), settings.nats_stream_replicas)
-        app.state.context = AppContext(
-            create_session_factory(engine), secrets, broker, settings.nats_publish_timeout_s
-        )
-        sessions: async_sessionmaker[AsyncSession] = app.state.context.sessions
+        sessions = create_session_factory(engine)
         timeout = settings.nats_publish_timeout_s
-        # The commands this service commits (SendRequested) leave through its own relay, woken
-        # by the request that committed them rather than at the relay's next idle poll.
-        wake = app.state.outbox_relay_wake = asyncio.Event()
+        # The commands this service commits (SendRequested, MailboxChangeRequested) leave through
+        # its own relay, woken by the request that committed them rather than at its idle poll.
+        wake = asyncio.Event()
+        app.state.context = AppContext(sessions, secrets, broker, timeout, wake)
         tasks = [asyncio.create_task(outbox_relay.relay_forever(sessions, broker, timeout, wake=wake))]
         if settings.scheduler_tick_s > 0:
             tasks.append(

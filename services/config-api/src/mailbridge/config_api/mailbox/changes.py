@@ -1,8 +1,10 @@
 """Routes that change a stored message: read/unread (PATCH) and move to trash or spam (S10, A11).
 
 The store changes at once; on IMAP accounts the same change is queued for the fetcher, which
-applies it on the server (STORE \\Seen, MOVE). IMAP download and POP3 keep such changes local:
-they do not synchronise with the server, and POP3 has no folders to move to.
+applies it on the server (STORE \\Seen, MOVE). The command is committed with the store change
+through the transactional outbox, so an accepted change is never lost, also while NATS is down
+(the relay publishes it when NATS is back). IMAP download and POP3 keep such changes local: they
+do not synchronise with the server, and POP3 has no folders to move to.
 """
 
 import uuid
@@ -12,8 +14,8 @@ from fastapi import APIRouter, status
 from mailbridge.common.db.tables import MailAccount, MailServer
 from mailbridge.common.endpoints import IncomingProtocol
 from mailbridge.common.events import MailboxAction, MailboxChangeRequested
-from mailbridge.common.messaging import publish
-from mailbridge.config_api.deps import CtxDep, MessagingDep
+from mailbridge.common.outbox_relay import enqueue
+from mailbridge.config_api.deps import CtxDep, RelayWakeDep
 from mailbridge.config_api.errors import Conflict
 from mailbridge.config_api.mailbox.router import MessageOut, load_message
 from mailbridge.config_api.problems import PROBLEM_RESPONSES
@@ -47,29 +49,31 @@ async def _protocol(ctx: CtxDep, account_id: uuid.UUID) -> IncomingProtocol:
 
 @router.patch("/messages/{message_id}", operation_id="update_message")
 async def update_message(
-    ctx: CtxDep, messaging: MessagingDep, message_id: uuid.UUID, body: MessagePatch
+    ctx: CtxDep, relay_wake: RelayWakeDep, message_id: uuid.UUID, body: MessagePatch
 ) -> MessageOut:
     message = await load_message(ctx, message_id)
     message.seen = body.seen
     others = [flag for flag in message.flags if flag != "\\Seen"]
     message.flags = [*others, "\\Seen"] if body.seen else others
-    await commit(ctx.session)
-    if await _protocol(ctx, message.account_id) is IncomingProtocol.IMAP:
+    on_server = await _protocol(ctx, message.account_id) is IncomingProtocol.IMAP
+    if on_server:
         action = MailboxAction.MARK_SEEN if body.seen else MailboxAction.MARK_UNSEEN
-        change = MailboxChangeRequested(message_id=message_id, action=action)
-        await publish(messaging.broker, change, messaging.timeout_s)
+        enqueue(ctx.session, MailboxChangeRequested(message_id=message_id, action=action))
+    await commit(ctx.session)
+    if on_server:
+        relay_wake.set()
     return MessageOut.model_validate(message, from_attributes=True)
 
 
 @router.post("/messages/{message_id}/move", status_code=status.HTTP_202_ACCEPTED, operation_id="move_message")
 async def move_message(
-    ctx: CtxDep, messaging: MessagingDep, message_id: uuid.UUID, body: MoveRequest
+    ctx: CtxDep, relay_wake: RelayWakeDep, message_id: uuid.UUID, body: MoveRequest
 ) -> MoveQueued:
     message = await load_message(ctx, message_id)
     if await _protocol(ctx, message.account_id) is not IncomingProtocol.IMAP:
         raise Conflict("only IMAP accounts have trash and spam folders on the server (S10)")
     action = MailboxAction.MOVE_TO_TRASH if body.to == "trash" else MailboxAction.MOVE_TO_SPAM
-    await publish(
-        messaging.broker, MailboxChangeRequested(message_id=message_id, action=action), messaging.timeout_s
-    )
+    enqueue(ctx.session, MailboxChangeRequested(message_id=message_id, action=action))
+    await commit(ctx.session)
+    relay_wake.set()
     return MoveQueued(message_id=message_id, action=action)

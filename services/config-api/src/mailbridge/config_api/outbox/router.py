@@ -1,12 +1,11 @@
 """Routes: POST /mail-accounts/{id}/messages, the outbox view, raw bytes, changes, verification."""
 
-import asyncio
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from mailbridge.common.db.outbox import OutboxMessage
-from mailbridge.config_api.deps import AdminDep, CtxDep, IfMatch
+from mailbridge.config_api.deps import AdminDep, CtxDep, IfMatch, RelayWakeDep
 from mailbridge.config_api.errors import NotFound
 from mailbridge.config_api.outbox import intake, service
 from mailbridge.config_api.outbox.schemas import ChainReport, OutboxOut, OutboxPatch
@@ -30,7 +29,7 @@ def _out(row: OutboxMessage, response: Response | None = None) -> OutboxOut:
     openapi_extra=intake.OPENAPI, responses=problem_docs(415),
 )  # fmt: skip
 async def send_mail(
-    ctx: CtxDep, request: Request, account_id: uuid.UUID, response: Response,
+    ctx: CtxDep, relay_wake: RelayWakeDep, request: Request, account_id: uuid.UUID, response: Response,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
 ) -> OutboxOut:  # fmt: skip
     """Queue a mail (A6–A9): JSON or multipart/form-data, see the request body. 202 once the row
@@ -41,7 +40,6 @@ async def send_mail(
     draft = await intake.read_draft(request, max_bytes)
     row, new = await service.queue_mail(ctx, account, draft, idempotency_key, max_bytes)
     if new:
-        relay_wake: asyncio.Event = request.app.state.outbox_relay_wake
         relay_wake.set()
     return _out(row, response)
 
