@@ -25,7 +25,7 @@ from mailbridge.sender.adapters.sweep import SweepRule, sweep
 from mailbridge.sender.mime import build_message
 from mailbridge.sender.outgoing import SmtpTarget
 from mailbridge.sender.ports import Delivery, Mailer
-from mailbridge.sender.send_outbox import SendDeps, Settle, send_outbox
+from mailbridge.sender.send_outbox import MEMORY_PER_STORED_BYTE, SendDeps, Settle, send_outbox
 from mailbridge.testkit.config_rows import add_account, empty_tables
 from sender_testing import FaultySmtpServer
 from sqlalchemy import select, update
@@ -162,7 +162,7 @@ class BudgetWatch:
 
 async def test_large_mails_wait_for_the_budget_without_losing_an_attempt(world: World) -> None:
     big = bytes(range(256)) * (3 * INLINE_BYTES // 256)  # ~192 KiB: read only once it fits
-    budget = Budget(2 * len(big) + 64 * 1024)  # two large ones at a time, with room for small ones
+    budget = Budget((2 * len(big) + 64 * 1024) * MEMORY_PER_STORED_BYTE)  # two large ones, and small ones
     tls = client_context(None)
     pool = SmtpPool(tls, timeout_s=5)
     watch = BudgetWatch(pool, budget)

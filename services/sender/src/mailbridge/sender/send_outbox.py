@@ -7,9 +7,10 @@ then still `sending`, is claimed again after the store's `stale_after` and rebui
 Message-ID (it derives from the outbox id). That repeat is unavoidable without the server's help.
 Many sends run at once; the store writes their claims and outcomes in shared transactions.
 
-Each mail's bytes are held against the process's byte budget from before they are read until
-its outcome is recorded: a mail that does not fit waits its turn (its claim renewed meanwhile,
-no attempt lost), while smaller ones keep going as long as they fit.
+Each mail's memory (its stored size times what building it costs) is held against the process's
+byte budget from before its data is read until its outcome is recorded: a mail that does not
+fit waits its turn (its claim renewed meanwhile, no attempt lost), while smaller ones keep going
+as long as they fit.
 """
 
 import uuid
@@ -23,6 +24,9 @@ from mailbridge.sender.mime import message_id
 from mailbridge.sender.ports import Builder, DeliveryOutcome, Mailer, SentFolder, SentFolderFailure
 
 BYTES_IN_FLIGHT = 256 * 1024 * 1024  # the default of MAILBRIDGE_SEND_MAX_BYTES_IN_FLIGHT
+# Memory a mail takes per byte stored: building a mail with a 50 MB attachment with email.mime
+# allocated 410 MB at its peak (base64 text, folded lines, the bytes), 8 times the attachment.
+MEMORY_PER_STORED_BYTE = 8
 
 
 class Settle(StrEnum):
@@ -50,7 +54,7 @@ async def send_outbox(deps: SendDeps, outbox_id: uuid.UUID) -> SendResult:
     claim = await deps.store.claim(outbox_id)
     try:
         if claim.found in (Found.CLAIMED, Found.UNAPPENDED):
-            async with deps.budget.hold(claim.size):
+            async with deps.budget.hold(claim.size * MEMORY_PER_STORED_BYTE):
                 return await _send(deps, outbox_id, claim if claim.row else await deps.store.load(outbox_id))
         return await _send(deps, outbox_id, claim)
     finally:

@@ -27,7 +27,7 @@ class SenderSettings(VarDirSettings, DatabaseSettings, NatsSettings, SecretSetti
         default=30.0, gt=0, description="a never-claimed `queued` row this old is requested again"
     )
     send_max_bytes_in_flight: int = Field(
-        default=BYTES_IN_FLIGHT, ge=1024 * 1024, description="mail bytes held at once; larger mails wait"
+        default=BYTES_IN_FLIGHT, ge=1024 * 1024, description="memory for mails in flight (8× stored size)"
     )
     send_ack_wait_s: float = Field(
         default=120.0, gt=0, description="redelivery after a crash (new consumers)"
