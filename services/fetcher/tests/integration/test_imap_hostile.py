@@ -56,9 +56,13 @@ async def test_item1_a_server_silent_after_its_greeting_fails_within_the_deadlin
     assert not permanent, "a server that hangs may recover"
 
 
-async def test_item1_garbage_after_the_greeting_fails_within_the_deadline(world: FetchWorld) -> None:
-    reason, _, _ = await failed_within(world, hostile_imap.garbage_after_greeting, CONNECT_BOUND_S)
+async def test_item1_garbage_after_the_greeting_fails_within_the_deadline(
+    world: FetchWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        reason, _, _ = await failed_within(world, hostile_imap.garbage_after_greeting, CONNECT_BOUND_S)
     assert "no answer to CAPABILITY" in reason
+    assert not [r for r in caplog.records if "garbage" in r.getMessage()], "noise is not logged at INFO"
 
 
 async def test_item1_a_trickling_greeting_fails_within_the_deadline(world: FetchWorld) -> None:

@@ -19,14 +19,17 @@ and drops the buffers: no waiter outlives the connection and no exception is lef
 """
 
 import asyncio
+import logging
 import ssl
 from collections.abc import Callable
 
 from aioimaplib import IMAP4, AioImapException, Command, FetchCommand, IMAP4ClientProtocol, Response
+from aioimaplib.aioimaplib import tagged_status_response_re
 from mailbridge.fetcher.failures import printable
 from mailbridge.fetcher.imap_framing import ALLOWANCE, MAX_LITERAL, FramingError, ResponseFramer, literal_size
 
 IMAP_VERSIONS = {"IMAP4REV1", "IMAP4REV2"}
+logger = logging.getLogger(__name__)
 
 
 class ImapAborted(AioImapException):  # type: ignore[misc]
@@ -142,8 +145,20 @@ class FramedProtocol(IMAP4ClientProtocol, asyncio.BufferedProtocol):  # type: ig
         if self.state == "CONNECTED" and line:
             self._greeted(line)
             return None
+        if current_cmd is None and self._noise(line):
+            return None
         result: Command | None = super()._handle_line(line, current_cmd)
         return result
+
+    def _noise(self, line: bytes) -> bool:
+        """A line no command can take (aioimaplib would log all of it, up to the line limit)."""
+        if tagged_status_response_re.match(line):
+            return False
+        waiting = self.pending_sync_command is not None or self.pending_async_commands
+        if line.startswith((b"*", b"+")) and waiting:
+            return False
+        logger.debug("ignored from the server: %s", printable(line, 120))
+        return True
 
     def _greeted(self, line: bytes) -> None:
         """RFC 3501 §7.1: `* OK` (log in next), `* PREAUTH` (logged in), `* BYE` (go away)."""
