@@ -133,6 +133,12 @@ async def test_silent_after_an_implicit_tls_handshake_fails_after_the_timeout() 
     assert "greeting" in failure.reason
 
 
+async def test_a_tls_handshake_that_never_comes_fails_after_the_timeout() -> None:
+    failure, _ = await failure_of(hostile_pop3.hang_silently, TransportSecurity.IMPLICIT_TLS)
+    assert failure.kind is Kind.TRANSIENT
+    assert "greeting" in failure.reason
+
+
 async def test_stls_then_silence_fails_after_the_timeout() -> None:
     failure, _ = await failure_of(hostile_pop3.stls_then_silence, TransportSecurity.STARTTLS)
     assert "STLS" in failure.reason

@@ -2,12 +2,12 @@
 are recorded with a readable reason and not retried until the account's configuration changes.
 """
 
-import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-REASON_MAX = 300  # characters a reason may take in the fetch state
-_NOT_PRINTABLE = re.compile(r"[^\x20-\x7e\u00a0-\ud7ff\ue000-\ufffd]")
+from mailbridge.common.printable import printable
+
+__all__ = ["FetchFailure", "Kind", "permanent", "printable", "transient"]  # printable: for the adapters
 
 
 class Kind(StrEnum):
@@ -35,12 +35,3 @@ def transient(reason: str) -> FetchFailure:
 
 def permanent(reason: str) -> FetchFailure:
     return FetchFailure(Kind.PERMANENT, reason)
-
-
-def printable(text: str | bytes, limit: int = REASON_MAX) -> str:
-    """`text` fit for a person to read: control and undecodable bytes escaped (\\x00, \\r),
-    at most `limit` characters (cut with an ellipsis)."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", errors="backslashreplace")
-    shown = _NOT_PRINTABLE.sub(lambda found: found.group().encode("unicode_escape").decode(), text)
-    return shown if len(shown) <= limit else shown[: limit - 1] + "…"

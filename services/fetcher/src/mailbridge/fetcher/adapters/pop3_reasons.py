@@ -11,8 +11,9 @@ import poplib
 import socket
 import ssl
 
+from mailbridge.common.printable import printable
 from mailbridge.fetcher.adapters.pop3_client import Cut
-from mailbridge.fetcher.failures import FetchFailure, permanent, printable, transient
+from mailbridge.fetcher.failures import FetchFailure, permanent, transient
 from mailbridge.fetcher.pop3_wire import TooLarge
 
 QUOTE_MAX = 120  # characters of a server's reply quoted in a reason
