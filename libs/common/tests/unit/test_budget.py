@@ -97,3 +97,41 @@ def test_limits_and_amounts_are_checked() -> None:
         Budget(0)
     with pytest.raises(ValueError, match="negative"):
         asyncio.run(Budget(1).acquire(-1))
+
+
+async def _hold_one(budget: Budget, entered: list[int], n: int, release: asyncio.Event) -> None:
+    async with budget.hold(1):
+        entered.append(n)
+        await release.wait()
+
+
+async def test_a_lower_limit_admits_fewer_and_a_higher_one_lets_the_waiting_in_in_order() -> None:
+    """The SMTP pool's connections per server: the bound comes down to what a server allows
+    and goes back up."""
+    budget, entered, release = Budget(2), list[int](), asyncio.Event()
+    budget.set_limit(1)
+    tasks = [asyncio.create_task(_hold_one(budget, entered, n, release)) for n in range(4)]
+    await asyncio.sleep(0.01)
+    assert entered == [0]
+    budget.set_limit(3)
+    await asyncio.sleep(0.01)
+    assert entered == [0, 1, 2]
+    release.set()
+    await asyncio.gather(*tasks)
+    assert entered == [0, 1, 2, 3]
+    assert budget.held == 0
+
+
+async def test_a_waiter_cancelled_after_it_was_served_passes_its_place_on() -> None:
+    budget, entered, release = Budget(1), list[int](), asyncio.Event()
+    await budget.acquire(1)  # this test holds the only place
+    second = asyncio.create_task(_hold_one(budget, entered, 1, asyncio.Event()))
+    third = asyncio.create_task(_hold_one(budget, entered, 2, release))
+    await asyncio.sleep(0.01)
+    budget.release(1)  # the place goes to `second` (no await inside: it has not run yet) …
+    second.cancel()  # … which is cancelled before it runs
+    await asyncio.gather(second, return_exceptions=True)
+    release.set()
+    await asyncio.wait_for(third, 5)
+    assert entered == [2]
+    assert budget.held == 0

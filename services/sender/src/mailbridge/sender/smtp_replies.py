@@ -17,6 +17,7 @@ import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from mailbridge.common.printable import printable
 from mailbridge.sender.ports import Delivery, DeliveryOutcome
 
 TEMPORARY_5XX = frozenset({552})
@@ -41,7 +42,7 @@ class RecipientReply:
         return classify(self.code)
 
     def __str__(self) -> str:
-        return f"{self.code} {self.text}"
+        return printable(f"{self.code} {self.text}".replace("\n", " "))
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,11 @@ class SmtpResult:
     outcome: DeliveryOutcome
     reply: str
     recipients: tuple[RecipientReply, ...] = ()
+
+    def __post_init__(self) -> None:
+        # A reply quoted from a server can be anything: kept printable and short (#10 item 9);
+        # the lines of a multi-line reply are joined with spaces.
+        object.__setattr__(self, "reply", printable(self.reply.replace("\n", " ")))
 
     @property
     def refused(self) -> tuple[RecipientReply, ...]:

@@ -1,181 +1,34 @@
-"""SMTP over aiosmtplib: connect (S4: none, STARTTLS, implicit TLS), AUTH (S5), one transaction.
+"""Sending mail over SMTP: one mail over a connection of its own (`send`), or many over pooled,
+logged-in connections (`SmtpPool`, the `Mailer` the sender uses). One connection's conversation
+is `smtp_session`'s.
 
-aiosmtplib upgrades with STARTTLS on its own whenever the server offers it (its default
-`start_tls=None`) and silently goes on in clear when the server does not, after which `login()`
-would send the password in clear. So every connection is opened with `start_tls=False` and the
-upgrade is decided here: `auto` upgrades when offered, and with AUTH on refuses to go on
-without it. Certificates are always checked with the given SSLContext.
-
-The transaction is driven command by command (MAIL, RCPT each, DATA) rather than through
-`sendmail`, to keep every recipient's reply and to know whether DATA was reached: a pooled
-connection that turns out dead before DATA can be replaced without any risk of a second copy.
-A connection lost during or after DATA is only reported (temporary): the server may have taken
-the mail, so a retry can deliver it twice, as with any SMTP client.
+A connection whose conversation went wrong (timed out, closed, answered something that is not
+a reply) is closed and never goes back to the pool; one that finished its transaction, or got a
+refusal and took the RSET after it, is kept idle for the next mail.
 """
 
 import asyncio
 import ssl
-from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiosmtplib import (
-    SMTP,
-    SMTPAuthenticationError,
-    SMTPDataError,
-    SMTPException,
-    SMTPRecipientRefused,
-    SMTPRecipientsRefused,
-    SMTPResponse,
-    SMTPResponseException,
-    SMTPSenderRefused,
-    SMTPServerDisconnected,
-    SMTPStatus,
-    SMTPTimeoutError,
+from aiosmtplib import SMTP, SMTPResponseException
+from mailbridge.common.budget import Budget
+from mailbridge.sender.adapters.smtp_session import (
+    Authenticate,
+    DeadBeforeData,
+    SmtpFailure,
+    explain,
+    open_client,
+    password_login,
+    quit_quietly,
+    transact,
+    where,
 )
-from mailbridge.common.addresses import is_plain_address
 from mailbridge.sender.outgoing import SmtpTarget
 from mailbridge.sender.ports import Built, Delivery, DeliveryOutcome
-from mailbridge.sender.smtp_replies import (
-    RecipientReply,
-    SmtpResult,
-    all_refused,
-    failed,
-    network_reason,
-    replied,
-)
-
-# Logs in on a connected (and, where wanted, encrypted) client. The seam for XOAUTH2: an
-# Authenticate that fetches a token and calls `client.auth_xoauth2(target.login, token)`.
-Authenticate = Callable[[SMTP, SmtpTarget], Awaitable[None]]
-
-
-class SmtpFailure(Exception):
-    """A send that cannot go on, with its classification and a reason a person understands."""
-
-    def __init__(self, result: SmtpResult) -> None:
-        super().__init__(result.reply)
-        self.result = result
-
-
-class DeadBeforeData(Exception):
-    """The connection was lost before DATA: nothing was handed over, a new connection may retry."""
-
-
-async def password_login(client: SMTP, target: SmtpTarget) -> None:
-    if target.password is None:
-        raise SmtpFailure(failed(DeliveryOutcome.PERMANENT, f"no password stored for {target.login}"))
-    await client.login(target.login, target.password)
-
-
-def where(target: SmtpTarget) -> str:
-    return f"[{target.host}]:{target.port}" if ":" in target.host else f"{target.host}:{target.port}"
-
-
-async def open_client(
-    target: SmtpTarget, tls: ssl.SSLContext, timeout_s: float, authenticate: Authenticate = password_login,
-    local_hostname: str | None = None,
-) -> SMTP:  # fmt: skip
-    """A connected, encrypted as configured and logged-in client; SmtpFailure otherwise."""
-    if target.encryption not in ("none", "auto", "ssl"):
-        raise SmtpFailure(failed(DeliveryOutcome.PERMANENT, f"unknown SMTP encryption {target.encryption!r}"))
-    client = SMTP(
-        hostname=target.host, port=target.port, timeout=timeout_s, use_tls=target.encryption == "ssl",
-        start_tls=False, tls_context=tls, local_hostname=local_hostname,
-    )  # fmt: skip
-    try:
-        await client.connect()
-        if target.encryption == "auto":
-            await client.ehlo()
-            if client.supports_extension("starttls"):
-                await client.starttls()
-                await client.ehlo()  # RFC 3207 §4.2: what was said before TLS no longer counts
-            elif target.auth:
-                raise SmtpFailure(failed(
-                    DeliveryOutcome.PERMANENT,
-                    f"{where(target)} does not offer STARTTLS; refusing to send the password in clear",
-                ))  # fmt: skip
-        if target.auth:
-            await authenticate(client, target)
-    except BaseException as error:
-        client.close()  # cancelled too: a half-done greeting, upgrade or login is never reused
-        if isinstance(error, Exception) and not isinstance(error, SmtpFailure):
-            raise SmtpFailure(explain(error, target, "connect")) from error
-        raise
-    return client
-
-
-async def transact(client: SMTP, built: Built) -> SmtpResult:
-    """One mail over an open client. DeadBeforeData when the connection was gone before DATA."""
-    try:
-        await _mail(client, built.envelope_from, _size_option(client, built.raw))
-        replies = [await _rcpt(client, address) for address in built.envelope_to]
-    except SMTPServerDisconnected as error:
-        raise DeadBeforeData(str(error)) from error
-    except SMTPResponseException as error:
-        await _reset(client)
-        return replied(error.code, error.message, f"sender {built.envelope_from} refused")
-    if not any(reply.outcome is DeliveryOutcome.SENT for reply in replies):
-        await _reset(client)
-        return all_refused(replies)
-    try:
-        response = await _data(client, built.raw)
-    except SMTPResponseException as error:
-        await _reset(client)
-        refusal = replied(error.code, error.message, "message refused")
-        return SmtpResult(refusal.outcome, refusal.reply, tuple(replies))
-    return SmtpResult(DeliveryOutcome.SENT, str(response), tuple(replies))
-
-
-async def _data(client: SMTP, raw: bytes) -> SMTPResponse:
-    """DATA. Bytes that are CRLF throughout (what `mime` builds) are dot-stuffed here with one
-    `bytes.replace` and written through aiosmtplib's protocol; aiosmtplib's own `data()` runs two
-    regular-expression passes over the whole message, the sender's largest cost per mail. Other
-    bytes (an old row, a bare LF) take aiosmtplib's way, which repairs the line ends."""
-    protocol = client.protocol
-    if protocol is None or raw.count(b"\n") != raw.count(b"\r\n") or raw.count(b"\r") != raw.count(b"\r\n"):
-        return await client.data(raw)
-    # RFC 5321 §4.5.2: a line that starts with "." gets one more; the data ends with CRLF "." CRLF.
-    stuffed = (b"." if raw.startswith(b".") else b"") + raw.replace(b"\r\n.", b"\r\n..")
-    stuffed += b".\r\n" if stuffed.endswith(b"\r\n") or not stuffed else b"\r\n.\r\n"
-    try:
-        protocol.write(b"DATA\r\n")
-        start = await protocol.read_response(timeout=client.timeout)
-        if start.code != SMTPStatus.start_input:
-            raise SMTPDataError(start.code, start.message)
-        protocol.write(stuffed)
-        response = await protocol.read_response(timeout=client.timeout)
-    except (SMTPServerDisconnected, SMTPTimeoutError):
-        client.close()  # as aiosmtplib's data() does: the connection's state is unknown
-        raise
-    if response.code != SMTPStatus.completed:
-        raise SMTPDataError(response.code, response.message)
-    return response
-
-
-def explain(error: Exception, target: SmtpTarget, phase: str) -> SmtpResult:
-    """Every aiosmtplib (and socket) failure as a classified result with a readable reason."""
-    at = where(target)
-    if isinstance(error, SmtpFailure):
-        return error.result
-    if isinstance(error, SMTPAuthenticationError):
-        return replied(error.code, error.message, f"login as {target.login} at {at} rejected")
-    if isinstance(error, SMTPRecipientsRefused):  # only from sendmail-style calls; kept for completeness
-        return all_refused(RecipientReply(r.recipient, r.code, r.message) for r in error.recipients)
-    if isinstance(error, SMTPResponseException):
-        return replied(error.code, error.message, f"{at} answered during {phase}")
-    if isinstance(error, SMTPTimeoutError):
-        return failed(DeliveryOutcome.TEMPORARY, f"timed out during {phase} with {at}: {error}")
-    if isinstance(error, SMTPServerDisconnected) and error.__cause__ is None:
-        return failed(DeliveryOutcome.TEMPORARY, f"{at} closed the connection during {phase}: {error}")
-    if isinstance(error, OSError):  # aiosmtplib's connect errors wrap the socket's (DNS, TLS, refused)
-        return failed(DeliveryOutcome.TEMPORARY, network_reason(error, at))
-    if isinstance(error, ValueError):  # an address aiosmtplib cannot put on the wire (non-ASCII, quoting)
-        return failed(DeliveryOutcome.PERMANENT, f"cannot be sent to {at}: {error}")
-    if isinstance(error, SMTPException):  # e.g. AUTH not offered: only a configuration change helps
-        return failed(DeliveryOutcome.PERMANENT, f"{at} during {phase}: {error}")
-    return failed(DeliveryOutcome.TEMPORARY, f"{phase} with {at} failed: {type(error).__name__}: {error}")
+from mailbridge.sender.smtp_replies import SmtpResult, failed
 
 
 async def send(
@@ -197,102 +50,7 @@ async def send(
         await quit_quietly(client)
 
 
-async def quit_quietly(client: SMTP) -> None:
-    if client.is_connected:
-        try:
-            await client.quit()
-        except (SMTPException, OSError, TimeoutError):
-            client.close()
-
-
-async def _mail(client: SMTP, address: str, options: list[str]) -> None:
-    """MAIL FROM, written straight through `execute_command` where `_as_is` allows."""
-    quoted = _as_is(client, address)
-    if quoted is None:
-        await client.mail(address, options=options)
-        return
-    response = await client.execute_command(b"MAIL", b"FROM:" + quoted, *[o.encode("ascii") for o in options])
-    if response.code != SMTPStatus.completed:
-        raise SMTPSenderRefused(response.code, response.message, address)
-
-
-async def _rcpt(client: SMTP, address: str) -> RecipientReply:
-    """RCPT TO, the same way as `_mail`; a refusal is a reply, not an exception."""
-    quoted = _as_is(client, address)
-    if quoted is None:
-        try:
-            response = await client.rcpt(address)
-        except SMTPRecipientRefused as refused:
-            return RecipientReply(address, refused.code, refused.message)
-    else:
-        response = await client.execute_command(b"RCPT", b"TO:" + quoted)
-    return RecipientReply(address, response.code, response.message)
-
-
-def _as_is(client: SMTP, address: str) -> bytes | None:
-    """`<address>` for a plain address on a greeted connection: what aiosmtplib's `mail()` and
-    `rcpt()` would write after parsing it again with `parseaddr` (`is_plain_address`: the same
-    result). None: leave it to them (they greet first and quote what needs it)."""
-    if client.is_ehlo_or_helo_needed or not is_plain_address(address):
-        return None
-    return b"<" + address.encode("ascii") + b">"
-
-
-async def _reset(client: SMTP) -> None:
-    """RSET after a refusal, so the connection can carry the next mail; a dead one is dropped."""
-    if client.is_connected:
-        try:
-            await client.rset()
-        except (SMTPException, OSError, TimeoutError):
-            client.close()
-
-
-def _size_option(client: SMTP, raw: bytes) -> list[str]:
-    # RFC 1870: a server that knows the size can refuse an oversized mail before the data.
-    return [f"SIZE={len(raw)}"] if client.supports_extension("size") else []
-
-
 PoolKey = tuple[str, int, str, bool, str]
-
-
-class _Places:
-    """A semaphore whose bound can be changed while it is in use: the mails sending at once over
-    one key. Places are given in the order they were asked for."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit, self.taken = limit, 0
-        self._waiting: deque[asyncio.Future[None]] = deque()
-
-    async def __aenter__(self) -> None:
-        if self.taken < self.limit and not self._waiting:
-            self.taken += 1
-            return
-        place = asyncio.get_running_loop().create_future()
-        self._waiting.append(place)
-        try:
-            await place
-        except asyncio.CancelledError:
-            if place.done() and not place.cancelled():  # given a place, then cancelled: pass it on
-                self._leave()
-            raise
-
-    async def __aexit__(self, *_: object) -> None:
-        self._leave()
-
-    def set_limit(self, limit: int) -> None:
-        self.limit = limit
-        self._wake()
-
-    def _leave(self) -> None:
-        self.taken -= 1
-        self._wake()
-
-    def _wake(self) -> None:
-        while self._waiting and self.taken < self.limit:
-            place = self._waiting.popleft()
-            if not place.done():
-                self.taken += 1
-                place.set_result(None)
 
 
 @dataclass
@@ -300,7 +58,7 @@ class _Lane:
     """One key's connections: the places for mails sending at once, the idle connections (last
     used last), and how many are open or being opened."""
 
-    places: _Places
+    places: Budget  # weight 1 a mail; the limit comes down to what the server allows
     idle: list[tuple[SMTP, asyncio.TimerHandle]] = field(default_factory=list)
     connections: int = 0
 
@@ -331,30 +89,40 @@ class SmtpPool:
 
     async def send(self, target: SmtpTarget, built: Built) -> SmtpResult:
         key = (target.host.lower(), target.port, target.encryption, target.auth, target.login)
-        lane = self._lanes.setdefault(key, _Lane(_Places(self._per_key)))
+        lane = self._lanes.setdefault(key, _Lane(Budget(self._per_key)))
         while True:
-            async with lane.places:
-                reused = self._take_idle(lane)
-                if reused is not None:
-                    result = await self._attempt(lane, reused, target, built)
-                    if result is not None:
-                        return result
-                lane.connections += 1
-                try:
-                    client = await open_client(
-                        target, self._tls, self._timeout_s, self._authenticate, self._local_hostname
-                    )
-                except SmtpFailure as failure:
-                    self._forget(lane)
-                    if not (lane.connections and _refused_for_now(failure)):
-                        return failure.result
-                    lane.places.set_limit(lane.connections)  # the server's limit: wait for one it took
-                    continue
-                except BaseException:
-                    self._forget(lane)
-                    raise
-                result = await self._attempt(lane, client, target, built)
-                return result or failed(DeliveryOutcome.TEMPORARY, f"{where(target)} closed the connection")
+            await lane.places.acquire(1)  # not `hold()`: its context manager costs 2 µs a mail
+            try:
+                result = await self._send_in_place(lane, target, built)
+            finally:
+                lane.places.release(1)
+            if result is not None:
+                return result
+
+    async def _send_in_place(self, lane: _Lane, target: SmtpTarget, built: Built) -> SmtpResult | None:
+        """The mail over an idle connection or a new one; None: the server refused a new one
+        for now, and the key's bound came down to the connections it took (try again)."""
+        reused = self._take_idle(lane)
+        if reused is not None:
+            result = await self._attempt(lane, reused, target, built)
+            if result is not None:
+                return result
+        lane.connections += 1
+        try:
+            client = await open_client(
+                target, self._tls, self._timeout_s, self._authenticate, self._local_hostname
+            )
+        except SmtpFailure as failure:
+            self._forget(lane)
+            if not (lane.connections and _refused_for_now(failure)):
+                return failure.result
+            lane.places.set_limit(lane.connections)  # the server's limit: wait for one it took
+            return None
+        except BaseException:
+            self._forget(lane)
+            raise
+        result = await self._attempt(lane, client, target, built)
+        return result or failed(DeliveryOutcome.TEMPORARY, f"{where(target)} closed the connection")
 
     async def close(self) -> None:
         lanes, self._lanes = list(self._lanes.values()), {}
