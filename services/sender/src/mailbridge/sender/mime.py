@@ -9,6 +9,9 @@ server takes them without 8BITMIME or SMTPUTF8, and they are CRLF throughout.
 Built on the standard library's `email.mime` classes and `email.utils`/`email.header` (policy
 compat32): header values are encoded here, once, instead of being parsed back by the header
 registry of `EmailMessage` — the same bytes a mail client would write, at a fraction of the cost.
+Attachments from LEAN_FROM bytes on get a placeholder instead of their base64 and are spliced in
+as bytes afterwards (`base64_splice`): the same bytes, without eight times an attachment's size
+in memory.
 """
 
 import re
@@ -28,6 +31,7 @@ from io import BytesIO
 from typing import Any
 
 from mailbridge.common.addresses import mailbox
+from mailbridge.sender.base64_splice import Splices, splice
 from mailbridge.sender.outgoing import Attachment, OutgoingMail
 from mailbridge.sender.ports import Built
 
@@ -68,6 +72,10 @@ Mailbox = tuple[str, str]  # (display name, address)
 MAX_LINE = 998  # RFC 5322 §2.1.1, without the CRLF
 UTF8_QP = Charset("utf-8")
 UTF8_QP.body_encoding = QP
+# Attachments from this size on are spliced in as bytes (`base64_splice`): the same CPU as the
+# generator's way up to about 2 KB, less from 4 KB on (an 8 KB attachment: 0.67 → 0.50 ms a mail).
+LEAN_FROM = 4096
+VERBATIM = frozenset({"message", "multipart"})  # main types never spliced, see _attachment_part
 FIELD_NAME = re.compile(r"^[!-9;-~]+$")  # RFC 5322 §3.6.8: printable US-ASCII except ':'
 
 # Headers this module writes itself; an extra header may not replace them, and Bcc may never
@@ -85,15 +93,17 @@ def message_id(mail: OutgoingMail) -> str:
     return f"<{mail.outbox_id}@{mail.message_id_domain}>"
 
 
-def build_message(mail: OutgoingMail, now: datetime) -> Built:
-    """The mail's bytes and envelope; ValueError naming the field for an unusable value."""
+def build_message(mail: OutgoingMail, now: datetime, lean_from: int | None = LEAN_FROM) -> Built:
+    """The mail's bytes and envelope; ValueError naming the field for an unusable value.
+    Attachments of at least `lean_from` bytes are spliced in; None: every one through `email`."""
     _check_headers(mail)
     if now.tzinfo is None:
         raise ValueError("now: a Date header needs an aware datetime")
     ((_, sender),) = _mailboxes("from_address", (mail.from_address,))
     to, cc, bcc = _mailboxes("to", mail.to), _mailboxes("cc", mail.cc), _mailboxes("bcc", mail.bcc)
     account_bcc = _mailboxes("account_bcc", (mail.account_bcc,)) if mail.account_bcc else []
-    message = _body(mail.text, mail.html, mail.attachments)
+    splices = Splices(lean_from) if lean_from is not None else None
+    message = _body(mail.text, mail.html, mail.attachments, splices)
     message["From"] = formataddr((mail.alias or "", sender), charset="utf-8")
     if to:
         message["To"] = _header(to)
@@ -113,8 +123,9 @@ def build_message(mail: OutgoingMail, now: datetime) -> Built:
         message["References"] = " ".join(references)
     for name, value in mail.extra_headers.items():
         message[name] = value
+    raw = as_wire_bytes(message)
     return Built(
-        raw=as_wire_bytes(message),
+        raw=splice(raw, splices.data) if splices is not None and splices.data else raw,
         message_id=message_id(mail),
         envelope_from=sender,
         envelope_to=_envelope(to + cc + bcc + account_bcc),
@@ -134,7 +145,9 @@ def _envelope(mailboxes: list[Mailbox]) -> tuple[str, ...]:
     return tuple(recipients)
 
 
-def _body(text: str | None, html: str | None, attachments: Iterable[Attachment]) -> Message:
+def _body(
+    text: str | None, html: str | None, attachments: Iterable[Attachment], splices: Splices | None = None
+) -> Message:
     """text/plain, text/html, or both as alternatives; inside multipart/mixed with attachments."""
     if html is not None and text is None:
         body: Message = _text_part(html, "html")
@@ -143,7 +156,7 @@ def _body(text: str | None, html: str | None, attachments: Iterable[Attachment])
     else:
         parts = [_text_part(text or "", "plain"), _text_part(html, "html")]
         body = MIMEMultipart("alternative", _subparts=parts)
-    files = [_attachment_part(attachment) for attachment in attachments]
+    files = [_attachment_part(attachment, splices) for attachment in attachments]
     message = MIMEMultipart("mixed", _subparts=[body, *files]) if files else body
     for part in message.walk():
         if part is not message:  # each MIME class adds it; it belongs on the top only
@@ -159,13 +172,18 @@ def _text_part(text: str, subtype: str) -> MIMENonMultipart:
     return part
 
 
-def _attachment_part(attachment: Attachment) -> MIMEBase:
+def _attachment_part(attachment: Attachment, splices: Splices | None) -> MIMEBase:
     maintype, _, subtype = attachment.content_type.partition("/")
     if not maintype or not subtype:
         raise ValueError(f"attachments: {attachment.content_type!r} is not a type/subtype")
     part = MIMEBase(maintype, subtype)
-    part.set_payload(attachment.data)
-    encode_base64(part)
+    # The generator writes a message/* or multipart/* payload as it is (bare LF), not as lines.
+    if splices is not None and len(attachment.data) >= splices.lean_from and maintype.lower() not in VERBATIM:
+        part.set_payload(splices.placeholder(attachment.data))
+        part["Content-Transfer-Encoding"] = "base64"  # where encode_base64 puts it
+    else:
+        part.set_payload(attachment.data)
+        encode_base64(part)
     name = attachment.filename
     part.add_header(
         "Content-Disposition", "attachment", filename=name if name.isascii() else ("utf-8", "", name)
