@@ -15,16 +15,17 @@ unquoted and raise ValueError for a line break. Every failure leaves as a `Fetch
 import asyncio
 import socket
 import ssl
-from collections.abc import AsyncIterator, Awaitable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Awaitable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from types import TracebackType
 
-from aioimaplib import IMAP4, AioImapException, Command, CommandTimeout, Response
+from aioimaplib import IMAP4, AioImapException, Command, Response
 from mailbridge.common.endpoints import TransportSecurity
 from mailbridge.common.imap_text import encode_mailbox, parse_search, quoted
 from mailbridge.fetcher.adapters.imap_deadline import body_deadline_s, deadline
-from mailbridge.fetcher.adapters.imap_protocol import FramedImap4, NotImap
+from mailbridge.fetcher.adapters.imap_failures import failures, require_ok, text
+from mailbridge.fetcher.adapters.imap_protocol import FramedImap4
 from mailbridge.fetcher.failures import permanent, transient
 from mailbridge.fetcher.imap_wire import (
     FetchedItem,
@@ -115,7 +116,7 @@ class ImapMailbox:
             raise permanent(f"{self._endpoint.host} does not offer STARTTLS; refusing to log in in clear")
         async with self._step("STARTTLS"):
             response = await protocol.execute(Command("STARTTLS", protocol.new_tag(), loop=protocol.loop))
-        _require_ok(response, "STARTTLS")
+        require_ok(response, "STARTTLS")
         loop = asyncio.get_running_loop()
         async with self._step("the TLS handshake"):
             protocol.transport = await loop.start_tls(
@@ -133,7 +134,7 @@ class ImapMailbox:
         command = Command("LOGIN", protocol.new_tag(), quoted(user), quoted(password), loop=protocol.loop)
         response = await self._call(protocol.execute(command, scrub=quoted(password)), "LOGIN")
         if response.result != "OK":
-            raise permanent(f"login as {user} rejected: {_text(response)}")
+            raise permanent(f"login as {user} rejected: {text(response)}")
         protocol.state = "AUTH"
         async with self._failures("IMAP CAPABILITY failed"), self._step("CAPABILITY"):
             await protocol.capability()
@@ -142,13 +143,13 @@ class ImapMailbox:
     async def xoauth2(self, user: str, token: str) -> None:
         response = await self._call(self.client.xoauth2(user, token.encode()), "AUTHENTICATE XOAUTH2")
         if response.result != "OK":
-            raise permanent(f"OAuth login as {user} rejected: {_text(response)}")
+            raise permanent(f"OAuth login as {user} rejected: {text(response)}")
 
     async def select(self, folder: str) -> FolderStatus:
         condstore = " (CONDSTORE)" if "CONDSTORE" in self.capabilities else ""
         response = await self._call(self.client.select(encode_mailbox(folder) + condstore), "SELECT")
         if response.result != "OK":
-            raise permanent(f"folder {folder!r} cannot be opened: {_text(response)}")
+            raise permanent(f"folder {folder!r} cannot be opened: {text(response)}")
         found = parse_select(response.lines)
         if "UIDVALIDITY" not in found:
             raise transient(f"server sent no UIDVALIDITY for {folder!r}")
@@ -189,7 +190,7 @@ class ImapMailbox:
         unchanged mailbox costs one short answer), else of every message, in bounded chunks."""
         if modseq and "CONDSTORE" in self.capabilities:
             response = await self._call(self.client.uid_search(f"MODSEQ {modseq + 1}"), "SEARCH")
-            _require_ok(response, "SEARCH")
+            require_ok(response, "SEARCH")
             uids = [uid for uid in parse_search(response.lines) if uid <= up_to_uid]
         else:
             uids = list(range(1, up_to_uid + 1))
@@ -202,18 +203,18 @@ class ImapMailbox:
     async def set_seen(self, uid: int, seen: bool) -> None:
         change = "+FLAGS.SILENT" if seen else "-FLAGS.SILENT"
         response = await self._call(self.client.uid("store", str(uid), change, r"(\Seen)"), "STORE")
-        _require_ok(response, "STORE")
+        require_ok(response, "STORE")
 
     async def move(self, uid: int, folder: str) -> tuple[int, int] | None:
         """MOVE (RFC 6851); returns the new (UIDVALIDITY, UID) when the server says (UIDPLUS)."""
         response = await self._call(self.client.uid("move", str(uid), encode_mailbox(folder)), "MOVE")
         if response.result != "OK":
-            raise permanent(f"cannot move message {uid} to {folder!r}: {_text(response)}")
+            raise permanent(f"cannot move message {uid} to {folder!r}: {text(response)}")
         return parse_copyuid(response.lines)
 
     async def _fetch(self, message_set: str, parts: str, seconds: float | None = None) -> Response:
         response = await self._call(self.client.uid("fetch", message_set, parts), "FETCH", seconds)
-        _require_ok(response, "FETCH")
+        require_ok(response, "FETCH")
         return response
 
     async def _call(self, command: Awaitable[Response], name: str, seconds: float | None = None) -> Response:
@@ -227,24 +228,8 @@ class ImapMailbox:
         if self._client is not None:
             self._client.protocol.abort(reason)
 
-    @asynccontextmanager
-    async def _failures(self, doing: str) -> AsyncIterator[None]:
-        """Library and network errors as fetch failures with a reason; a server that is not an
-        IMAP server (or a certificate not trusted) will not get better by itself."""
-        try:
-            yield
-        except NotImap as error:
-            raise permanent(f"{doing}: {error}") from error
-        except ssl.SSLCertVerificationError as error:
-            host = self._endpoint.host
-            raise permanent(f"TLS certificate of {host} not trusted: {error.verify_message}") from error
-        except ssl.SSLError as error:
-            raise transient(f"{doing}: TLS failed: {error}") from error
-        except CommandTimeout as error:
-            stalled = f"the server stopped sending for {self._endpoint.timeout_s:g} s"
-            raise transient(f"{doing}: {stalled}") from error
-        except (OSError, TimeoutError, AioImapException) as error:
-            raise transient(f"{doing}: {error or type(error).__name__}") from error
+    def _failures(self, doing: str) -> AbstractAsyncContextManager[None]:
+        return failures(doing, self._endpoint.host, self._endpoint.timeout_s)
 
     async def close(self) -> None:
         """LOGOUT when the connection is still good (briefly); else just drop it."""
@@ -282,13 +267,3 @@ def sendable(text: str) -> bool:
 def _room(size: int) -> int:
     """What a message announced as `size` bytes may really bring (servers count differently)."""
     return 2 * size + 64 * 1024
-
-
-def _text(response: Response) -> str:
-    parts = [line.decode(errors="replace") for line in response.lines if isinstance(line, bytes)]
-    return " ".join(parts)[:300] or response.result
-
-
-def _require_ok(response: Response, name: str) -> None:
-    if response.result != "OK":
-        raise transient(f"IMAP {name} answered {response.result}: {_text(response)}")
