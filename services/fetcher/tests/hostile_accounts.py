@@ -1,6 +1,7 @@
 """Accounts on a hostile server (plain IMAP on loopback), the fetch state they end in, and the
 fetcher process's resident memory, for the hostile-server tests."""
 
+import os
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -10,6 +11,7 @@ from mailbridge.common.db.mailstore import FetchState
 from mailbridge.common.db.tables import MailAccount, MailServer, User
 from mailbridge.fetcher.fetch_account import FetchDeps
 from mailbridge.testkit.hostile import HostileServer
+from mailbridge.testkit.proc_stats import peak_rss_mb, reset_peak_rss
 
 STEP_TIMEOUT_S = 1.0  # tests lower MAILBRIDGE_FETCH_TIMEOUT_S; the bounds below scale with it
 
@@ -46,13 +48,18 @@ async def fetch_state(world: FetchWorld, account: uuid.UUID) -> FetchState | Non
         return await session.get(FetchState, account)
 
 
-def rss_mb(field: str = "VmRSS") -> float:
-    """This process's resident memory now (VmRSS) or at its peak since `reset_peak` (VmHWM)."""
+def rss_mb() -> float:
+    """This process's resident memory now (VmRSS)."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
+        if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
 
+def peak_mb() -> float:
+    """This process's peak resident memory since `reset_peak`."""
+    return peak_rss_mb(os.getpid())
+
+
 def reset_peak() -> None:
-    Path("/proc/self/clear_refs").write_text("5")  # proc(5): the peak starts over from now
+    reset_peak_rss(os.getpid())
