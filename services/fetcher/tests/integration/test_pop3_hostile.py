@@ -12,7 +12,7 @@ from mailbridge.common.endpoints import TransportSecurity
 from mailbridge.fetcher.adapters.pop3 import Pop3Endpoint, Pop3Mailbox
 from mailbridge.fetcher.failures import FetchFailure, Kind
 from mailbridge.testkit import hostile_pop3
-from mailbridge.testkit.hostile import HostileServer, Script
+from mailbridge.testkit.hostile import Conversation, HostileServer, Script
 from mailbridge.testkit.proc_stats import peak_rss_mb, reset_peak_rss
 from mailbridge.testkit.tls import ensure_tls_files
 
@@ -183,6 +183,20 @@ async def test_a_trickled_retr_is_cut() -> None:
 async def test_a_listing_that_does_not_parse() -> None:
     failure, _ = await failure_of(hostile_pop3.pop3([MESSAGE], sizes=[]))
     assert "listing that does not add up" in failure.reason
+
+
+async def _garbage_listing(conversation: Conversation) -> None:
+    await conversation.send(hostile_pop3.GREETING)
+    while True:
+        verb = await conversation.line()
+        answer = b"+OK\r\n\x00 not a\xff listing\r\n.\r\n" if verb in (b"LIST", b"UIDL") else b"+OK\r\n"
+        await conversation.send(b"-ERR no CAPA\r\n" if verb == b"CAPA" else answer)
+
+
+async def test_a_listing_line_that_does_not_parse() -> None:
+    failure, _ = await failure_of(_garbage_listing)
+    assert "listing that does not add up: LIST line is not 'number value'" in failure.reason
+    assert "\\x00" in failure.reason
 
 
 async def test_a_retr_that_never_ends_is_aborted_with_memory_bounded() -> None:

@@ -81,10 +81,10 @@ class Pop3Mailbox:
     async def listing(self) -> list[Listed]:
         """Every message in the maildrop with its UIDL and LIST size, in message-number order."""
         client = self._require()
-        sizes = parse_pairs(await self._step("LIST", lambda: client.listed("LIST")), "LIST")
-        uidls = parse_pairs(await self._step("UIDL", lambda: client.listed("UIDL")), "UIDL")
+        sizes = await self._step("LIST", lambda: client.listed("LIST"))
+        uidls = await self._step("UIDL", lambda: client.listed("UIDL"))
         try:
-            return listing(sizes, uidls)
+            return listing(parse_pairs(sizes, "LIST"), parse_pairs(uidls, "UIDL"))
         except ValueError as error:
             reason = f"{self._where} sent a maildrop listing that does not add up: {error}"
             raise self._fail(transient(reason)) from error
