@@ -134,6 +134,8 @@ class HostileServer:
             await self.script(conversation)
         except (ClientGone, ConnectionError, ssl.SSLError):
             pass
+        except asyncio.CancelledError:  # the server stops: end quietly, asyncio would log it
+            pass
         finally:
             writer.close()
 
