@@ -1,10 +1,12 @@
 """config-api test fixtures: the app on each database backend, an HTTP client, API keys."""
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from config_api_testing import Api, RunningApp
+from mailbridge.common import outbox_relay
 from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.secrets import generate_key
 from mailbridge.config_api.api_keys import Role, create_api_key
@@ -25,6 +27,9 @@ async def running_app(
         secret_key=generate_key(),
         var_dir=tmp_path_factory.mktemp("var"),
         scheduler_tick_s=0,
+        # The database is shared with the fetcher's and sender's tests, which read the outbox
+        # table: the relay runs only while a config-api test does (`api`).
+        outbox_relay=False,
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
@@ -39,6 +44,16 @@ async def api(running_app: RunningApp) -> AsyncIterator[Api]:
     async with running_app.sessions() as session:
         key = await create_api_key(session, Role.ADMIN, None)
         await session.commit()
+    context: AppContext = running_app.app.state.context
+    relay = asyncio.create_task(
+        outbox_relay.relay_forever(
+            context.sessions, context.broker, context.publish_timeout_s, wake=context.relay_wake
+        )
+    )
     transport = httpx.ASGITransport(app=running_app.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://mailbridge/api/v1") as client:
-        yield Api(client, running_app, key)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://mailbridge/api/v1") as client:
+            yield Api(client, running_app, key)
+    finally:
+        relay.cancel()
+        await asyncio.gather(relay, return_exceptions=True)

@@ -69,7 +69,11 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
         # its own relay, woken by the request that committed them rather than at its idle poll.
         wake = asyncio.Event()
         app.state.context = AppContext(sessions, secrets, broker, timeout, wake)
-        tasks = [asyncio.create_task(outbox_relay.relay_forever(sessions, broker, timeout, wake=wake))]
+        tasks = []
+        if settings.outbox_relay:
+            tasks.append(
+                asyncio.create_task(outbox_relay.relay_forever(sessions, broker, timeout, wake=wake))
+            )
         if settings.scheduler_tick_s > 0:
             tasks.append(
                 asyncio.create_task(run_scheduler(sessions, broker, timeout, settings.scheduler_tick_s))

@@ -18,3 +18,6 @@ class ConfigApiSettings(VarDirSettings, DatabaseSettings, NatsSettings, SecretSe
     )
     outbox_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024, description="largest mail accepted")
     scheduler_tick_s: float = Field(default=30.0, ge=0, description="0 switches the G2 scheduler off")
+    outbox_relay: bool = Field(
+        default=True, description="relay this service's outbox events; off where another process does"
+    )
