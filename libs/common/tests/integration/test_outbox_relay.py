@@ -82,3 +82,40 @@ async def test_a_woken_relay_publishes_without_waiting_for_its_idle_poll(databas
         relay.cancel()
         await asyncio.gather(relay, return_exceptions=True)
         await engine.dispose()
+
+
+class FailingOnce:
+    """A session factory whose first session cannot be had, as while the database restarts."""
+
+    def __init__(self, sessions: Any) -> None:
+        self.sessions, self.calls = sessions, 0
+
+    def __call__(self) -> Any:
+        self.calls += 1
+        if self.calls == 1:
+            raise ConnectionRefusedError("the database is restarting")
+        return self.sessions()
+
+
+async def test_a_relay_outlives_a_failed_pass_and_publishes_afterwards(database_url: str) -> None:
+    await upgrade_async(database_url)
+    engine = create_engine(database_url)
+    sessions = create_session_factory(engine)
+    await empty_tables(sessions)
+    event = MailSent(outbox_id=new_id(), smtp_reply="250 ok", attempt=1)
+    async with sessions() as session, session.begin():
+        await enqueue_many(session, [event])
+    broker, failing = RecordingBroker(), FailingOnce(sessions)
+    relay = asyncio.create_task(
+        relay_forever(cast(Any, failing), cast(NatsBroker, broker), 5.0, idle=timedelta(milliseconds=50))
+    )
+    try:
+        async with asyncio.timeout(10):
+            while str(event.event_id) not in broker.published:  # noqa: ASYNC110 - another task's record, polled
+                await asyncio.sleep(0.01)
+        assert failing.calls >= 2
+        assert not relay.done()
+    finally:
+        relay.cancel()
+        await asyncio.gather(relay, return_exceptions=True)
+        await engine.dispose()

@@ -112,7 +112,8 @@ async def relay_forever(
 ) -> None:
     """Relay until cancelled. Idle, it looks again after `idle`, or at once when `wake` is set
     (a writer that just committed an event sets it, so a command leaves within milliseconds).
-    After a failed publish it waits the whole `idle`: a wake-up cannot make NATS come back."""
+    After a failed pass (NATS or the database away) it waits the whole `idle` and tries again: a
+    wake-up cannot bring them back, and a relay that ended would leave every event unpublished."""
     while True:
         if wake is not None:
             wake.clear()  # an event committed from here on sets it again and is not missed
@@ -121,6 +122,10 @@ async def relay_forever(
                 continue
         except (NatsError, TimeoutError) as error:
             logger.warning("outbox relay: publishing failed, will retry: %s", error)
+            await asyncio.sleep(idle.total_seconds())
+            continue
+        except Exception:  # the database restarting, a driver error: the relay must outlive it
+            logger.exception("outbox relay: a pass failed, will retry")
             await asyncio.sleep(idle.total_seconds())
             continue
         if wake is None:
