@@ -131,5 +131,8 @@ async def relay_forever(
         if wake is None:
             await asyncio.sleep(idle.total_seconds())
         else:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for loses a cancellation that comes as
+            # the wake-up does, and the relay would then never stop.
             with suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), idle.total_seconds())
+                async with asyncio.timeout(idle.total_seconds()):
+                    await wake.wait()
