@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -55,13 +56,18 @@ async def api_on_private_nats(
             yield Api(client, running, key)
 
 
+async def _imap_account(api: Api) -> dict[str, Any]:
+    """A user's account on an IMAP server (the server is never reached in these tests)."""
+    server = await api.create("/mail-servers", imap_server_body())
+    user = await api.create("/users", {"name": "Ann", "email": "ann@example.com"})
+    return await api.create("/mail-accounts", account_body(server["id"], "user", user["id"]))
+
+
 async def test_manual_fetch_during_a_nats_outage_is_503_with_the_reason(
     api_on_private_nats: Api, private_nats: EmbeddedNats, tmp_path: Path
 ) -> None:
     api = api_on_private_nats
-    server = await api.create("/mail-servers", imap_server_body())
-    user = await api.create("/users", {"name": "Ann", "email": "ann@example.com"})
-    account = await api.create("/mail-accounts", account_body(server["id"], "user", user["id"]))
+    account = await _imap_account(api)
     path = f"/mail-accounts/{account['id']}/fetch"
     assert (await api.post(path)).status_code == 202
 
@@ -91,9 +97,7 @@ async def test_mailbox_changes_during_a_nats_outage_are_kept_and_queued_once_nat
     api_on_private_nats: Api, private_nats: EmbeddedNats, tmp_path: Path
 ) -> None:
     api = api_on_private_nats
-    server = await api.create("/mail-servers", imap_server_body())
-    user = await api.create("/users", {"name": "Ann", "email": "ann@example.com"})
-    account = await api.create("/mail-accounts", account_body(server["id"], "user", user["id"]))
+    account = await _imap_account(api)
     async with api.running.sessions() as session:
         raw = b"Subject: hi\r\n\r\nhi\r\n"
         message = StoredMessage(
