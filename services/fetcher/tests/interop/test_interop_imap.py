@@ -1,0 +1,242 @@
+"""IMAP sync on every server of the matrix (#11): byte-exact initial sync of INBOX and personal
+folders, a quiet second poll, flags both ways, deletions, a UIDVALIDITY change, and the CONDSTORE
+path where the server offers it and the plain one where it does not."""
+
+import imaplib
+import uuid
+
+from interop.interop_testing import InteropWorld, eight_bit, large, plain, server_messages
+from mailbridge.common.events import MailboxAction, MailboxChangeRequested, MailboxReset
+from mailbridge.fetcher.changes import apply_change
+from mailbridge.fetcher.fetch_account import Outcome, Result
+from mailbridge.testkit.interop import InteropLogin, InteropServer, client_context
+
+SEEN, FLAGGED, ANSWERED = "\\Seen", "\\Flagged", "\\Answered"
+# What each server of the matrix offers (its Debian defaults): the test says which path it took.
+CHANGE_TRACKING = {"dovecot": {"CONDSTORE", "QRESYNC"}, "courier": set(), "cyrus": {"CONDSTORE", "QRESYNC"}}
+
+Corpus = dict[str, list[tuple[bytes, tuple[str, ...]]]]
+
+
+def seed(world: InteropWorld, login: InteropLogin, corpus: Corpus) -> None:
+    """Create the personal folders of `corpus` and APPEND its messages with their flags."""
+    with world.seeder(login) as seeder:
+        for folder in corpus:
+            if folder != "INBOX":
+                seeder.create(folder)
+        for folder, items in corpus.items():
+            for raw, flags in items:
+                seeder.append(folder, raw, flags)
+
+
+def small_corpus(world: InteropWorld, login: InteropLogin) -> Corpus:
+    to, folder = login.address, world.server.folder
+    return {
+        "INBOX": [(plain(1, to), ()), (eight_bit(2, to), (SEEN,)), (plain(3, to), (FLAGGED,))],
+        folder("Archiv"): [(plain(4, to), (SEEN,)), (eight_bit(5, to), ())],
+        folder("Gesendet"): [(plain(6, to), (SEEN, ANSWERED))],
+    }
+
+
+async def synced(world: InteropWorld, corpus: Corpus | None = None) -> tuple[InteropLogin, uuid.UUID]:
+    """A new mailbox seeded with `corpus` (default: the small one) and an account syncing all its
+    folders, after its first fetch."""
+    login = world.server.add_user()
+    corpus = corpus or small_corpus(world, login)
+    seed(world, login, corpus)
+    account = await world.account(login, folders=[f for f in corpus if f != "INBOX"])
+    first = await world.fetch(account)
+    assert (first.outcome, first.reason) == (Outcome.DONE, None)
+    return login, account
+
+
+def on_server_flags(
+    world: InteropWorld, login: InteropLogin, folders: list[str]
+) -> dict[tuple[str, int], set[str]]:
+    with world.seeder(login) as seeder:
+        return {(folder, uid): flags for folder in folders for uid, flags in seeder.flags(folder).items()}
+
+
+def capabilities(server: InteropServer, login: InteropLogin) -> set[str]:
+    """CAPABILITY after login, as the server answers it."""
+    client = imaplib.IMAP4_SSL(
+        server.host, server.ports.imaps, ssl_context=client_context(server), timeout=30
+    )
+    try:
+        client.login(login.address, login.password)
+        _, data = client.capability()
+        return set(data[0].decode().upper().split()) if data and isinstance(data[0], bytes) else set()
+    finally:
+        client.logout()
+
+
+def counted(result: Result) -> tuple[int, int]:
+    assert result.counts is not None, result.reason
+    return result.counts.new, result.counts.flags_changed
+
+
+async def test_initial_sync_is_byte_exact_in_every_folder(interop_world: InteropWorld) -> None:
+    """#11, S7 (imap: several folders), S8/S9 (implicit TLS, the server's CA): INBOX, `Archiv`
+    and `Gesendet` under the server's personal namespace, 20 messages with raw 8-bit UTF-8
+    headers and one of 2 MB: stored byte for byte as the server holds them, each once, each in
+    its folder, with its flags."""
+    world = interop_world
+    login = world.server.add_user()
+    to, folder = login.address, world.server.folder
+    flag_cycle: list[tuple[str, ...]] = [(), (SEEN,), (FLAGGED,), (SEEN, ANSWERED)]
+    corpus: Corpus = {
+        "INBOX": [(plain(i, to), flag_cycle[i % 4]) for i in range(7)]
+        + [(eight_bit(i, to), flag_cycle[i % 4]) for i in range(7, 10)]
+        + [(large(10, to), (SEEN,))],
+        folder("Archiv"): [(plain(i, to), flag_cycle[i % 4]) for i in range(11, 14)]
+        + [(eight_bit(i, to), (SEEN,)) for i in range(14, 16)],
+        folder("Gesendet"): [(eight_bit(i, to), (SEEN,)) for i in range(16, 18)]
+        + [(plain(i, to), (SEEN, ANSWERED)) for i in range(18, 20)],
+    }
+    seed(world, login, corpus)
+    account = await world.account(login, folders=[folder("Archiv"), folder("Gesendet")])
+    result = await world.fetch(account)
+    assert (result.outcome, result.reason) == (Outcome.DONE, None)
+    assert counted(result)[0] == 20
+    server = {(f, uid): raw for f in corpus for uid, raw in server_messages(world.server, login, f).items()}
+    stored = await world.stored(account)
+    assert sorted((m.folder, m.uid) for m in stored) == sorted(server), "each message once, in its folder"
+    assert {(m.folder, m.uid): m.raw for m in stored} == server, "byte-exact"
+    assert max(len(raw) for raw in server.values()) > 2_000_000
+    flags = on_server_flags(world, login, list(corpus))
+    assert {(m.folder, m.uid): set(m.flags) for m in stored} == flags
+    assert {(m.folder, m.uid): m.seen for m in stored} == {key: SEEN in f for key, f in flags.items()}
+
+
+async def test_second_poll_with_nothing_changed_changes_nothing(interop_world: InteropWorld) -> None:
+    """#11 findings 2 and 3, S7: a poll after nothing changed stores nothing, counts no flag
+    change (without CONDSTORE every flag is read, but only real changes count; a message just
+    downloaded is no change) and names every synced folder with its count in `on_server`."""
+    world = interop_world
+    _, account = await synced(world)
+    again = await world.fetch(account)
+    assert (again.outcome, again.reason) == (Outcome.DONE, None)
+    folder = world.server.folder
+    expected = {"INBOX": 3, folder("Archiv"): 2, folder("Gesendet"): 1}
+    assert counted(again) == (0, 0)
+    assert again.counts is not None
+    assert again.counts.folders == expected
+    state = await world.fetch_state(account)
+    assert (state.status, state.counts["flags_changed"], state.counts["on_server"]) == ("ok", 0, expected)
+
+
+async def test_flags_changed_on_the_server_both_ways(interop_world: InteropWorld) -> None:
+    """#11 finding 2, S7 (imap: synchronised): +\\Seen, -\\Seen and +\\Flagged on the server
+    (another device) are exactly the three changes counted, and the store holds the server's
+    flags afterwards."""
+    world = interop_world
+    login, account = await synced(world)
+    archiv = world.server.folder("Archiv")
+    with world.seeder(login) as seeder:
+        unseen, seen, _ = seeder.uids("INBOX")
+        seeder.store("INBOX", unseen, "+FLAGS", [SEEN])
+        seeder.store("INBOX", seen, "-FLAGS", [SEEN])
+        archived = seeder.uids(archiv)[1]
+        seeder.store(archiv, archived, "+FLAGS", [FLAGGED])
+    result = await world.fetch(account)
+    assert (result.outcome, result.reason) == (Outcome.DONE, None)
+    assert counted(result) == (0, 3)
+    flags = on_server_flags(world, login, ["INBOX", archiv])
+    stored = [m for m in await world.stored(account) if m.folder in ("INBOX", archiv)]
+    assert {(m.folder, m.uid): set(m.flags) for m in stored} == flags
+    assert {(m.folder, m.uid): m.seen for m in stored} == {key: SEEN in f for key, f in flags.items()}
+    assert SEEN in flags["INBOX", unseen]
+    assert SEEN not in flags["INBOX", seen]
+    assert FLAGGED in flags[archiv, archived]
+
+
+async def test_seen_changed_through_mailbridge_reaches_the_server(interop_world: InteropWorld) -> None:
+    """#11, S7: read and unread set through the API (the fetcher's mailbox-change path,
+    `changes.apply_change`) reach the server, in INBOX and in a personal folder."""
+    world = interop_world
+    login, account = await synced(world)
+    archiv = world.server.folder("Archiv")
+    stored = {(m.folder, m.uid): m for m in await world.stored(account)}
+    with world.seeder(login) as seeder:
+        unseen_uid, seen_uid = seeder.uids("INBOX")[:2]
+        archived_uid = seeder.uids(archiv)[1]
+    changes = [
+        (stored["INBOX", unseen_uid].id, MailboxAction.MARK_SEEN),
+        (stored["INBOX", seen_uid].id, MailboxAction.MARK_UNSEEN),
+        (stored[archiv, archived_uid].id, MailboxAction.MARK_SEEN),
+    ]
+    for message_id, action in changes:
+        done = await apply_change(world.deps, MailboxChangeRequested(message_id=message_id, action=action))
+        assert (done.outcome, done.reason) == (Outcome.DONE, None)
+    flags = on_server_flags(world, login, ["INBOX", archiv])
+    assert SEEN in flags["INBOX", unseen_uid]
+    assert SEEN not in flags["INBOX", seen_uid]
+    assert SEEN in flags[archiv, archived_uid]
+
+
+async def test_deletions_on_the_server_are_seen_by_the_next_poll(interop_world: InteropWorld) -> None:
+    """#11, S7: messages expunged on the server leave the folder's count, the next poll
+    downloads nothing again and counts no flag change for the messages that remain."""
+    world = interop_world
+    login, account = await synced(world)
+    archiv = world.server.folder("Archiv")
+    with world.seeder(login) as seeder:
+        seeder.expunge("INBOX", seeder.uids("INBOX")[:2])
+        seeder.expunge(archiv, seeder.uids(archiv)[:1])
+    result = await world.fetch(account)
+    assert (result.outcome, result.reason) == (Outcome.DONE, None)
+    assert counted(result) == (0, 0)
+    assert result.counts is not None
+    assert result.counts.folders == {"INBOX": 1, archiv: 1, world.server.folder("Gesendet"): 1}
+    assert len(await world.stored(account)) == 6, "nothing downloaded twice"
+
+
+async def test_uidvalidity_change_resets_the_folder_without_duplicates(interop_world: InteropWorld) -> None:
+    """#11, S7, G5's rule (no duplicates): `Archiv` deleted and created again on the server
+    (a new UIDVALIDITY) with its messages APPENDed again and one more: the folder is reset
+    (MailboxReset), the same rows are re-based onto the new UIDs, only the new one is stored."""
+    world = interop_world
+    login, account = await synced(world)
+    archiv = world.server.folder("Archiv")
+    before = {m.id: m.raw for m in await world.stored(account) if m.folder == archiv}
+    with world.seeder(login) as seeder:
+        old = seeder.uidvalidity(archiv)
+        again = [seeder.fetch_raw(archiv, uid) for uid in seeder.uids(archiv)]
+        seeder.delete(archiv)
+        seeder.create(archiv)
+        for raw in [*again, plain(7, login.address)]:
+            seeder.append(archiv, raw)
+        new = seeder.uidvalidity(archiv)
+    assert new != old, "the server kept UIDVALIDITY across DELETE and CREATE"
+    result = await world.fetch(account)
+    assert (result.outcome, result.reason) == (Outcome.DONE, None)
+    assert counted(result)[0] == 1
+    server = server_messages(world.server, login, archiv)
+    after = [m for m in await world.stored(account) if m.folder == archiv]
+    assert {m.uid: m.raw for m in after} == server, "every message once, byte-exact"
+    assert {m.uidvalidity for m in after} == {new}
+    assert {m.id: m.raw for m in after if m.id in before} == before, "the same rows, re-based"
+    assert MailboxReset.subject in await world.outbox_subjects()
+    assert len(await world.stored(account)) == 7
+
+
+async def test_condstore_where_offered_and_the_plain_path_where_not(interop_world: InteropWorld) -> None:
+    """#11, S7: Dovecot and Cyrus offer CONDSTORE and QRESYNC (the fetcher keeps HIGHESTMODSEQ
+    and asks only for what changed since), Courier neither (every flag is read and compared):
+    which path the server got is asserted from its CAPABILITY and the stored cursor, and the
+    outcome is the same: one flag change, counted once, stored."""
+    world = interop_world
+    login, account = await synced(world)
+    offered = capabilities(world.server, login)
+    assert offered & {"CONDSTORE", "QRESYNC"} == CHANGE_TRACKING[world.server.name]
+    condstore = "CONDSTORE" in offered
+    before = (await world.cursors(account))["INBOX"].highest_modseq
+    assert (before is not None) == condstore
+    with world.seeder(login) as seeder:
+        seeder.store("INBOX", seeder.uids("INBOX")[0], "+FLAGS", [FLAGGED])
+    result = await world.fetch(account)
+    assert counted(result) == (0, 1)
+    after = (await world.cursors(account))["INBOX"].highest_modseq
+    assert (after is not None and before is not None and after > before) == condstore
+    stored = [m for m in await world.stored(account) if m.folder == "INBOX"]
+    assert FLAGGED in stored[0].flags
