@@ -90,14 +90,18 @@ class Cyrus:
         folder.chmod(0o755)
         claim(folder)
         self.paths = CyrusPaths.under(folder)
-        for owned in (*self.paths.owned_dirs, self.paths.config_dir / "socket"):
-            owned.mkdir(mode=0o750)
-            shutil.chown(owned, *RUN_AS)
         self.ports = InteropPorts(*free_ports(4, self.options.host))
         self._admin = InteropLogin(ADMIN, random_password())
-        self._set_password(ADMIN, config.SERVERNAME, self._admin.password)
         self._waiting: list[str] = []  # users added before start: their mailboxes come at start
         self._process: subprocess.Popen[bytes] | None = None
+        try:
+            for owned in (*self.paths.owned_dirs, self.paths.config_dir / "socket"):
+                owned.mkdir(mode=0o750)
+                shutil.chown(owned, *RUN_AS)
+            self._set_password(ADMIN, config.SERVERNAME, self._admin.password)
+        except BaseException:
+            remove_stack(folder)
+            raise
 
     @property
     def running(self) -> bool:
@@ -125,9 +129,9 @@ class Cyrus:
         self._process = processes.spawn(command, paths.output)
         try:
             wait_all_listening(vars(self.ports).values(), timeout, host=self.host, process=self._process)
-            while self._waiting:
-                self._create_inbox(self._waiting[0])
-                self._waiting.pop(0)
+            for address in self._waiting:
+                self._create_inbox(address)
+            self._waiting.clear()
         except (TimeoutError, RuntimeError, OSError, imaplib.IMAP4.error) as error:
             self.stop()
             raise CyrusError(processes.describe_failure("cyrus", paths.output)) from error
