@@ -265,7 +265,9 @@ def _search(call: _Call) -> Answer:
     index = 0
     while index < len(criteria):
         key = criteria[index]
-        if key == "MODSEQ":
+        if key == "CHARSET":
+            index += 1
+        elif key == "MODSEQ":
             floor = int(criteria[index + 1])
             found, modseq_asked, index = [f for f in found if f[2].modseq >= floor], True, index + 1
         elif key == "UID":
