@@ -6,8 +6,10 @@
 `imaplogin` and `courierpop3login` ask authdaemond over a socket whose path is compiled in
 (/run/courier/authdaemon/socket), and authdaemond reads /etc/courier/authdaemonrc: so the
 instance runs in a mount namespace of its own (`unshare --mount --propagation private`, root
-only) in which its folder's `etc/` (a copy of /etc/courier, authuserdb only, its own userdb) and
-`run/` are bind-mounted over the real ones. Nothing under /etc or /run changes.
+only) in which its folder's `etc/` (a copy of /etc/courier, authuserdb only, its own userdb),
+`run/`, `passwd` and `group` are bind-mounted over the real ones. Nothing under /etc or /run
+changes. A killed run's leftovers are ended by `sweep` (every listener's command line names the
+folder through `-stderr=`).
 
 Process tree: the leader (`sh start.sh`, a session of its own) starts authdaemond and four
 `couriertcpd` (IMAP+STARTTLS, IMAPS, POP3+STLS, POP3S); it is ready when all four ports LISTEN
@@ -19,14 +21,17 @@ Pitfalls (each one was hit):
 - couriertcpd puts itself into a process group of its own: killing the leader's group leaves
   the listeners running. Stop signals every process of the leader's session or of the mount
   namespace, and waits until none is left.
-- A wrong password costs 5 s: `imaplogin` sleeps 5 s (hard-coded) before `NO Login failed.`.
+- A wrong password costs 5 s: `imaplogin` sleeps 5 s (hard-coded) before `NO Login failed.`,
+  and POP3's `-ERR Login failed.` comes as late. POP3 CAPA says `LOGIN-DELAY 10`, but a second
+  login right after the first is accepted.
 - imapd watches Maildirs through gamin (libfam), which names its socket after the user: for a
   uid without a name in /etc/passwd every IMAP command waited 1.2 s for gamin to give up
   ("Failed to connect to socket /tmp/fam--", "Failed to create cache file: maildirwatch").
   The namespace gets its own /etc/passwd and /etc/group naming uid/gid 5000 `vmail` (as a
   business's virtual-mail user would be), and `GAM_CLIENT_ID` gives each instance its own
   `gam_server`. That server leaves the session (setsid) but not the namespace, hence stop's
-  second criterion; once killed it is init's to reap.
+  second criterion; once killed it is init's to reap. /proc/1/ns/mnt is unreadable here even
+  for root, so a process whose namespace cannot be read is simply not ours.
 - Debian's defaults allow 4 POP3 connections per IP (MAXPERIP): raised to 200 for both.
 - For a message with raw 8-bit (UTF-8) headers, POP3 RETR without `UTF8` returns a
   "Cannot display Unicode content" stand-in from "Mail Delivery Subsystem" (the original
