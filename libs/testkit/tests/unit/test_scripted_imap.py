@@ -11,7 +11,7 @@ import pytest
 from mailbridge.testkit.hostile import HostileServer
 from mailbridge.testkit.providers import EXCHANGE_ONLINE, GMAIL, PROFILES, ProviderProfile
 from mailbridge.testkit.scripted_imap import ScriptedImap, ScriptedMailbox
-from mailbridge.testkit.scripted_imap_commands import parse_args, sequence_set
+from mailbridge.testkit.scripted_imap_wire import parse_args, sequence_set
 
 RAW = b"From: a@example.org\r\nSubject: hello\r\n\r\nbody\r\n"
 

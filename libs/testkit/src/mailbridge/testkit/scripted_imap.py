@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 
 from mailbridge.testkit.hostile import Conversation
 from mailbridge.testkit.providers import ProviderProfile, Refusal
-from mailbridge.testkit.scripted_imap_commands import Args, Session, answer, parse_args
+from mailbridge.testkit.scripted_imap_commands import Session, answer
+from mailbridge.testkit.scripted_imap_wire import Args, parse_args
 
 CRLF = b"\r\n"
 

@@ -1,22 +1,21 @@
 """The commands of `scripted_imap`'s server, each a function of the session and its arguments.
 
-Arguments are parsed by `parse_args` into atoms, quoted strings (both bytes) and parenthesised
-lists; a bracketed section (`BODY.PEEK[HEADER.FIELDS (FROM)]`) stays one atom. The server's lock is
-held while a command runs, so a test's change to the mailbox lands between two commands.
+Arguments come parsed by `scripted_imap_wire.parse_args`. The server's lock is held while a
+command runs, so a test's change to the mailbox lands between two commands.
 """
 
 import base64
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from mailbridge.testkit.providers import ProviderProfile, Refusal
+from mailbridge.testkit.scripted_imap_wire import Args, sequence_set
 
 if TYPE_CHECKING:
     from mailbridge.testkit.scripted_imap import FolderState, Message, ScriptedMailbox
 
-Args = list[Union[bytes, "Args"]]
 SYSTEM_FLAGS = "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
 INTERNALDATE = '"26-Nov-2026 10:00:00 +0000"'
 
@@ -364,50 +363,3 @@ def _mailbox_name(name: str) -> str:
 
 def _quoted(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def parse_args(data: bytes) -> Args:
-    """Atoms and quoted strings as bytes, parenthesised lists as lists (no literals: never sent by
-    the clients tested here)."""
-    return _parse(data, 0)[0]
-
-
-def _parse(data: bytes, i: int) -> tuple[Args, int]:
-    items: Args = []
-    while i < len(data):
-        char = data[i : i + 1]
-        if char == b" ":
-            i += 1
-        elif char == b"(":
-            inner, i = _parse(data, i + 1)
-            items.append(inner)
-        elif char == b")":
-            return items, i + 1
-        elif char == b'"':
-            buffer, i = bytearray(), i + 1
-            while i < len(data) and data[i : i + 1] != b'"':
-                i += 1 if data[i : i + 1] == b"\\" else 0
-                buffer += data[i : i + 1]
-                i += 1
-            items.append(bytes(buffer))
-            i += 1
-        else:
-            start, depth = i, 0
-            while i < len(data) and (depth or data[i : i + 1] not in (b" ", b"(", b")")):
-                depth += {b"[": 1, b"]": -1}.get(data[i : i + 1], 0)
-                i += 1
-            items.append(data[start:i])
-    return items, i
-
-
-def sequence_set(text: str, top: int) -> set[int]:
-    """The numbers of an IMAP sequence set (RFC 3501 §9: `*` is the largest in use, `n:m` is the
-    same as `m:n`, and `5:*` in a mailbox whose largest is 3 means 3:5)."""
-    found: set[int] = set()
-    for part in text.split(","):
-        first, _, last = part.partition(":")
-        low = top if first == "*" else int(first)
-        high = low if not last else (top if last == "*" else int(last))
-        low, high = min(low, high), min(max(low, high), top)
-        found.update(n for n in range(low, high + 1) if 0 < n <= top)
-    return found
