@@ -6,13 +6,17 @@ that cannot run here is skipped with its reason; under CI (`CI=true`) that is a 
 Loaded by `pytest_plugin` (its `pytest_plugins`), so every test tree sees these fixtures.
 """
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from mailbridge.testkit.courier import Courier, missing_courier
+from mailbridge.testkit.cyrus import Cyrus, missing_cyrus
 from mailbridge.testkit.dovecot_interop import DovecotInterop
 from mailbridge.testkit.fixtures import unavailable
 from mailbridge.testkit.interop import InteropServer
-from mailbridge.testkit.stack import MailStack
+from mailbridge.testkit.stack import DEFAULT_PARENT, MailStack
 
 SERVERS = ["dovecot", "courier", "cyrus"]
 
@@ -23,15 +27,27 @@ def dovecot_server(mail_stack: MailStack) -> DovecotInterop:
 
 
 @pytest.fixture(scope="session")
-def courier_server() -> Iterator[InteropServer]:
-    unavailable("Courier is not part of the matrix yet (testkit.courier)")
-    yield from ()
+def courier_server() -> Iterator[Courier]:
+    reason = missing_courier()
+    if reason is not None:
+        unavailable(reason)
+    with Courier(parent=_parent()) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
-def cyrus_server() -> Iterator[InteropServer]:
-    unavailable("Cyrus is not part of the matrix yet (testkit.cyrus)")
-    yield from ()
+def cyrus_server() -> Iterator[Cyrus]:
+    reason = missing_cyrus()
+    if reason is not None:
+        unavailable(reason)
+    with Cyrus(parent=_parent()) as server:
+        yield server
+
+
+def _parent() -> Path:
+    """Where the servers' folders go: as for `mail_stack` (short, traversable by their users)."""
+    parent = os.environ.get("MAILBRIDGE_TEST_STACK_PARENT")
+    return Path(parent) if parent else DEFAULT_PARENT
 
 
 @pytest.fixture(params=SERVERS)
