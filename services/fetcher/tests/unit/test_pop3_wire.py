@@ -3,11 +3,14 @@ multi-line reader."""
 
 import pytest
 from mailbridge.fetcher.pop3_wire import (
+    HEADER_IDENTITY_PREFIX,
     RETR_SLACK_MIN,
+    HeaderIdentities,
     Listed,
     MultiLine,
     TooLarge,
     control_character,
+    header_block_digest,
     listing,
     parse_capabilities,
     parse_pairs,
@@ -79,3 +82,35 @@ def test_multi_line_stops_past_its_bytes_or_lines() -> None:
         feed_all(MultiLine(10), [b"0123456789", b"more"])
     with pytest.raises(TooLarge, match="more than 2 lines"):
         feed_all(MultiLine(1000, max_lines=2), [b"a\r\n", b"b\r\n", b"c\r\n"])
+
+
+def test_without_uidl_a_listing_has_no_uidls() -> None:
+    """#11: UIDL is optional (RFC 1939 §7)."""
+    assert listing(parse_pairs([b"1 10", b"2 20"], "LIST"), None) == [
+        Listed(1, None, 10),
+        Listed(2, None, 20),
+    ]
+
+
+MESSAGE = b"Received: by mx\r\nSubject: hi\r\n\tthere\r\nMessage-ID: <1@x>\r\n\r\nbody\r\n"
+
+
+def test_a_header_identity_is_the_same_from_top_and_retr_and_ignores_what_servers_rewrite() -> None:
+    """#11, S7/S11: without UIDL the header block is the identity: TOP n 0 (header only) and
+    RETR give the same; line ends and the Status/X-UID fields an mbox server adds do not count."""
+    top = MESSAGE.split(b"\r\n\r\n")[0] + b"\r\n\r\n"
+    marked = MESSAGE.replace(b"Subject:", b"Status: RO\r\nX-UID: 7\r\n  folded\r\nSubject:")
+    digests = {header_block_digest(m) for m in (MESSAGE, top, MESSAGE.replace(b"\r\n", b"\n"), marked)}
+    assert len(digests) == 1
+    assert header_block_digest(MESSAGE.replace(b"there", b"where")) not in digests
+    assert header_block_digest(MESSAGE.replace(b"body", b"other body")) in digests
+
+
+def test_header_identities_tell_twins_apart_in_message_number_order() -> None:
+    identities = HeaderIdentities()
+    first, twin, other = identities.of(MESSAGE), identities.of(MESSAGE), identities.of(b"Subject: x\r\n\r\n")
+    assert len({first, twin, other}) == 3
+    assert first.startswith(HEADER_IDENTITY_PREFIX)
+    assert (first.endswith("-0"), twin.endswith("-1")) == (True, True)
+    assert len(first) <= 100, "fits the pop3_seen.uidl column"
+    assert HeaderIdentities().of(MESSAGE) == first, "the same at the next poll"

@@ -1,6 +1,7 @@
 """One fetch of one account, end to end: configuration → lease → protocol sync → fetch state.
 
-Outcomes: `done` (acknowledge), `busy` (another replica holds the lease: try again shortly),
+Outcomes: `done` (acknowledge; recorded as `ok`, or `partial` when single messages could not be
+fetched, e.g. a server's stand-in, #11), `busy` (another replica holds the lease: try again shortly),
 `skipped` (cannot receive, or a permanent failure that the configuration has not fixed yet),
 `retry` (a transient failure: redeliver with backoff). Permanent failures are recorded with
 their reason and acknowledged, so a wrong password does not become a retry storm.
@@ -111,13 +112,22 @@ async def _run(
         }  # fmt: skip
         outcome = Outcome.DONE if failure.kind is Kind.PERMANENT else Outcome.RETRY
         return Result(outcome, failure.reason), failed
+    status, why = _partly(counts)
     done = {
-        "status": "ok", "reason": None, "permanent": False, "config_version": account.config_version,
+        "status": status, "reason": why, "permanent": False, "config_version": account.config_version,
         "last_started_at": started, "last_finished_at": utcnow(), "new_messages": counts.new,
         "counts": {"flags_changed": counts.flags_changed, "deleted_on_server": counts.deleted_on_server,
-                   "on_server": counts.folders, "skipped": counts.skipped},
+                   "on_server": counts.folders, "skipped": counts.skipped, "failed": counts.failed},
     }  # fmt: skip
-    return Result(Outcome.DONE, None, counts), done
+    return Result(Outcome.DONE, why, counts), done
+
+
+def _partly(counts: Counts) -> tuple[str, str | None]:
+    """`ok`, or `partial` with the first reason when messages failed (they stay on the server and
+    the next fetch tries them again, #11)."""
+    if not counts.failed:
+        return "ok", None
+    return "partial", f"{len(counts.failed)} message(s) not fetched: {counts.failed[0]['reason']}"
 
 
 def _unexpected(error: Exception) -> FetchFailure:

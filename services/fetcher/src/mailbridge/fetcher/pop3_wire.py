@@ -8,12 +8,19 @@ the bytes the caller allows (its LIST size plus slack, never above the configure
 and the terminating "." is found per line after dot-unstuffing (RFC 1939 §3).
 
 Capabilities are kept as parsed from CAPA, so a session can decide what to send from them:
-STLS before TLS; after TLS they are asked again (RFC 2595 §4). UTF8 (RFC 6856), which Courier
-needs to hand out 8-bit headers unchanged, is the next one to act on (issue #11).
+STLS before TLS; after TLS they are asked again (RFC 2595 §4); UTF8 (RFC 6856) before USER, so
+a server such as Courier hands out 8-bit headers unchanged (#11).
+
+UIDL is optional (RFC 1939 §7). A server without it gets identities from each message's header
+block (`HeaderIdentities`): the same message has the same header block at every poll, whether it
+came by TOP n 0 or by RETR, so it is never downloaded twice and never taken for another. Fields
+that mbox-based servers rewrite as a message is read (Status, X-UID, …) are left out of it.
 """
 
+import hashlib
 import unicodedata
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 MAX_LISTED = 1_000_000  # lines of a LIST or UIDL answer: a maildrop of a million messages
 MAX_LISTING_BYTES = 64 * 1024 * 1024  # and its bytes
@@ -31,10 +38,11 @@ def control_character(value: str) -> str | None:
 
 @dataclass(frozen=True)
 class Listed:
-    """One message in the maildrop: its number in this session, its UIDL and its LIST size."""
+    """One message in the maildrop: its number in this session, its UIDL (None: the server has
+    no UIDL) and its LIST size."""
 
     number: int
-    uidl: str
+    uidl: str | None
     size: int
 
 
@@ -72,16 +80,59 @@ def parse_pairs(lines: list[bytes], what: str) -> dict[int, str]:
     return pairs
 
 
-def listing(sizes: dict[int, str], uidls: dict[int, str]) -> list[Listed]:
-    """The maildrop in message-number order, from LIST and UIDL answers that must agree."""
-    if set(sizes) != set(uidls):
+def listing(sizes: dict[int, str], uidls: dict[int, str] | None) -> list[Listed]:
+    """The maildrop in message-number order, from LIST and UIDL answers that must agree
+    (`uidls` None: the server has no UIDL)."""
+    if uidls is not None and set(sizes) != set(uidls):
         raise ValueError(f"LIST names {len(sizes)} messages and UIDL {len(uidls)}, not the same ones")
     listed = []
     for number in sorted(sizes):
         if not sizes[number].isdigit():
             raise ValueError(f"LIST gives message {number} the size {sizes[number][:20]!r}")
-        listed.append(Listed(number, uidls[number], int(sizes[number])))
+        listed.append(Listed(number, None if uidls is None else uidls[number], int(sizes[number])))
     return listed
+
+
+# Header fields a server may add or rewrite while a message sits in the maildrop (mbox servers
+# mark what was read: Status, X-Status, X-UID, X-Keywords, X-IMAP(base); Content-Length, Lines).
+VOLATILE_FIELDS = frozenset(
+    {b"status", b"x-status", b"x-uid", b"x-keywords", b"x-imap", b"x-imapbase", b"content-length", b"lines"}
+)
+HEADER_IDENTITY_PREFIX = "mb-header-"  # never a UIDL a server hands out
+
+
+def header_block_digest(message: bytes) -> str:
+    """SHA-256 of a message's header block (up to the first empty line), its line ends and the
+    volatile fields left out: the same for TOP n 0 and for RETR of the same message."""
+    digest = hashlib.sha256()
+    skipping = False
+    for line in message.split(b"\n"):
+        line = line.removesuffix(b"\r")
+        if not line:
+            break
+        if line[:1] in (b" ", b"\t"):  # a folded continuation belongs to the field before
+            if not skipping:
+                digest.update(line + b"\n")
+            continue
+        skipping = line.split(b":", 1)[0].strip().lower() in VOLATILE_FIELDS
+        if not skipping:
+            digest.update(line + b"\n")
+    return digest.hexdigest()
+
+
+@dataclass
+class HeaderIdentities:
+    """Identities for a maildrop without UIDL, handed out in message-number order: the header
+    block's digest and how many earlier messages of this listing had the same one (a message
+    delivered twice, byte for byte, is two messages)."""
+
+    _seen: Counter[str] = field(default_factory=Counter)
+
+    def of(self, message: bytes) -> str:
+        digest = header_block_digest(message)
+        index = self._seen[digest]
+        self._seen[digest] += 1
+        return f"{HEADER_IDENTITY_PREFIX}{digest[:48]}-{index}"
 
 
 def retrieval_limit(size: int, max_bytes: int) -> int:

@@ -21,10 +21,13 @@ from functools import partial
 from typing import Any
 
 from mailbridge.common.budget import Budget
+from mailbridge.fetcher.failures import transient
 from mailbridge.fetcher.imap_wire import FetchedItem
 from mailbridge.fetcher.model import AccountConfig, Lease, NewMessage
-from mailbridge.fetcher.pop3_wire import retrieval_limit
+from mailbridge.fetcher.pop3_wire import HEADER_IDENTITY_PREFIX, HeaderIdentities, Listed, retrieval_limit
 from mailbridge.fetcher.ports import Heartbeat, ImapSession, Pop3Session, Store
+from mailbridge.fetcher.stand_ins import reason as stand_in_reason
+from mailbridge.fetcher.stand_ins import recognise
 from mailbridge.fetcher.summary import summarize_batch
 from mailbridge.fetcher.sync_plan import Cursor, Pending, batches, plan_folder_sync
 
@@ -48,7 +51,8 @@ class Counts:
     flags_changed: int = 0
     deleted_on_server: int = 0
     folders: dict[str, int] = field(default_factory=dict)
-    skipped: list[dict[str, Any]] = field(default_factory=list)  # folder, uid, size, reason
+    skipped: list[dict[str, Any]] = field(default_factory=list)  # folder, uid/uidl, size, reason
+    failed: list[dict[str, Any]] = field(default_factory=list)  # not fetched this time, and why
 
 
 async def sync_imap(
@@ -188,28 +192,59 @@ async def sync_pop3(
     limits: Limits, heartbeat: Heartbeat, full_reload: bool = False,
 ) -> Counts:  # fmt: skip
     """A message LISTed above `max_message_bytes` is skipped (listed in `Counts.skipped`, never
-    stored, so S11/S12 never delete it); a RETR may bring its LIST size plus slack, no more."""
+    stored, so S11/S12 never delete it); a RETR may bring its LIST size plus slack, no more.
+    A server's stand-in for a message (`stand_ins`) is listed in `Counts.failed`, not stored and
+    so never deleted nor taken as seen. Without UIDL, a message's identity comes from its header
+    block (`HeaderIdentities`: by TOP n 0, else from the RETRieved message)."""
     counts = Counts()
     listed = await pop3.listing()
-    known = set() if full_reload else await store.known_uidls(account.account_id)
+    stored = await store.known_uidls(account.account_id)
+    _refuse_switching_identities(listed, stored)
+    known = set() if full_reload else stored
+    identities = HeaderIdentities()
+    on_server: dict[str, int] = {}
     for item in listed:
-        if item.uidl in known:
-            continue
         if item.size > limits.max_message_bytes:
             reason = f"larger than the maximum message size of {limits.max_message_bytes} bytes"
-            skipped = {"folder": account.inbox_folder, "uidl": item.uidl, "size": item.size, "reason": reason}
-            counts.skipped.append(skipped)
-            logger.warning("message skipped", extra=skipped)
+            counts.skipped.append(_pop3_entry(account, item, item.uidl, reason))
+            logger.warning("message skipped", extra=counts.skipped[-1])
             continue
         allowed = retrieval_limit(item.size, limits.max_message_bytes)
         async with limits.bytes_in_flight.hold(allowed):
-            raw = await pop3.retrieve(item.number, allowed)
-            message = NewMessage(account.inbox_folder, raw, uidl=item.uidl)
+            uidl, raw = item.uidl, None
+            if uidl is None:
+                head = await pop3.header_block(item.number, allowed)
+                if head is None:
+                    raw = head = await pop3.retrieve(item.number, allowed)
+                uidl = identities.of(head)
+            on_server[uidl] = item.number
+            if uidl in known:
+                continue
+            raw = await pop3.retrieve(item.number, allowed) if raw is None else raw
+            stand_in = recognise(raw)
+            if stand_in is not None:
+                counts.failed.append(_pop3_entry(account, item, uidl, stand_in_reason(stand_in)))
+                logger.warning("stand-in instead of the message", extra=counts.failed[-1])
+                continue
+            message = NewMessage(account.inbox_folder, raw, uidl=uidl)
             counts.new += await store.store_batch(lease, limits.lease_ttl, account, [message])
         await heartbeat()
-    on_server = {item.uidl: item.number for item in listed}
     deletable = await store.deletable_uidls(account, set(on_server))
     await pop3.delete_and_quit([on_server[uidl] for uidl in deletable])
     counts.deleted_on_server = len(deletable)
-    counts.folders[account.inbox_folder] = len(on_server)
+    counts.folders[account.inbox_folder] = len(listed)
     return counts
+
+
+def _pop3_entry(account: AccountConfig, item: Listed, uidl: str | None, reason: str) -> dict[str, Any]:
+    return {"folder": account.inbox_folder, "uidl": uidl, "number": item.number, "size": item.size,
+            "reason": reason}  # fmt: skip
+
+
+def _refuse_switching_identities(listed: list[Listed], stored: set[str]) -> None:
+    """A server that gave UIDLs before and refuses UIDL now would make every stored message look
+    new (header identities instead of UIDLs): fail and try again rather than store it twice."""
+    if any(item.uidl is None for item in listed) and any(
+        not uidl.startswith(HEADER_IDENTITY_PREFIX) for uidl in stored
+    ):
+        raise transient("the POP3 server refused UIDL, though it gave UIDLs before; trying again later")

@@ -11,6 +11,11 @@ crawling `MIN_RATE`, else the connection is cut. A silent server fails after the
 trickling one shortly after, and a large message on a slow but working link still arrives.
 Whatever goes wrong ends as a FetchFailure whose reason names the step and the server
 (`pop3_reasons`); login and password never reach the wire with a control character in them.
+
+UTF8 (RFC 6856) is sent before USER whenever CAPA offers it: Courier hands a client that has not
+sent it a made-up stand-in for every message with 8-bit headers (`stand_ins`). A server that
+refuses it (-ERR) is used as it is; `utf8` says which. UIDL and TOP are optional (RFC 1939 §7): a
+server that refuses UIDL lists messages without one, and `header_block` is None without TOP.
 """
 
 import asyncio
@@ -25,6 +30,8 @@ from mailbridge.fetcher.adapters.pop3_client import Client, Line
 from mailbridge.fetcher.adapters.pop3_reasons import explain, where
 from mailbridge.fetcher.failures import FetchFailure, permanent, transient
 from mailbridge.fetcher.pop3_wire import (
+    MAX_LISTED,
+    MAX_LISTING_BYTES,
     NONE,
     Capabilities,
     Listed,
@@ -56,6 +63,7 @@ class Pop3Mailbox:
         self._line = Line()
         self._client: Client | None = None
         self.capabilities: Capabilities = NONE
+        self.utf8 = False  # UTF8 sent and accepted
 
     async def connect_and_login(self, user: str, password: str) -> None:
         for field, value in (("login", user), ("password", password)):
@@ -75,16 +83,22 @@ class Pop3Mailbox:
                 raise permanent(f"{self._where} does not offer STLS, and the server is set to use TLS")
             await self._step("STLS", lambda: client.start_tls(end.ssl_context))
             self.capabilities = await self._step("CAPA", client.capabilities)  # RFC 2595 §4
-        # Issue #11: UTF8 (RFC 6856) goes here, before USER, when `self.capabilities` offers it.
+        if self.capabilities.offers("UTF8"):
+            self.utf8 = await self._step("UTF8", lambda: client.optional("UTF8"))
         await self._step(f"login as {user}", lambda: (client.user(user), client.pass_(password)))
 
     async def listing(self) -> list[Listed]:
-        """Every message in the maildrop with its UIDL and LIST size, in message-number order."""
+        """Every message in the maildrop with its UIDL (None: the server refused UIDL) and LIST
+        size, in message-number order."""
         client = self._require()
         sizes = await self._step("LIST", lambda: client.listed("LIST"))
-        uidls = await self._step("UIDL", lambda: client.listed("UIDL"))
+        uidls = await self._step(
+            "UIDL", lambda: client.optional_multi_line("UIDL", MultiLine(MAX_LISTING_BYTES, MAX_LISTED))
+        )
         try:
-            return listing(parse_pairs(sizes, "LIST"), parse_pairs(uidls, "UIDL"))
+            return listing(
+                parse_pairs(sizes, "LIST"), None if uidls is None else parse_pairs(uidls.lines(), "UIDL")
+            )
         except ValueError as error:
             reason = f"{self._where} sent a maildrop listing that does not add up: {error}"
             raise self._fail(transient(reason)) from error
@@ -96,6 +110,14 @@ class Pop3Mailbox:
             f"RETR {number}", lambda: client.multi_line(f"RETR {number}", MultiLine(max_bytes))
         )
         return bytes(answer.body)
+
+    async def header_block(self, number: int, max_bytes: int) -> bytes | None:
+        """Message `number`'s header block (TOP n 0), or None when the server has no TOP."""
+        client = self._require()
+        answer = await self._step(
+            f"TOP {number} 0", lambda: client.optional_multi_line(f"TOP {number} 0", MultiLine(max_bytes))
+        )
+        return None if answer is None else bytes(answer.body)
 
     async def delete_and_quit(self, numbers: list[int]) -> None:
         """Mark `numbers` deleted and QUIT, which commits the deletion on the server."""

@@ -120,8 +120,27 @@ class Client(poplib.POP3):
         self.file = self.sock.makefile("rb")
         self._stls = True
 
+    def optional(self, command: str) -> bool:
+        """A one-line command the server may refuse: True for +OK, False for -ERR."""
+        try:
+            self.command(command)
+        except poplib.error_proto as error:
+            if _refusal(error):
+                return False
+            raise
+        return True
+
     def listed(self, command: str) -> list[bytes]:
         return self.multi_line(command, MultiLine(MAX_LISTING_BYTES, MAX_LISTED)).lines()
+
+    def optional_multi_line(self, command: str, into: MultiLine) -> MultiLine | None:
+        """`multi_line`, or None when the server refuses the command (-ERR)."""
+        try:
+            return self.multi_line(command, into)
+        except poplib.error_proto as error:
+            if _refusal(error) and not into.body:
+                return None
+            raise
 
     def multi_line(self, command: str, into: MultiLine) -> MultiLine:
         """`command`'s answer collected into `into`, which bounds it (TooLarge past its limits)."""

@@ -3,7 +3,7 @@
 A reason names the server, the step and what happened; it quotes a server's reply short and
 escaped (never raw binary), and mentions TLS only when the conversation was encrypted. Which
 failures are permanent is decided here, as data: an untrusted certificate, a greeting that is
-not POP3, a refused login, a server without UIDL; everything else (timeouts, dropped
+not POP3, a refused login; everything else (timeouts, dropped
 connections, garbage in mid-session, an over-long answer) is retried with backoff.
 """
 
@@ -69,6 +69,4 @@ def _protocol(error: poplib.error_proto, step: str, at: str, encrypted: bool) ->
         return transient(f"{at} answered {step}{tls} with something that is not POP3: {quoted(reply)}")
     if step.startswith("login as "):
         return permanent(f"{step} at {at} rejected: {quoted(reply)}")
-    if step == "UIDL":
-        return permanent(f"{at} refused UIDL, which Mailbridge needs to tell messages apart: {quoted(reply)}")
     return transient(f"{at} refused {step}: {quoted(reply)}")

@@ -19,8 +19,7 @@ from mailbridge.common.db.types import utcnow
 from mailbridge.common.events import MailboxReset
 from mailbridge.common.outbox_relay import INSERT_EVENTS, enqueue
 from mailbridge.common.secrets import SecretBox
-from mailbridge.fetcher.adapters import cursors, fetch_runs, leases, new_messages
-from mailbridge.fetcher.adapters.new_messages import SYSTEM_FLAGS_TO_DROP
+from mailbridge.fetcher.adapters import cursors, fetch_runs, flag_changes, leases, new_messages
 from mailbridge.fetcher.model import AccountConfig, Lease, NewMessage
 from mailbridge.fetcher.summary import Summary, summarize_batch
 from mailbridge.fetcher.sync_plan import Cursor
@@ -149,23 +148,13 @@ class MailStore:
         self, lease: Lease, ttl: timedelta, account: AccountConfig, folder: str,
         changes: list[tuple[int, tuple[str, ...]]], cursor: Cursor,
     ) -> int:  # fmt: skip
-        """Flags changed on the server (read on another device) → the store."""
-        changed = 0
+        """Flags read on the server → the store: only messages whose flags differ are written
+        and counted (`flag_changes`); the folder's cursor moves on in the same transaction."""
         async with self._sessions() as session, session.begin():
             await leases.fence(session, lease, ttl)
-            for uid, flags in changes:
-                kept = [f for f in flags if f not in SYSTEM_FLAGS_TO_DROP]
-                result = await session.execute(
-                    update(StoredMessage)
-                    .where(
-                        StoredMessage.account_id == account.account_id,
-                        StoredMessage.folder == folder,
-                        StoredMessage.uidvalidity == cursor.uidvalidity,
-                        StoredMessage.uid == uid,
-                    )
-                    .values(flags=kept, seen="\\Seen" in kept)
-                )
-                changed += result.rowcount  # type: ignore[attr-defined]
+            changed = await flag_changes.apply(
+                session, account.account_id, folder, cursor.uidvalidity, changes
+            )
             await cursors.save(session, account.account_id, folder, cursor)
         return changed
 
