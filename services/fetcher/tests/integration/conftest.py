@@ -1,17 +1,22 @@
-"""Fetcher fixtures: the store on SQLite and PostgreSQL, deps trusting the stack's CA."""
+"""Fetcher fixtures: the store on SQLite and PostgreSQL, deps trusting the stack's CA, and POP3
+accounts on scripted servers."""
 
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 import pytest
 from fetcher_testing import FetchWorld
+from hostile_accounts import hostile_account
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.migrate import upgrade_async
+from mailbridge.common.db.tables import MailAccount, MailServer
 from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.fetcher.adapters.store import MailStore
 from mailbridge.fetcher.fetch_account import FetchDeps
 from mailbridge.fetcher.sync import Limits
 from mailbridge.testkit.config_rows import empty_tables
+from mailbridge.testkit.hostile import HostileServer
 from mailbridge.testkit.stack import MailStack
 
 
@@ -31,3 +36,26 @@ async def world(migrated_url: str, mail_stack: MailStack) -> AsyncIterator[Fetch
     deps = FetchDeps(MailStore(sessions, secrets), mail_stack.client_context(), "test-holder", limits, 10.0)
     yield FetchWorld(sessions, secrets, deps, mail_stack)
     await engine.dispose()
+
+
+ScriptedPop3Account = Callable[..., Awaitable[uuid.UUID]]
+
+
+@pytest.fixture
+def scripted_pop3_account(world: FetchWorld) -> ScriptedPop3Account:
+    """`await scripted_pop3_account(server, **server_fields)`: a POP3 account (plain, loopback)
+    on a scripted server, e.g. `delete_after_fetch=True`."""
+
+    async def make(server: HostileServer, **server_fields: object) -> uuid.UUID:
+        account = await hostile_account(world, server)
+        async with world.sessions() as session:
+            row = await session.get(MailAccount, account)
+            assert row is not None
+            mail_server = await session.get(MailServer, row.server_id)
+            assert mail_server is not None
+            for name, value in {"incoming_protocol": "pop3", **server_fields}.items():
+                setattr(mail_server, name, value)
+            await session.commit()
+        return account
+
+    return make

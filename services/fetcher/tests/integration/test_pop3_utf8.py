@@ -4,13 +4,11 @@ stored, never deleted (S11), not marked seen, fetched by a later poll — while 
 maildrop is fetched as usual. Each test runs on SQLite and PostgreSQL (`world`)."""
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
 from fetcher_testing import FetchWorld
-from hostile_accounts import hostile_account
 from mailbridge.common.db.mailstore import FetchState, Pop3Seen
-from mailbridge.common.db.tables import MailAccount, MailServer
 from mailbridge.fetcher.fetch_account import Outcome
 from mailbridge.testkit.hostile import HostileServer
 from mailbridge.testkit.hostile_pop3 import Maildrop
@@ -27,22 +25,6 @@ def serving(maildrop: Maildrop) -> Iterator[HostileServer]:
         yield server
 
 
-async def scripted_pop3_account(
-    world: FetchWorld, server: HostileServer, **server_fields: object
-) -> uuid.UUID:
-    """A POP3 account on the scripted server (plain POP3 on loopback)."""
-    account = await hostile_account(world, server)
-    async with world.sessions() as session:
-        row = await session.get(MailAccount, account)
-        assert row is not None
-        mail_server = await session.get(MailServer, row.server_id)
-        assert mail_server is not None
-        for name, value in {"incoming_protocol": "pop3", **server_fields}.items():
-            setattr(mail_server, name, value)
-        await session.commit()
-    return account
-
-
 async def seen_uidls(world: FetchWorld, account: uuid.UUID) -> set[str]:
     async with world.sessions() as session:
         return set(await session.scalars(select(Pop3Seen.uidl).where(Pop3Seen.account_id == account)))
@@ -57,11 +39,12 @@ async def state(world: FetchWorld, account: uuid.UUID) -> FetchState:
 
 async def test_s11_utf8_sent_when_offered_the_original_is_stored_and_deleted_after_load(
     world: FetchWorld,
+    scripted_pop3_account: Callable[..., Awaitable[uuid.UUID]],
 ) -> None:
     """#11 finding 1, S7/S11: UTF8 goes before USER; the 8-bit original arrives byte-exact."""
     maildrop = Maildrop([UTF8_HEADERS, ASCII], COURIER_CAPA)
     with serving(maildrop) as server:
-        account = await scripted_pop3_account(world, server, delete_after_fetch=True)
+        account = await scripted_pop3_account(server, delete_after_fetch=True)
         result = await world.fetch(account)
     assert (result.outcome, result.reason) == (Outcome.DONE, None)
     assert result.counts is not None
@@ -74,6 +57,7 @@ async def test_s11_utf8_sent_when_offered_the_original_is_stored_and_deleted_aft
 
 async def test_s11_a_stand_in_is_a_failure_for_that_message_and_nothing_of_it_is_stored_or_deleted(
     world: FetchWorld,
+    scripted_pop3_account: Callable[..., Awaitable[uuid.UUID]],
 ) -> None:
     """#11 finding 1, S7/S11: the server takes UTF8 and serves Courier's stand-in all the same:
     the message is counted as failed with a reason naming the substitution, not stored, not
@@ -81,7 +65,7 @@ async def test_s11_a_stand_in_is_a_failure_for_that_message_and_nothing_of_it_is
     the server serves the original, the next poll stores it and deletes it."""
     maildrop = Maildrop([UTF8_HEADERS, ASCII], COURIER_CAPA, honours_utf8=False)
     with serving(maildrop) as server:
-        account = await scripted_pop3_account(world, server, delete_after_fetch=True)
+        account = await scripted_pop3_account(server, delete_after_fetch=True)
         result = await world.fetch(account)
         assert result.outcome is Outcome.DONE
         assert result.counts is not None
@@ -105,11 +89,13 @@ async def test_s11_a_stand_in_is_a_failure_for_that_message_and_nothing_of_it_is
     assert maildrop.left == []
 
 
-async def test_a_server_without_utf8_serving_a_stand_in_keeps_the_message_too(world: FetchWorld) -> None:
+async def test_a_server_without_utf8_serving_a_stand_in_keeps_the_message_too(
+    world: FetchWorld, scripted_pop3_account: Callable[..., Awaitable[uuid.UUID]]
+) -> None:
     """#11 finding 1: no UTF8 in CAPA, so none is sent; the stand-in is still recognised."""
     maildrop = Maildrop([UTF8_HEADERS], (b"USER", b"UIDL"))
     with serving(maildrop) as server:
-        account = await scripted_pop3_account(world, server, delete_after_fetch=True)
+        account = await scripted_pop3_account(server, delete_after_fetch=True)
         result = await world.fetch(account)
     assert b"UTF8" not in server.received
     assert result.counts is not None
@@ -117,11 +103,13 @@ async def test_a_server_without_utf8_serving_a_stand_in_keeps_the_message_too(wo
     assert (await world.stored(account), maildrop.left) == ([], [UTF8_HEADERS])
 
 
-async def test_utf8_refused_is_not_a_failed_login(world: FetchWorld) -> None:
+async def test_utf8_refused_is_not_a_failed_login(
+    world: FetchWorld, scripted_pop3_account: Callable[..., Awaitable[uuid.UUID]]
+) -> None:
     """#11: a -ERR to UTF8 leaves the session as it was; ASCII mail is fetched as ever."""
     maildrop = Maildrop([ASCII], COURIER_CAPA, utf8_reply=b"-ERR not now")
     with serving(maildrop) as server:
-        account = await scripted_pop3_account(world, server)
+        account = await scripted_pop3_account(server)
         result = await world.fetch(account)
     assert (result.outcome, result.reason) == (Outcome.DONE, None)
     assert server.received[:4] == [b"CAPA", b"UTF8", b"USER user@example.org", b"PASS pw"]
