@@ -1,6 +1,6 @@
 """FETCH, SELECT and COPYUID response parsing."""
 
-from mailbridge.fetcher.imap_wire import parse_copyuid, parse_fetch, parse_select
+from mailbridge.fetcher.imap_wire import enabled, parse_copyuid, parse_fetch, parse_select
 
 
 def test_parse_fetch_with_literals() -> None:
@@ -34,3 +34,11 @@ def test_parse_select() -> None:
 def test_parse_copyuid() -> None:
     assert parse_copyuid([b"OK [COPYUID 1795 4 1] Moved UIDs."]) == (1795, 1)
     assert parse_copyuid([b"OK Moved."]) is None
+
+
+def test_enabled_reads_the_untagged_enabled_line() -> None:
+    """#11, RFC 5161/6855: only an ENABLED line naming UTF8=ACCEPT means it is on."""
+    assert enabled([b"ENABLED UTF8=ACCEPT", b"A1 OK done"], "UTF8=ACCEPT")
+    assert enabled([b"* ENABLED utf8=accept", b"A1 OK done"], "UTF8=ACCEPT")
+    assert not enabled([b"ENABLED", b"A1 OK done"], "UTF8=ACCEPT")
+    assert not enabled([b"A1 OK UTF8=ACCEPT"], "UTF8=ACCEPT"), "the tagged line does not count"

@@ -119,3 +119,79 @@ class ImapScript:
             await conversation.send_forever(b"x" * self.chunk, delay_s=self.delay_s)
             return
         await conversation.send(b"x" * self.sent + b")\r\n" + tag + b" OK done" + CRLF)
+
+
+@dataclass
+class Utf8Folder:
+    """A logged-in session on one folder, named `name`, that holds `messages` (UIDs from 1,
+    UIDVALIDITY 7, no CONDSTORE). With `utf8_accept`, CAPABILITY offers ENABLE and UTF8=ACCEPT;
+    once enabled, the folder is found only by its UTF-8 name, before only by modified UTF-7
+    (RFC 6855 §3, RFC 3501 §5.1.3), so a client that names it wrongly gets NO."""
+
+    name: str
+    messages: list[bytes]
+    utf8_accept: bool = False
+
+    async def __call__(self, conversation: Conversation) -> None:
+        enabled = False
+        offered = b" ENABLE UTF8=ACCEPT" if self.utf8_accept else b""
+        await conversation.send(GREETING)
+        while True:
+            tag, _, rest = (await conversation.line()).partition(b" ")
+            verb, _, argument = rest.partition(b" ")
+            verb = verb.upper()
+            if verb == b"CAPABILITY":
+                await conversation.send(b"* CAPABILITY IMAP4rev1" + offered + CRLF + tag + b" OK done" + CRLF)
+            elif verb == b"ENABLE" and self.utf8_accept and argument.upper() == b"UTF8=ACCEPT":
+                enabled = True
+                await conversation.send(b"* ENABLED UTF8=ACCEPT" + CRLF + tag + b" OK enabled" + CRLF)
+            elif verb == b"SELECT" and argument == self._quoted(enabled):
+                count = len(self.messages)
+                await conversation.send(
+                    b"* %d EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT %d] ok\r\n" % (count, count + 1)
+                    + tag + b" OK [READ-WRITE] done" + CRLF
+                )  # fmt: skip
+            elif verb == b"UID" and argument.upper().startswith(b"FETCH "):
+                await conversation.send(
+                    self._fetched(argument.split(b" ", 2)[1], argument.upper()) + tag + b" OK done" + CRLF
+                )
+            elif verb in (b"LOGIN", b"LOGOUT"):
+                await conversation.send(
+                    (b"* BYE bye" + CRLF if verb == b"LOGOUT" else b"") + tag + b" OK done" + CRLF
+                )
+                if verb == b"LOGOUT":
+                    return
+            else:
+                await conversation.send(tag + b" NO not here" + CRLF)
+
+    def _quoted(self, enabled: bool) -> bytes:
+        if enabled:
+            return b'"' + self.name.encode() + b'"'
+        return b'"' + self.name.encode("utf-7").replace(b"+", b"&").replace(b"/", b",") + b'"'
+
+    def _fetched(self, uid_set: bytes, what: bytes) -> bytes:
+        answer = b""
+        for uid in _uids(uid_set, len(self.messages)):
+            message = self.messages[uid - 1]
+            if b"BODY" in what:
+                answer += (
+                    b"* %d FETCH (UID %d FLAGS () BODY[] {%d}\r\n" % (uid, uid, len(message))
+                    + message
+                    + b")\r\n"
+                )
+            elif b"RFC822.SIZE" in what:
+                answer += b"* %d FETCH (UID %d RFC822.SIZE %d)\r\n" % (uid, uid, len(message))
+            else:
+                answer += b"* %d FETCH (UID %d FLAGS ())\r\n" % (uid, uid)
+        return answer
+
+
+def _uids(uid_set: bytes, highest: int) -> list[int]:
+    """The UIDs of an IMAP sequence set ("1:3,7", "4:*") that exist (1 … `highest`)."""
+    found: set[int] = set()
+    for part in uid_set.decode().split(","):
+        first, _, last = part.partition(":")
+        low = highest if first == "*" else int(first)
+        high = low if not last else highest if last == "*" else int(last)
+        found |= set(range(min(low, high), max(low, high) + 1))
+    return sorted(uid for uid in found if 1 <= uid <= highest)

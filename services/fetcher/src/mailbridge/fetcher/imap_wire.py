@@ -84,3 +84,12 @@ def parse_select(lines: list[bytes | bytearray]) -> dict[str, int]:
         if exists:
             found["EXISTS"] = int(exists.group(1))
     return found
+
+
+def enabled(lines: list[bytes | bytearray], capability: str) -> bool:
+    """Whether an ENABLE answer's untagged ENABLED line names `capability` (RFC 5161 §3.2)."""
+    for line in lines[:-1]:
+        words = bytes(line).upper().split()
+        if words[:1] in ([b"ENABLED"], [b"*"]) and capability.upper().encode() in words:
+            return True
+    return False

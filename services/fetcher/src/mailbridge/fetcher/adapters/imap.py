@@ -10,6 +10,11 @@ together twice that; a body FETCH longer in proportion to its bytes). Size: a bo
 the protocol what its answer may bring (`_room` of each announced size). Greeting, CAPABILITY
 and LOGIN are our own commands: aioimaplib's would wait under its state lock, send the login
 unquoted and raise ValueError for a line break. Every failure leaves as a `FetchFailure`.
+
+UTF-8 (RFC 6855, #11): after LOGIN, `ENABLE UTF8=ACCEPT` where CAPABILITY offers it. Once the
+server says ENABLED, mailbox names go out as UTF-8 quoted strings instead of modified UTF-7
+(`_mailbox`); the fetcher's folder names (and so the store's) are the same
+Unicode strings either way. A server that refuses ENABLE is used as it is.
 """
 
 import asyncio
@@ -29,6 +34,7 @@ from mailbridge.fetcher.adapters.imap_protocol import FramedImap4
 from mailbridge.fetcher.failures import permanent, transient
 from mailbridge.fetcher.imap_wire import (
     FetchedItem,
+    enabled,
     parse_copyuid,
     parse_fetch,
     parse_select,
@@ -56,6 +62,7 @@ class ImapMailbox:
         self._endpoint = endpoint
         self._client: IMAP4 | None = None
         self.capabilities: set[str] = set()
+        self.utf8_accept = False  # ENABLE UTF8=ACCEPT done: mailbox names in UTF-8
 
     async def __aenter__(self) -> "ImapMailbox":
         return self
@@ -139,6 +146,13 @@ class ImapMailbox:
         async with self._failures("IMAP CAPABILITY failed"), self._step("CAPABILITY"):
             await protocol.capability()
         self.capabilities = set(protocol.capabilities)
+        await self._enable_utf8()
+
+    async def _enable_utf8(self) -> None:
+        offered = {name.upper() for name in self.capabilities}
+        if {"ENABLE", "UTF8=ACCEPT"} <= offered:
+            response = await self._call(self.client.enable("UTF8=ACCEPT"), "ENABLE")
+            self.utf8_accept = response.result == "OK" and enabled(response.lines, "UTF8=ACCEPT")
 
     async def xoauth2(self, user: str, token: str) -> None:
         response = await self._call(self.client.xoauth2(user, token.encode()), "AUTHENTICATE XOAUTH2")
@@ -147,7 +161,7 @@ class ImapMailbox:
 
     async def select(self, folder: str) -> FolderStatus:
         condstore = " (CONDSTORE)" if "CONDSTORE" in self.capabilities else ""
-        response = await self._call(self.client.select(encode_mailbox(folder) + condstore), "SELECT")
+        response = await self._call(self.client.select(self._mailbox(folder) + condstore), "SELECT")
         if response.result != "OK":
             raise permanent(f"folder {folder!r} cannot be opened: {text(response)}")
         found = parse_select(response.lines)
@@ -207,10 +221,15 @@ class ImapMailbox:
 
     async def move(self, uid: int, folder: str) -> tuple[int, int] | None:
         """MOVE (RFC 6851); returns the new (UIDVALIDITY, UID) when the server says (UIDPLUS)."""
-        response = await self._call(self.client.uid("move", str(uid), encode_mailbox(folder)), "MOVE")
+        response = await self._call(self.client.uid("move", str(uid), self._mailbox(folder)), "MOVE")
         if response.result != "OK":
             raise permanent(f"cannot move message {uid} to {folder!r}: {text(response)}")
         return parse_copyuid(response.lines)
+
+    def _mailbox(self, name: str) -> str:
+        """A mailbox name as a command argument: a UTF-8 quoted string once UTF8=ACCEPT is
+        enabled (RFC 6855 §3), else modified UTF-7 (RFC 3501 §5.1.3)."""
+        return quoted(name) if self.utf8_accept else encode_mailbox(name)
 
     async def _fetch(self, message_set: str, parts: str, seconds: float | None = None) -> Response:
         response = await self._call(self.client.uid("fetch", message_set, parts), "FETCH", seconds)
