@@ -39,10 +39,32 @@ def on_server(world: "FetchWorld", user: MailUser) -> int:
 
 
 @dataclass
-class FetchWorld:
+class StoreWorld:
+    """A migrated store and the fetcher's deps: what every fetcher test world has."""
+
     sessions: async_sessionmaker[AsyncSession]
     secrets: SecretBox
     deps: FetchDeps
+
+    async def fetch(self, account_id: uuid.UUID, reason: FetchReason = FetchReason.MANUAL) -> Result:
+        return await fetch_account(self.deps, account_id, reason, no_heartbeat)
+
+    async def stored(self, account_id: uuid.UUID) -> list[StoredMessage]:
+        async with self.sessions() as session:
+            statement = select(StoredMessage).where(StoredMessage.account_id == account_id)
+            rows = await session.scalars(statement.order_by(StoredMessage.folder, StoredMessage.uid))
+            result = list(rows)
+            for row in result:
+                await session.refresh(row, ["raw"])
+            return result
+
+    async def outbox_subjects(self) -> list[str]:
+        async with self.sessions() as session:
+            return list(await session.scalars(select(OutboxEvent.subject).order_by(OutboxEvent.id)))
+
+
+@dataclass
+class FetchWorld(StoreWorld):
     stack: MailStack
 
     async def account(
@@ -74,19 +96,3 @@ class FetchWorld:
             session.add(account)
             await session.commit()
             return account.id
-
-    async def fetch(self, account_id: uuid.UUID, reason: FetchReason = FetchReason.MANUAL) -> Result:
-        return await fetch_account(self.deps, account_id, reason, no_heartbeat)
-
-    async def stored(self, account_id: uuid.UUID) -> list[StoredMessage]:
-        async with self.sessions() as session:
-            statement = select(StoredMessage).where(StoredMessage.account_id == account_id)
-            rows = await session.scalars(statement.order_by(StoredMessage.folder, StoredMessage.uid))
-            result = list(rows)
-            for row in result:
-                await session.refresh(row, ["raw"])
-            return result
-
-    async def outbox_subjects(self) -> list[str]:
-        async with self.sessions() as session:
-            return list(await session.scalars(select(OutboxEvent.subject).order_by(OutboxEvent.id)))

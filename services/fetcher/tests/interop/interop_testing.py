@@ -6,16 +6,12 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from fetcher_testing import no_heartbeat
-from mailbridge.common.db.mailstore import FetchState, FolderSyncState, OutboxEvent, StoredMessage
-from mailbridge.common.events import FetchReason
-from mailbridge.common.secrets import SecretBox
-from mailbridge.fetcher.fetch_account import FetchDeps, Result, fetch_account
+from fetcher_testing import StoreWorld
+from mailbridge.common.db.mailstore import FetchState, FolderSyncState
 from mailbridge.testkit.config_rows import add_account
 from mailbridge.testkit.imap_seed import ImapSeeder
 from mailbridge.testkit.interop import InteropLogin, InteropServer, client_context
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 LARGE_BYTES = 2 * 1024 * 1024
 
@@ -71,12 +67,9 @@ def server_messages(server: InteropServer, login: InteropLogin, folder: str) -> 
 
 
 @dataclass
-class InteropWorld:
+class InteropWorld(StoreWorld):
     """A migrated store, the fetcher's deps trusting the matrix's CA, and the server under test."""
 
-    sessions: async_sessionmaker[AsyncSession]
-    secrets: SecretBox
-    deps: FetchDeps
     server: InteropServer
 
     def seeder(self, login: InteropLogin) -> ImapSeeder:
@@ -105,17 +98,6 @@ class InteropWorld:
         )  # fmt: skip
         return rows.account_id
 
-    async def fetch(self, account_id: uuid.UUID, reason: FetchReason = FetchReason.MANUAL) -> Result:
-        return await fetch_account(self.deps, account_id, reason, no_heartbeat)
-
-    async def stored(self, account_id: uuid.UUID) -> list[StoredMessage]:
-        async with self.sessions() as session:
-            statement = select(StoredMessage).where(StoredMessage.account_id == account_id)
-            rows = list(await session.scalars(statement.order_by(StoredMessage.folder, StoredMessage.uid)))
-            for row in rows:
-                await session.refresh(row, ["raw"])
-            return rows
-
     async def fetch_state(self, account_id: uuid.UUID) -> FetchState:
         async with self.sessions() as session:
             state = await session.get(FetchState, account_id)
@@ -128,7 +110,3 @@ class InteropWorld:
                 select(FolderSyncState).where(FolderSyncState.account_id == account_id)
             )
             return {row.folder: row for row in rows}
-
-    async def outbox_subjects(self) -> list[str]:
-        async with self.sessions() as session:
-            return list(await session.scalars(select(OutboxEvent.subject).order_by(OutboxEvent.id)))

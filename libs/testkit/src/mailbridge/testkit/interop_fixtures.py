@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from mailbridge.testkit.courier import Courier, missing_courier
 from mailbridge.testkit.cyrus import Cyrus, missing_cyrus
+from mailbridge.testkit.cyrus_config import CyrusOptions
 from mailbridge.testkit.dovecot_interop import DovecotInterop
 from mailbridge.testkit.fixtures import unavailable
 from mailbridge.testkit.interop import InteropServer
@@ -37,10 +38,13 @@ def courier_server() -> Iterator[Courier]:
 
 @pytest.fixture(scope="session")
 def cyrus_server() -> Iterator[Cyrus]:
+    """Cyrus with `munge8bit` off: by default it turns 8-bit header bytes into "X" as it stores
+    them (on APPEND too), so no raw 8-bit header would ever reach the fetcher from Cyrus; with it
+    off, the matrix's 8-bit messages cross Cyrus's IMAP and POP3 as sent, like on the others."""
     reason = missing_cyrus()
     if reason is not None:
         unavailable(reason)
-    with Cyrus(parent=_parent()) as server:
+    with Cyrus(parent=_parent(), options=CyrusOptions(munge8bit=False)) as server:
         yield server
 
 
