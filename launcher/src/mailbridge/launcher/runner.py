@@ -2,8 +2,9 @@
 
 Order: the data folder (private: data_folder.py) and secret key → database migrations → the admin
 API key (created once, printed once) → NATS (embedded unless MAILBRIDGE_NATS_URL is set) → every
-installed service as a child process, restarted with a backoff when it dies (supervisor.py).
-Ctrl-C (or SIGTERM) stops the services, then NATS.
+service as a child process, restarted with a backoff when it dies (supervisor.py). A listed
+service that is not installed stops the start, named, before anything is created. Ctrl-C (or
+SIGTERM) stops the services, then NATS.
 """
 
 import asyncio
@@ -22,18 +23,29 @@ from mailbridge.common.logging import configure_logging
 from mailbridge.common.nats_embedded import start_embedded_nats
 from mailbridge.common.secrets import SECRET_KEY_FILE, load_or_create_key_file
 from mailbridge.config_api.api_keys import Role, create_api_key
-from mailbridge.config_api.data_folder import make_private
 from mailbridge.config_api.settings import ConfigApiSettings
-from mailbridge.config_api.supervisor import Child, Supervisor
+from mailbridge.launcher.data_folder import make_private
+from mailbridge.launcher.supervisor import Child, Supervisor
 
 ADMIN_KEY_FILE = "admin-api-key"
-# Each service is a module run with `python -m`; the ones not installed (or runnable) are skipped.
+# Each service is a module run with `python -m`; every one must be installed (this package depends
+# on them all), so a missing one stops the start with its name rather than running without it.
 SERVICE_MODULES = (
     "mailbridge.config_api",
     "mailbridge.fetcher",
     "mailbridge.sender",
-    "mailbridge.oauth_broker",
 )
+
+
+class MissingServices(RuntimeError):
+    """Listed services that cannot be run with `python -m` in this environment."""
+
+    def __init__(self, modules: list[str]) -> None:
+        self.modules = modules
+        super().__init__(
+            f"cannot start {', '.join(modules)}: not installed in this environment, or no "
+            "`python -m` module (`make sync` installs every workspace member)"
+        )
 
 
 def ensure_admin_key(settings: ConfigApiSettings, database_url: str) -> str | None:
@@ -59,12 +71,20 @@ def ensure_admin_key(settings: ConfigApiSettings, database_url: str) -> str | No
     return key
 
 
-def _installed(module: str) -> bool:
-    """Installed and runnable (`python -m`); the others are skipped."""
-    return (
-        importlib.util.find_spec(module) is not None
-        and importlib.util.find_spec(f"{module}.__main__") is not None
-    )
+def _runnable(module: str) -> bool:
+    """Installed with a `__main__` (`python -m module` works)."""
+    try:
+        return importlib.util.find_spec(f"{module}.__main__") is not None
+    except ModuleNotFoundError:  # the package itself is missing
+        return False
+
+
+def require_installed(modules: tuple[str, ...]) -> list[str]:
+    """`modules` as a list, or MissingServices naming every one that cannot be run."""
+    missing = [module for module in modules if not _runnable(module)]
+    if missing:
+        raise MissingServices(missing)
+    return list(modules)
 
 
 def _spawner(env: dict[str, str]) -> Callable[[str], Child]:
@@ -74,8 +94,9 @@ def _spawner(env: dict[str, str]) -> Callable[[str], Child]:
     return spawn
 
 
-def run(settings: ConfigApiSettings) -> int:
+def run(settings: ConfigApiSettings, services: tuple[str, ...] = SERVICE_MODULES) -> int:
     configure_logging(settings.log_level, settings.log_format)
+    modules = require_installed(services)  # before anything is created or migrated
     var_dir = settings.var_dir.resolve()
     make_private(var_dir)
     env = dict(os.environ, MAILBRIDGE_VAR_DIR=str(var_dir))
@@ -90,7 +111,7 @@ def run(settings: ConfigApiSettings) -> int:
     env["MAILBRIDGE_NATS_URL"] = settings.nats_url or (nats.url if nats else "")
     print(f"Mailbridge: API on http://{settings.api_host}:{settings.api_port} (docs at /docs), "
           f"NATS at {env['MAILBRIDGE_NATS_URL']}, data in {var_dir}", flush=True)  # fmt: skip
-    supervisor = Supervisor([m for m in SERVICE_MODULES if _installed(m)], _spawner(env))
+    supervisor = Supervisor(modules, _spawner(env))
     supervisor.start_all()
     stopping = False
 

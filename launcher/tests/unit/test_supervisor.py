@@ -3,7 +3,7 @@
 import logging
 
 import pytest
-from mailbridge.config_api.supervisor import Backoff, Supervisor, describe_exit
+from mailbridge.launcher.supervisor import Backoff, Supervisor, describe_exit
 
 
 class FakeChild:

@@ -11,6 +11,7 @@ from mailbridge.common.secrets import SecretBox, SecretKeyError, resolve_key_rin
 from mailbridge.config_api.api_keys import Role, create_api_key
 from mailbridge.config_api.errors import ApiError
 from mailbridge.config_api.settings import ConfigApiSettings
+from mailbridge.launcher.runner import MissingServices, run
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _dispatch(args)
-    except (ApiError, SecretKeyError, ValueError) as error:
+    except (ApiError, SecretKeyError, ValueError, MissingServices) as error:
         print(f"mailbridge {args.command}: {error}", file=sys.stderr)
         return 2
 
@@ -72,8 +73,6 @@ def _dispatch(args: argparse.Namespace) -> int:
     settings = ConfigApiSettings()
     url = settings.effective_database_url(settings.var_dir)
     if args.command == "run":
-        from mailbridge.config_api.runner import run
-
         return run(settings)
     if args.command == "serve":
         from mailbridge.config_api.__main__ import serve

@@ -12,7 +12,7 @@ from mailbridge.common.secrets import generate_key
 def mailbridge(var_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MAILBRIDGE_")}
     clean |= {"MAILBRIDGE_VAR_DIR": str(var_dir), **env}
-    command = [sys.executable, "-m", "mailbridge.config_api.cli", *args]
+    command = [sys.executable, "-m", "mailbridge.launcher.cli", *args]
     return subprocess.run(command, env=clean, capture_output=True, text=True, timeout=120, check=False)
 
 
