@@ -150,10 +150,6 @@ async def test_s7_gmail_seen_under_one_label_is_seen_in_every_folder_synced(gmai
     assert any(c.startswith("UID SEARCH") and " MODSEQ " in c for c in gmail.commands())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="#11 finding: SELECT of a \\Noselect folder fails the whole poll permanently (see the report)",
-)
 async def test_s7_a11_gmail_the_noselect_parent_among_the_folders_does_not_break_the_sync(
     gmail: Hosted,
 ) -> None:
@@ -225,27 +221,17 @@ async def test_s7_exchange_without_condstore_counts_only_real_flag_changes(excha
     assert (quiet.counts.flags_changed, changed.counts.flags_changed) == (0, 2)
 
 
-# Today the fetcher takes every refused LOGIN and SELECT for a permanent failure: the schedule then
-# waits for a configuration change that nothing needs (see the report of #11).
-PERMANENT_TODAY = pytest.mark.xfail(
-    strict=True, reason="#11 finding: a throttled LOGIN or SELECT is recorded as a permanent failure"
-)
 REFUSALS = [
-    pytest.param(GMAIL, "too_many_connections", "LOGIN", id="gmail-login-too-many", marks=PERMANENT_TODAY),
+    pytest.param(GMAIL, "too_many_connections", "LOGIN", id="gmail-login-too-many"),
     pytest.param(GMAIL, "over_quota", "FETCH", id="gmail-fetch-over-quota"),
-    pytest.param(
-        EXCHANGE_ONLINE, "login_throttled", "LOGIN", id="exchange-login-throttled", marks=PERMANENT_TODAY
-    ),
+    pytest.param(EXCHANGE_ONLINE, "login_throttled", "LOGIN", id="exchange-login-throttled"),
     pytest.param(
         EXCHANGE_ONLINE,
         "server_unavailable",
         "SELECT",
         id="exchange-select-unavailable",
-        marks=PERMANENT_TODAY,
     ),
-    pytest.param(
-        EXCHANGE_ONLINE, "not_connected", "SELECT", id="exchange-select-not-connected", marks=PERMANENT_TODAY
-    ),
+    pytest.param(EXCHANGE_ONLINE, "not_connected", "SELECT", id="exchange-select-not-connected"),
     pytest.param(EXCHANGE_ONLINE, "command_throttled", "FETCH", id="exchange-fetch-throttled"),
 ]
 

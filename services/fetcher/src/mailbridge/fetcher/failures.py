@@ -7,7 +7,9 @@ from enum import StrEnum
 
 from mailbridge.common.printable import printable
 
-__all__ = ["FetchFailure", "Kind", "permanent", "printable", "transient"]  # printable: for the adapters
+__all__ = [  # printable: for the adapters
+    "FetchFailure", "Kind", "NotSelectable", "not_selectable", "permanent", "printable", "transient",
+]  # fmt: skip
 
 
 class Kind(StrEnum):
@@ -27,6 +29,15 @@ class FetchFailure(Exception):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.reason}"
+
+
+class NotSelectable(FetchFailure):
+    """A folder the server lists as \\Noselect (a parent such as Gmail's [Gmail]): it holds no
+    messages, so a sync passes it by, naming it, instead of failing (#11)."""
+
+
+def not_selectable(reason: str) -> FetchFailure:
+    return NotSelectable(Kind.PERMANENT, reason)
 
 
 def transient(reason: str) -> FetchFailure:

@@ -86,6 +86,28 @@ def parse_select(lines: list[bytes | bytearray]) -> dict[str, int]:
     return found
 
 
+_LIST = re.compile(rb'(?:LIST )?\(([^)]*)\) (?:"(?:[^"\\]|\\.)*"|NIL) (.+)$', re.IGNORECASE)
+
+
+def listed_noselect(lines: list[bytes | bytearray], mailbox: str) -> bool:
+    """Whether a LIST answer shows `mailbox` (the argument as sent: quoted, in the encoding the
+    session uses) as \\Noselect: a name that holds no messages, such as Gmail's [Gmail] (RFC 3501
+    §7.2.2). A name the server sends as a literal is not recognised (then: not shown so)."""
+    wanted = unquoted(mailbox.encode())  # aioimaplib drops the word LIST of the untagged lines
+    for line in lines[:-1]:
+        found = _LIST.match(bytes(line))
+        if found and unquoted(found.group(2)) == wanted and b"\\noselect" in found.group(1).lower().split():
+            return True
+    return False
+
+
+def unquoted(word: bytes) -> bytes:
+    """An IMAP quoted string's content (an atom as it is)."""
+    if len(word) >= 2 and word[:1] == word[-1:] == b'"':
+        return re.sub(rb"\\(.)", rb"\1", word[1:-1])
+    return word
+
+
 def enabled(lines: list[bytes | bytearray], capability: str) -> bool:
     """Whether an ENABLE answer's untagged ENABLED line names `capability` (RFC 5161 §3.2)."""
     for line in lines[:-1]:

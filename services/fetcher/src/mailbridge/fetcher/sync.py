@@ -21,7 +21,7 @@ from functools import partial
 from typing import Any
 
 from mailbridge.common.budget import Budget
-from mailbridge.fetcher.failures import transient
+from mailbridge.fetcher.failures import NotSelectable, transient
 from mailbridge.fetcher.imap_wire import FetchedItem
 from mailbridge.fetcher.model import AccountConfig, Lease, NewMessage
 from mailbridge.fetcher.pop3_wire import HEADER_IDENTITY_PREFIX, HeaderIdentities, Listed, retrieval_limit
@@ -62,7 +62,11 @@ async def sync_imap(
     """`cursors`: where each folder's last sync ended (none: a first sync, or a reload)."""
     counts = Counts()
     for folder in account.folders:
-        status = await imap.select(folder)
+        try:
+            status = await imap.select(folder)
+        except NotSelectable as parent:  # holds no messages (Gmail's [Gmail]): named, passed by
+            counts.skipped.append({"folder": folder, "reason": parent.reason})
+            continue
         cursor = cursors.get(folder)
         plan = plan_folder_sync(status, cursor, account.syncs_flags)
         counts.folders[folder] = status.exists

@@ -13,7 +13,7 @@ unquoted and raise ValueError for a line break. Every failure leaves as a `Fetch
 
 UTF-8 (RFC 6855, #11): after LOGIN, `ENABLE UTF8=ACCEPT` where CAPABILITY offers it. Once the
 server says ENABLED, mailbox names go out as UTF-8 quoted strings instead of modified UTF-7
-(`_mailbox`); the fetcher's folder names (and so the store's) are the same
+(`wire_name`); the fetcher's folder names (and so the store's) are the same
 Unicode strings either way. A server that refuses ENABLE is used as it is.
 """
 
@@ -28,14 +28,15 @@ from types import TracebackType
 from aioimaplib import IMAP4, AioImapException, Command, Response
 from mailbridge.common.endpoints import TransportSecurity
 from mailbridge.common.imap_text import encode_mailbox, parse_search, quoted
+from mailbridge.fetcher.adapters import imap_changes
 from mailbridge.fetcher.adapters.imap_deadline import body_deadline_s, deadline
-from mailbridge.fetcher.adapters.imap_failures import failures, require_ok, text
+from mailbridge.fetcher.adapters.imap_failures import failures, refusal, require_ok, text
 from mailbridge.fetcher.adapters.imap_protocol import FramedImap4
-from mailbridge.fetcher.failures import permanent, transient
+from mailbridge.fetcher.failures import Kind, not_selectable, permanent, transient
 from mailbridge.fetcher.imap_wire import (
     FetchedItem,
     enabled,
-    parse_copyuid,
+    listed_noselect,
     parse_fetch,
     parse_select,
 )
@@ -139,9 +140,9 @@ class ImapMailbox:
             raise permanent("the login or password contains a line break or NUL, which IMAP cannot send")
         protocol = self.client.protocol
         command = Command("LOGIN", protocol.new_tag(), quoted(user), quoted(password), loop=protocol.loop)
-        response = await self._call(protocol.execute(command, scrub=quoted(password)), "LOGIN")
-        if response.result != "OK":
-            raise permanent(f"login as {user} rejected: {text(response)}")
+        response = await self.call(protocol.execute(command, scrub=quoted(password)), "LOGIN")
+        if response.result != "OK":  # throttled, or a wrong password (#11: `refusal` tells them apart)
+            raise refusal(response, f"login as {user} rejected")
         protocol.state = "AUTH"
         async with self._failures("IMAP CAPABILITY failed"), self._step("CAPABILITY"):
             await protocol.capability()
@@ -151,19 +152,22 @@ class ImapMailbox:
     async def _enable_utf8(self) -> None:
         offered = {name.upper() for name in self.capabilities}
         if {"ENABLE", "UTF8=ACCEPT"} <= offered:
-            response = await self._call(self.client.enable("UTF8=ACCEPT"), "ENABLE")
+            response = await self.call(self.client.enable("UTF8=ACCEPT"), "ENABLE")
             self.utf8_accept = response.result == "OK" and enabled(response.lines, "UTF8=ACCEPT")
 
     async def xoauth2(self, user: str, token: str) -> None:
-        response = await self._call(self.client.xoauth2(user, token.encode()), "AUTHENTICATE XOAUTH2")
+        response = await self.call(self.client.xoauth2(user, token.encode()), "AUTHENTICATE XOAUTH2")
         if response.result != "OK":
             raise permanent(f"OAuth login as {user} rejected: {text(response)}")
 
     async def select(self, folder: str) -> FolderStatus:
         condstore = " (CONDSTORE)" if "CONDSTORE" in self.capabilities else ""
-        response = await self._call(self.client.select(self._mailbox(folder) + condstore), "SELECT")
+        response = await self.call(self.client.select(self.wire_name(folder) + condstore), "SELECT")
         if response.result != "OK":
-            raise permanent(f"folder {folder!r} cannot be opened: {text(response)}")
+            failure = refusal(response, f"folder {folder!r} cannot be opened")
+            if failure.kind is Kind.PERMANENT and await self._noselect(folder):
+                raise not_selectable(f"folder {folder!r} holds no messages (\\Noselect): {text(response)}")
+            raise failure
         found = parse_select(response.lines)
         if "UIDVALIDITY" not in found:
             raise transient(f"server sent no UIDVALIDITY for {folder!r}")
@@ -174,13 +178,18 @@ class ImapMailbox:
             found.get("EXISTS", 0),
         )
 
+    async def _noselect(self, folder: str) -> bool:
+        """Whether LIST shows `folder`, named as SELECT named it, as \\Noselect."""
+        response = await self.call(self.client.list('""', self.wire_name(folder)), "LIST")
+        return response.result == "OK" and listed_noselect(response.lines, self.wire_name(folder))
+
     async def sizes_after(self, uid: int, uidnext: int | None) -> list[FetchedItem]:
         """UIDs and sizes of the messages above `uid`, asked for in bounded UID ranges."""
         found: list[FetchedItem] = []
         start = uid + 1
         while uidnext is None or start < uidnext:
             end = "*" if uidnext is None else str(min(start + LINES_PER_COMMAND, uidnext) - 1)
-            response = await self._fetch(f"{start}:{end}", "(UID RFC822.SIZE)")
+            response = await self.fetch(f"{start}:{end}", "(UID RFC822.SIZE)")
             items = [item for item in parse_fetch(response.lines) if item.uid >= start]
             found += items
             if uidnext is None:  # no UIDNEXT: one open range, then stop
@@ -196,14 +205,14 @@ class ImapMailbox:
         expected = sum(_room(p.size) for p in batch)
         self.client.protocol.expect_next(largest, expected)
         seconds = body_deadline_s(self._endpoint.timeout_s, expected)
-        response = await self._fetch(uid_set([p.uid for p in batch]), "(UID FLAGS BODY.PEEK[])", seconds)
+        response = await self.fetch(uid_set([p.uid for p in batch]), "(UID FLAGS BODY.PEEK[])", seconds)
         return parse_fetch(response.lines)
 
     async def flags_changed_since(self, modseq: int, up_to_uid: int) -> list[FetchedItem]:
         """Flags of the messages changed since `modseq` (CONDSTORE: UID SEARCH MODSEQ, so an
         unchanged mailbox costs one short answer), else of every message, in bounded chunks."""
         if modseq and "CONDSTORE" in self.capabilities:
-            response = await self._call(self.client.uid_search(f"MODSEQ {modseq + 1}"), "SEARCH")
+            response = await self.call(self.client.uid_search(f"MODSEQ {modseq + 1}"), "SEARCH")
             require_ok(response, "SEARCH")
             uids = [uid for uid in parse_search(response.lines) if uid <= up_to_uid]
         else:
@@ -211,32 +220,27 @@ class ImapMailbox:
         found: list[FetchedItem] = []
         for start in range(0, len(uids), LINES_PER_COMMAND):
             chunk = uids[start : start + LINES_PER_COMMAND]
-            found += parse_fetch((await self._fetch(uid_set(chunk), "(UID FLAGS)")).lines)
+            found += parse_fetch((await self.fetch(uid_set(chunk), "(UID FLAGS)")).lines)
         return found
 
     async def set_seen(self, uid: int, seen: bool) -> None:
-        change = "+FLAGS.SILENT" if seen else "-FLAGS.SILENT"
-        response = await self._call(self.client.uid("store", str(uid), change, r"(\Seen)"), "STORE")
-        require_ok(response, "STORE")
+        await imap_changes.set_seen(self, uid, seen)
 
     async def move(self, uid: int, folder: str) -> tuple[int, int] | None:
-        """MOVE (RFC 6851); returns the new (UIDVALIDITY, UID) when the server says (UIDPLUS)."""
-        response = await self._call(self.client.uid("move", str(uid), self._mailbox(folder)), "MOVE")
-        if response.result != "OK":
-            raise permanent(f"cannot move message {uid} to {folder!r}: {text(response)}")
-        return parse_copyuid(response.lines)
+        """Move message `uid` of the selected folder to `folder` (`imap_changes.move`)."""
+        return await imap_changes.move(self, uid, folder)
 
-    def _mailbox(self, name: str) -> str:
+    def wire_name(self, name: str) -> str:
         """A mailbox name as a command argument: a UTF-8 quoted string once UTF8=ACCEPT is
         enabled (RFC 6855 §3), else modified UTF-7 (RFC 3501 §5.1.3)."""
         return quoted(name) if self.utf8_accept else encode_mailbox(name)
 
-    async def _fetch(self, message_set: str, parts: str, seconds: float | None = None) -> Response:
-        response = await self._call(self.client.uid("fetch", message_set, parts), "FETCH", seconds)
+    async def fetch(self, message_set: str, parts: str, seconds: float | None = None) -> Response:
+        response = await self.call(self.client.uid("fetch", message_set, parts), "FETCH", seconds)
         require_ok(response, "FETCH")
         return response
 
-    async def _call(self, command: Awaitable[Response], name: str, seconds: float | None = None) -> Response:
+    async def call(self, command: Awaitable[Response], name: str, seconds: float | None = None) -> Response:
         async with self._failures(f"IMAP {name} failed"), self._step(name, seconds):
             return await command
 
