@@ -1,7 +1,7 @@
 # Mailbridge: `make run` starts the whole system on the embedded default; `make test` runs every test.
 SHELL := /bin/bash
 UV := $(shell scripts/bootstrap-uv)
-MEMBERS := libs/common libs/testkit services/config-api services/fetcher services/sender launcher
+MEMBERS := libs/common libs/testkit services/config-api services/fetcher services/sender services/oauth-broker launcher
 export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: run test sync lint typecheck pytest

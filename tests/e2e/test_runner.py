@@ -1,6 +1,8 @@
-"""`mailbridge run` (what `make run` calls): a private data folder (#10 item 7), and a service that
-dies is restarted while the rest keeps serving (#10 item 8, runner part)."""
+"""`mailbridge run` (what `make run` calls): a private data folder (#10 item 7), every service
+running, the OAuth broker answering token requests (#12), and a service that dies is restarted
+while the rest keeps serving (#10 item 8, runner part)."""
 
+import asyncio
 import os
 import signal
 import stat
@@ -10,8 +12,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import nats
 import pytest
 from e2e_system import RunningSystem, start_make_run
+from mailbridge.launcher.runner import SERVICE_MODULES
+from mailbridge.oauth_broker.token_requests import (
+    TOKEN_REPLY,
+    TOKEN_REQUEST_SUBJECT,
+    AccessTokenRefused,
+    Refusal,
+)
+from nats.errors import NoRespondersError
 
 MAILBRIDGE_RUN = (str(Path(sys.executable).parent / "mailbridge"), "run")
 
@@ -75,6 +86,34 @@ def _wait_for_new_child(system: RunningSystem, module: str, old: int, within_s: 
     raise AssertionError(f"{module} not running again within {within_s} s:\n{system.output()[-3000:]}")
 
 
+def test_every_service_runs(system: RunningSystem) -> None:
+    for module in SERVICE_MODULES:
+        assert len(_children(system.process.pid, module)) == 1, f"{module}:\n{system.output()[-3000:]}"
+
+
+async def _token_request(nats_url: str, body: bytes, within_s: float) -> bytes:
+    """One request (short timeout); asked again while no broker has subscribed yet."""
+    client = await nats.connect(nats_url)
+    try:
+        deadline = time.monotonic() + within_s
+        while True:
+            try:
+                return (await client.request(TOKEN_REQUEST_SUBJECT, body, timeout=2.0)).data
+            except NoRespondersError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+    finally:
+        await client.close()
+
+
+def test_the_oauth_broker_answers_a_token_request(system: RunningSystem) -> None:
+    body = b'{"account_id": "01a21a80-4577-7c31-aec5-77c42ab161e2"}'
+    reply = TOKEN_REPLY.validate_json(asyncio.run(_token_request(system.nats_url(), body, within_s=30)))
+    assert isinstance(reply, AccessTokenRefused)
+    assert reply.error is Refusal.NOT_CONNECTED
+
+
 def test_a_killed_service_is_restarted_with_a_backoff_and_the_api_keeps_answering(
     system: RunningSystem,
 ) -> None:
@@ -97,7 +136,7 @@ def test_a_killed_service_is_restarted_with_a_backoff_and_the_api_keeps_answerin
 def test_ctrl_c_still_stops_everything(system: RunningSystem) -> None:
     children = [
         pid
-        for m in ("mailbridge.config_api", "mailbridge.fetcher")
+        for m in ("mailbridge.config_api", "mailbridge.fetcher", "mailbridge.oauth_broker")
         for pid in _children(system.process.pid, m)
     ]
     assert children

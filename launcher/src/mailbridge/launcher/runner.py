@@ -34,6 +34,7 @@ SERVICE_MODULES = (
     "mailbridge.config_api",
     "mailbridge.fetcher",
     "mailbridge.sender",
+    "mailbridge.oauth_broker",
 )
 
 

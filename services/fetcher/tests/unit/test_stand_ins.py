@@ -2,7 +2,8 @@
 its text, never taken for the message (S11/S12 would delete the original); real messages, also
 ones that look alike, are not."""
 
-from mailbridge.fetcher.stand_ins import KNOWN_STAND_INS, reason, recognise
+from mailbridge.fetcher.stand_ins import KNOWN_STAND_INS, SUBJECTS, reason, recognise
+from mailbridge.fetcher.summary import summarize_batch
 from mailbridge.testkit.hostile_pop3 import courier_stand_in
 
 ORIGINAL = "From: Jürgen <j@example.org>\r\nSubject: Grüße\r\n\r\nHallo\r\n".encode()
@@ -34,3 +35,10 @@ def test_real_messages_are_not_stand_ins() -> None:
 
 def test_every_known_stand_in_says_where_it_was_read() -> None:
     assert all(s.source and s.first_lines and s.sentence for s in KNOWN_STAND_INS)
+
+
+async def test_the_subject_a_stand_in_is_found_by_is_the_one_the_store_keeps() -> None:
+    """#11: stand-ins stored before they were recognised are looked for by the stored subject."""
+    [summary] = await summarize_batch([courier_stand_in(ORIGINAL)])
+    assert {"Cannot display Unicode content"} == SUBJECTS
+    assert summary.subject in SUBJECTS

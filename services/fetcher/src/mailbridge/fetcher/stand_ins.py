@@ -15,6 +15,9 @@ Known (each from the server's source):
   (RFC 6856), is wrapped into a multipart/mixed "Mail Delivery Subsystem" message that carries
   the original as a message/global attachment. The fetcher sends UTF8 whenever CAPA offers it;
   this catches a server that takes UTF8 and wraps all the same.
+- Stored before this check existed: a UIDL whose stored message is a stand-in (found by its
+  subject, then confirmed by `recognise` on its bytes) is neither deleted on the server nor taken
+  as seen; the next RETR that brings the real message replaces the stand-in's row (`sync_pop3`).
 - Courier IMAP makes up nothing: without UTF8=ACCEPT its FETCH hands out the original bytes and
   adds an untagged `* OK [ALERT] Message n appears to be a Unicode message …` (courier-libs
   `imap/fetch.C`, `do_fetch`), so IMAP bodies need no check.
@@ -33,6 +36,12 @@ class StandIn:
     sentence: bytes  # text from its first part
     source: str
 
+    @property
+    def subject(self) -> str:
+        """Its Subject, as the store keeps it (to find stand-ins stored before #11's fix)."""
+        line = next(line for line in self.first_lines if line.startswith(b"Subject: "))
+        return line.removeprefix(b"Subject: ").decode()
+
 
 KNOWN_STAND_INS = (
     StandIn(
@@ -46,6 +55,9 @@ KNOWN_STAND_INS = (
         source="courier-libs imap/pop3dserver.c, MIMEWRAPTXT in do_retr (Debian courier-pop 1.0.16)",
     ),
 )
+
+
+SUBJECTS = {stand_in.subject for stand_in in KNOWN_STAND_INS}
 
 
 def recognise(message: bytes, known: tuple[StandIn, ...] = KNOWN_STAND_INS) -> StandIn | None:

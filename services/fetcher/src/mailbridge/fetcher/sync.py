@@ -26,6 +26,7 @@ from mailbridge.fetcher.imap_wire import FetchedItem
 from mailbridge.fetcher.model import AccountConfig, Lease, NewMessage
 from mailbridge.fetcher.pop3_wire import HEADER_IDENTITY_PREFIX, HeaderIdentities, Listed, retrieval_limit
 from mailbridge.fetcher.ports import Heartbeat, ImapSession, Pop3Session, Store
+from mailbridge.fetcher.stand_ins import SUBJECTS as STAND_IN_SUBJECTS
 from mailbridge.fetcher.stand_ins import reason as stand_in_reason
 from mailbridge.fetcher.stand_ins import recognise
 from mailbridge.fetcher.summary import summarize_batch
@@ -204,7 +205,8 @@ async def sync_pop3(
     listed = await pop3.listing()
     stored = await store.known_uidls(account.account_id)
     _refuse_switching_identities(listed, stored)
-    known = set() if full_reload else stored
+    stand_ins = await _stored_stand_ins(account, store, listed, stored)
+    known = set() if full_reload else stored - stand_ins
     identities = HeaderIdentities()
     on_server: dict[str, int] = {}
     for item in listed:
@@ -231,13 +233,28 @@ async def sync_pop3(
                 logger.warning("stand-in instead of the message", extra=counts.failed[-1])
                 continue
             message = NewMessage(account.inbox_folder, raw, uidl=uidl)
-            counts.new += await store.store_batch(lease, limits.lease_ttl, account, [message])
+            if uidl in stand_ins:
+                counts.new += await store.replace_stand_in(lease, limits.lease_ttl, account, message)
+                stand_ins.discard(uidl)
+            else:
+                counts.new += await store.store_batch(lease, limits.lease_ttl, account, [message])
         await heartbeat()
-    deletable = await store.deletable_uidls(account, set(on_server))
+    deletable = [u for u in await store.deletable_uidls(account, set(on_server)) if u not in stand_ins]
     await pop3.delete_and_quit([on_server[uidl] for uidl in deletable])
     counts.deleted_on_server = len(deletable)
     counts.folders[account.inbox_folder] = len(listed)
     return counts
+
+
+async def _stored_stand_ins(
+    account: AccountConfig, store: Store, listed: list[Listed], seen: set[str]
+) -> set[str]:
+    """UIDLs on the server whose stored message is a server's stand-in, stored before stand-ins
+    were recognised (#11): not to be deleted, and to be fetched again. Found by the stand-ins'
+    subjects in one query, then confirmed on the bytes of those few."""
+    on_server = {item.uidl for item in listed if item.uidl is not None} & seen
+    found = await store.stored_under_subjects(account.account_id, on_server, STAND_IN_SUBJECTS)
+    return {uidl for uidl, raw in found if recognise(raw) is not None}
 
 
 def _pop3_entry(account: AccountConfig, item: Listed, uidl: str | None, reason: str) -> dict[str, Any]:

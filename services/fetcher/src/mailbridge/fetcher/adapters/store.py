@@ -23,10 +23,11 @@ from mailbridge.fetcher.adapters import cursors, fetch_runs, flag_changes, lease
 from mailbridge.fetcher.model import AccountConfig, Lease, NewMessage
 from mailbridge.fetcher.summary import Summary, summarize_batch
 from mailbridge.fetcher.sync_plan import Cursor
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 DECRYPTED_PASSWORDS_KEPT = 4096
+UIDLS_PER_QUERY = 5000  # bound parameters per statement (asyncpg takes at most 32767)
 
 
 class MailStore:
@@ -98,31 +99,41 @@ class MailStore:
         reload is re-based onto the new identity instead of stored twice. `summaries` (of
         every message, in order) may have been made beforehand.
         """
-        rows: list[dict[str, Any]] = []
-        events: list[dict[str, Any]] = []
         if summaries is None:
             summaries = await summarize_batch([item.raw for item in messages])
         async with self._sessions() as session, session.begin():
             await leases.fence(session, lease, ttl)
-            known = await new_messages.stored_keys(session, account.account_id, messages)
-            may_rebase = await new_messages.has_other_uidvalidity(session, account.account_id, messages)
-            now = utcnow()
-            for item, summary in zip(messages, summaries, strict=True):
-                if new_messages.key(item) in known:
-                    continue
-                known.add(new_messages.key(item))
-                if may_rebase and await self._rebased(session, account, item, summary.sha256):
-                    continue
-                row, event = new_messages.new_rows(account, item, summary, now)
-                rows.append(row)
-                events.append(event)
-                if item.uidl is not None:
-                    await session.merge(Pop3Seen(account_id=account.account_id, uidl=item.uidl))
-            if rows:  # Core bulk inserts: the ORM's unit of work costs more than the bytes
-                await session.execute(new_messages.INSERT_MESSAGES, rows)
-                await session.execute(INSERT_EVENTS, events)
+            stored = await self._insert(session, account, messages, summaries)
             if cursor is not None:
                 await cursors.save(session, account.account_id, *cursor)
+        return stored
+
+    async def _insert(
+        self,
+        session: AsyncSession,
+        account: AccountConfig,
+        messages: list[NewMessage],
+        summaries: list[Summary],
+    ) -> int:
+        rows: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
+        known = await new_messages.stored_keys(session, account.account_id, messages)
+        may_rebase = await new_messages.has_other_uidvalidity(session, account.account_id, messages)
+        now = utcnow()
+        for item, summary in zip(messages, summaries, strict=True):
+            if new_messages.key(item) in known:
+                continue
+            known.add(new_messages.key(item))
+            if may_rebase and await self._rebased(session, account, item, summary.sha256):
+                continue
+            row, event = new_messages.new_rows(account, item, summary, now)
+            rows.append(row)
+            events.append(event)
+            if item.uidl is not None:
+                await session.merge(Pop3Seen(account_id=account.account_id, uidl=item.uidl))
+        if rows:  # Core bulk inserts: the ORM's unit of work costs more than the bytes
+            await session.execute(new_messages.INSERT_MESSAGES, rows)
+            await session.execute(INSERT_EVENTS, events)
         return len(rows)
 
     async def _rebased(
@@ -192,6 +203,40 @@ class MailStore:
         async with self._sessions() as session:
             rows = await session.scalars(select(Pop3Seen.uidl).where(Pop3Seen.account_id == account_id))
             return set(rows)
+
+    async def stored_under_subjects(
+        self, account_id: uuid.UUID, uidls: set[str], subjects: set[str]
+    ) -> list[tuple[str, bytes]]:
+        """(UIDL, bytes) of the stored POP3 messages among `uidls` whose subject is one of
+        `subjects`: one query on the POP3 identity index, bytes read only for those few."""
+        found: list[tuple[str, bytes]] = []
+        wanted = sorted(uidls)
+        async with self._sessions() as session:
+            for start in range(0, len(wanted), UIDLS_PER_QUERY):
+                rows = await session.execute(
+                    select(StoredMessage.uidl, StoredMessage.raw).where(
+                        StoredMessage.account_id == account_id,
+                        StoredMessage.uidl.in_(wanted[start : start + UIDLS_PER_QUERY]),
+                        StoredMessage.subject.in_(subjects),
+                    )
+                )
+                found += [(uidl, raw) for uidl, raw in rows if uidl is not None]
+        return found
+
+    async def replace_stand_in(
+        self, lease: Lease, ttl: timedelta, account: AccountConfig, message: NewMessage
+    ) -> int:
+        """#11: the real message for a UIDL under which a server's stand-in was stored (before
+        stand-ins were recognised): the stand-in's row gives way to it, in one transaction."""
+        summaries = await summarize_batch([message.raw])
+        async with self._sessions() as session, session.begin():
+            await leases.fence(session, lease, ttl)
+            await session.execute(
+                delete(StoredMessage).where(
+                    StoredMessage.account_id == account.account_id, StoredMessage.uidl == message.uidl
+                )
+            )
+            return await self._insert(session, account, [message], summaries)
 
     async def deletable_uidls(self, account: AccountConfig, on_server: set[str]) -> list[str]:
         """S11/S12: stored messages still on the server that are due for deletion."""

@@ -1,0 +1,12 @@
+"""What the token use-case needs; adapters implement it, unit tests fake it."""
+
+import uuid
+from typing import Protocol
+
+from mailbridge.oauth_broker.token_requests import TokenReply
+
+
+class TokenSource(Protocol):
+    """Where access tokens come from: today nothing (adapters.no_tokens); #13 the msal cache."""
+
+    async def access_token(self, account_id: uuid.UUID) -> TokenReply: ...
