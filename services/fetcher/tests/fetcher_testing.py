@@ -6,13 +6,24 @@ from dataclasses import dataclass
 
 from mailbridge.common.db.mailstore import OutboxEvent, StoredMessage
 from mailbridge.common.db.tables import MailAccount, MailServer, User
+from mailbridge.common.endpoints import IncomingProtocol, TransportSecurity
 from mailbridge.common.events import FetchReason
 from mailbridge.common.secrets import SecretBox
 from mailbridge.fetcher.fetch_account import FetchDeps, Result, fetch_account
+from mailbridge.fetcher.model import AccountConfig, Lease
 from mailbridge.testkit.stack import MailStack
 from mailbridge.testkit.users import MailUser
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+# An IMAP account and its lease for unit tests on fakes (no database, no server).
+ACCOUNT = AccountConfig(
+    account_id=uuid.uuid4(), business_unit_id=None, protocol=IncomingProtocol.IMAP, host="imap.test",
+    port=993, security=TransportSecurity.IMPLICIT_TLS, login="u", password="p", uses_oauth=False,
+    inbox_folder="INBOX", sync_folders=(), delete_after_fetch=False, delete_after_days=None,
+    can_receive=True, config_version="1.1",
+)  # fmt: skip
+LEASE = Lease(ACCOUNT.account_id, "test", 1)
 
 
 async def no_heartbeat() -> None:

@@ -2,12 +2,14 @@
 
 import hashlib
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from config_api_testing import Api, account_body, imap_server_body, published_command
 from mailbridge.common.db.mailstore import StoredMessage
 from mailbridge.common.events import MailboxAction
 from mailbridge.common.streams import FETCH
+from sqlalchemy import update
 
 RAW = b"From: a@example.com\r\nSubject: Hello\r\n\r\nBody with \xe4 byte\r\n"
 
@@ -103,3 +105,31 @@ async def test_pop3_messages_cannot_move(api: Api) -> None:
     [message_id] = await _store(api, account["id"], 1)
     assert (await api.post(f"/messages/{message_id}/move", {"to": "trash"})).status_code == 409
     assert (await api.patch(f"/messages/{message_id}", {"seen": True})).json()["seen"] is True
+
+
+async def test_messages_removed_on_the_server_are_left_out_of_lists_unless_asked_for(api: Api) -> None:
+    """S7: a message deleted on the server by another client is gone from the account's list, as
+    its user expects; `include_removed=true` brings it back, and it stays readable by its id."""
+    world = await _world(api)
+    ids = await _store(api, world["mine"]["id"], 3)
+    removed_at = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    async with api.running.sessions() as session:
+        await session.execute(
+            update(StoredMessage)
+            .where(StoredMessage.id == uuid.UUID(ids[1]))
+            .values(removed_on_server_at=removed_at)
+        )
+        await session.commit()
+    path = f"/mail-accounts/{world['mine']['id']}/messages"
+    listed = (await world["ann"].get(path)).json()["items"]
+    assert [m["id"] for m in listed] == [ids[0], ids[2]]
+    assert [m["removed_on_server_at"] for m in listed] == [None, None]
+    everything = (await world["ann"].get(path, include_removed="true")).json()["items"]
+    assert [m["id"] for m in everything] == ids
+    assert everything[1]["removed_on_server_at"] == "2026-12-03T12:00:00Z"
+    one = (await world["ann"].get(f"/messages/{ids[1]}")).json()
+    assert one["removed_on_server_at"] == "2026-12-03T12:00:00Z"
+    assert (await world["ann"].get(f"/messages/{ids[1]}/raw")).content == RAW, "the bytes stay"
+    assert (await world["ann"].post(f"/messages/{ids[1]}/move", {"to": "trash"})).status_code == 409
+    marked = await world["ann"].patch(f"/messages/{ids[1]}", {"seen": True})
+    assert (marked.status_code, marked.json()["seen"]) == (200, True), "read/unread stays local"

@@ -65,6 +65,9 @@ class WithoutCondstore:
         assert modseq == 0, "without CONDSTORE every flag is read"
         return [FetchedItem(u, f, None, None, None) for u, f in self.flags.items() if u <= up_to_uid]
 
+    async def uids_up_to(self, last_uid: int) -> list[int]:
+        return [u for u in self.flags if u <= last_uid]
+
 
 async def test_without_condstore_a_poll_counts_only_real_changes(
     world: FetchWorld, mail_user: MailUser

@@ -5,21 +5,13 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from fetcher_testing import ACCOUNT, LEASE, no_heartbeat
 from mailbridge.common.budget import Budget
-from mailbridge.common.endpoints import IncomingProtocol, TransportSecurity
 from mailbridge.fetcher.imap_wire import FetchedItem
 from mailbridge.fetcher.model import AccountConfig, Lease, NewMessage
 from mailbridge.fetcher.summary import Summary
 from mailbridge.fetcher.sync import Limits, sync_imap
 from mailbridge.fetcher.sync_plan import Cursor, FolderStatus, Pending
-
-ACCOUNT = AccountConfig(
-    account_id=uuid.uuid4(), business_unit_id=None, protocol=IncomingProtocol.IMAP, host="imap.test",
-    port=993, security=TransportSecurity.IMPLICIT_TLS, login="u", password="p", uses_oauth=False,
-    inbox_folder="INBOX", sync_folders=(), delete_after_fetch=False, delete_after_days=None,
-    can_receive=True, config_version="1.1",
-)  # fmt: skip
-LEASE = Lease(ACCOUNT.account_id, "test", 1)
 
 
 def raw(uid: int) -> bytes:
@@ -42,6 +34,9 @@ class FakeImap:
 
     async def flags_changed_since(self, modseq: int, up_to_uid: int) -> list[FetchedItem]:
         return []
+
+    async def uids_up_to(self, last_uid: int) -> list[int]:
+        return list(range(1, min(self.count, last_uid) + 1))
 
 
 class RecordingStore:
@@ -77,9 +72,18 @@ class RecordingStore:
         self.cursor = cursor
         return 0
 
+    async def count_on_server(self, account_id: uuid.UUID, folder: str, uidvalidity: int) -> int:
+        return sum(len(uids) for uids, _ in self.committed)
 
-async def no_heartbeat() -> None:
-    return None
+    async def uids_on_server(self, account_id: uuid.UUID, folder: str, uidvalidity: int) -> list[int]:
+        return [uid for uids, _ in self.committed for uid in uids]
+
+    async def mark_removed(
+        self, lease: Lease, ttl: timedelta, account: AccountConfig, folder: str, uidvalidity: int,
+        gone: list[int], unstored: int,
+    ) -> int:  # fmt: skip
+        assert not gone, f"nothing was removed on the server, yet {gone} were marked"
+        return 0
 
 
 async def test_batches_are_committed_in_order_one_at_a_time() -> None:

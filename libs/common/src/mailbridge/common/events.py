@@ -106,6 +106,19 @@ class MailboxReset(Message):
     new_uidvalidity: int
 
 
+class MailRemovedOnServer(Message):
+    """IMAP (S7): stored messages found gone from their folder on the server (expunged, or moved
+    away by another client). They stay stored, marked `removed_on_server_at`; one event per
+    folder and poll, at most `MAX_IDS` messages each (a larger removal comes as several)."""
+
+    MAX_IDS: ClassVar[int] = 500
+    subject: ClassVar[str] = f"{SUBJECT_ROOT}.mail.removed_on_server.v1"
+    account_id: uuid.UUID
+    business_unit_id: uuid.UUID | None
+    folder: str
+    message_ids: list[uuid.UUID] = Field(min_length=1, max_length=MAX_IDS)
+
+
 class TokenRefreshed(Message):
     subject: ClassVar[str] = f"{SUBJECT_ROOT}.oauth.token_refreshed.v1"
     account_id: uuid.UUID
@@ -121,5 +134,5 @@ class AccountStateChanged(Message):
 
 ALL_MESSAGES: tuple[type[Message], ...] = (
     FetchRequested, MailboxChangeRequested, SendRequested, EgressSendRequested, MailFetched,
-    MailSent, SendFailed, MailboxReset, TokenRefreshed, AccountStateChanged,
+    MailSent, SendFailed, MailboxReset, MailRemovedOnServer, TokenRefreshed, AccountStateChanged,
 )  # fmt: skip

@@ -41,6 +41,12 @@ class AccountConfig:
     def syncs_flags(self) -> bool:
         return self.protocol is IncomingProtocol.IMAP
 
+    @property
+    def mirrors_removals(self) -> bool:
+        """S7: `imap` is synchronised (a message removed on the server is marked so in the
+        store); `imap_download` is one-way like POP3 and marks nothing."""
+        return self.protocol is IncomingProtocol.IMAP
+
 
 @dataclass(frozen=True)
 class Lease:

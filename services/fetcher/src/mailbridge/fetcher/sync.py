@@ -31,6 +31,7 @@ from mailbridge.fetcher.stand_ins import reason as stand_in_reason
 from mailbridge.fetcher.stand_ins import recognise
 from mailbridge.fetcher.summary import summarize_batch
 from mailbridge.fetcher.sync_plan import Cursor, Pending, batches, plan_folder_sync
+from mailbridge.fetcher.sync_removals import mark_removed
 
 logger = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 100 * 1024 * 1024
@@ -60,8 +61,10 @@ async def sync_imap(
     account: AccountConfig, imap: ImapSession, store: Store, lease: Lease,
     cursors: Mapping[str, Cursor], limits: Limits, heartbeat: Heartbeat,
 ) -> Counts:  # fmt: skip
-    """`cursors`: where each folder's last sync ended (none: a first sync, or a reload)."""
+    """`cursors`: where each folder's last sync ended (none: a first sync, or a reload). Each folder
+    ends with its stored messages that the server no longer has marked (`sync_removals`)."""
     counts = Counts()
+    removed = partial(mark_removed, account, imap, store, lease, limits.lease_ttl)
     for folder in account.folders:
         try:
             status = await imap.select(folder)
@@ -71,7 +74,9 @@ async def sync_imap(
         cursor = cursors.get(folder)
         plan = plan_folder_sync(status, cursor, account.syncs_flags)
         counts.folders[folder] = status.exists
-        if plan.nothing_to_do:
+        if plan.nothing_to_do and cursor is not None:  # (a first sync always has something to do)
+            known = (cursor.on_server, cursor.unstored)
+            counts.deleted_on_server += await removed(folder, status, cursor.last_uid, *known)
             continue
         if plan.reset and cursor is not None:
             await store.reset_folder(
@@ -93,6 +98,10 @@ async def sync_imap(
         counts.flags_changed += await store.update_flags(
             lease, limits.lease_ttl, account, folder, changes, final
         )
+        skipped_here = any(item["folder"] == folder for item in counts.skipped)
+        stored = None if plan.fetch_after_uid is not None or cursor is None else cursor.on_server
+        unstored = None if skipped_here else cursor.unstored if cursor else 0
+        counts.deleted_on_server += await removed(folder, status, last_uid, stored, unstored)
     return counts
 
 

@@ -9,7 +9,7 @@ flag change, so an unchanged HIGHESTMODSEQ and UIDNEXT mean "nothing happened" a
 costs one SELECT; a changed one asks only for flags changed since (CHANGEDSINCE).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,11 @@ class Cursor:
     uidvalidity: int
     last_uid: int
     highest_modseq: int | None
+    # Read with the cursor, not saved with it (`removals`): the stored messages of this UIDVALIDITY
+    # not marked removed on the server (None: not read), and the messages on the server up to
+    # last_uid that are not stored, as the last look for removals found them.
+    on_server: int | None = field(default=None, compare=False)
+    unstored: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)

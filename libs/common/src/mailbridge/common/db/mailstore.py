@@ -13,7 +13,7 @@ from typing import Any
 from mailbridge.common.db.tables import Base
 from mailbridge.common.db.types import UtcDateTime, utcnow
 from mailbridge.common.ids import new_id
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, LargeBinary, String, Text, Uuid
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, LargeBinary, String, Text, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 ACCOUNT_FK = "mail_accounts.id"
@@ -25,6 +25,15 @@ class StoredMessage(Base):
         Index("uq_messages_imap_identity", "account_id", "folder", "uidvalidity", "uid", unique=True),
         Index("uq_messages_pop3_identity", "account_id", "uidl", unique=True),
         Index("ix_messages_account_sha256", "account_id", "sha256"),
+        Index(  # the messages still on the IMAP server (removals, migration 0009)
+            "ix_messages_on_server",
+            "account_id",
+            "folder",
+            "uidvalidity",
+            "uid",
+            sqlite_where=text("removed_on_server_at IS NULL"),
+            postgresql_where=text("removed_on_server_at IS NULL"),
+        ),
     )
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(ACCOUNT_FK, ondelete="CASCADE"))
@@ -49,6 +58,9 @@ class StoredMessage(Base):
     seen: Mapped[bool] = mapped_column(default=False)
     parse_problem: Mapped[str | None] = mapped_column(Text)
     fetched_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # IMAP (S7): when the fetcher found the message gone from its folder on the server (expunged
+    # or moved away by another client); the stored bytes stay. None: still there, or POP3.
+    removed_on_server_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class FolderSyncState(Base):
@@ -63,6 +75,9 @@ class FolderSyncState(Base):
     last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
     highest_modseq: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+    # Messages on the server up to last_uid that are not stored (skipped as too large), as the
+    # last look for removals found them: SELECT's EXISTS should be the stored ones plus these.
+    unstored: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class Pop3Seen(Base):

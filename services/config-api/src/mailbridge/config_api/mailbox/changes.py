@@ -4,7 +4,8 @@ The store changes at once; on IMAP accounts the same change is queued for the fe
 applies it on the server (STORE \\Seen, MOVE). The command is committed with the store change
 through the transactional outbox, so an accepted change is never lost, also while NATS is down
 (the relay publishes it when NATS is back). IMAP download and POP3 keep such changes local: they
-do not synchronise with the server, and POP3 has no folders to move to.
+do not synchronise with the server, and POP3 has no folders to move to. So does a message removed
+on the server (S7, `removed_on_server_at`): read/unread stays local, and a move is refused (409).
 """
 
 import uuid
@@ -55,7 +56,8 @@ async def update_message(
     message.seen = body.seen
     others = [flag for flag in message.flags if flag != "\\Seen"]
     message.flags = [*others, "\\Seen"] if body.seen else others
-    on_server = await _protocol(ctx, message.account_id) is IncomingProtocol.IMAP
+    on_server = message.removed_on_server_at is None
+    on_server = on_server and await _protocol(ctx, message.account_id) is IncomingProtocol.IMAP
     if on_server:
         action = MailboxAction.MARK_SEEN if body.seen else MailboxAction.MARK_UNSEEN
         enqueue(ctx.session, MailboxChangeRequested(message_id=message_id, action=action))
@@ -72,6 +74,8 @@ async def move_message(
     message = await load_message(ctx, message_id)
     if await _protocol(ctx, message.account_id) is not IncomingProtocol.IMAP:
         raise Conflict("only IMAP accounts have trash and spam folders on the server (S10)")
+    if message.removed_on_server_at is not None:
+        raise Conflict("the message was removed on the server (S7): there is nothing left to move")
     action = MailboxAction.MOVE_TO_TRASH if body.to == "trash" else MailboxAction.MOVE_TO_SPAM
     enqueue(ctx.session, MailboxChangeRequested(message_id=message_id, action=action))
     await commit(ctx.session)

@@ -1,4 +1,8 @@
-"""Routes of the mailbox read API: an account's messages, one message, its raw bytes (G1)."""
+"""Routes of the mailbox read API: an account's messages, one message, its raw bytes (G1).
+
+A message removed on the IMAP server by another client (S7, `removed_on_server_at`) stays
+stored: `GET /messages/{id}` and its raw bytes still answer, but an account's list leaves it out
+unless asked with `include_removed=true`, as a person who deleted it elsewhere expects."""
 
 import uuid
 from datetime import datetime
@@ -14,7 +18,7 @@ from mailbridge.config_api.mail_settings.service import load_settings
 from mailbridge.config_api.paging import Page, PageRequest, fetch_page, page_request
 from mailbridge.config_api.problems import PROBLEM_RESPONSES
 from mailbridge.config_api.resource import Ctx
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import undefer
 
@@ -43,6 +47,10 @@ class MessageOut(BaseModel):
     seen: bool
     parse_problem: str | None
     fetched_at: datetime
+    removed_on_server_at: datetime | None = Field(
+        description="when the fetcher found the message gone from its folder on the IMAP server "
+        "(deleted or moved away by another client); the stored copy stays. null: still there"
+    )
 
 
 async def _mailbox_allowed(ctx: Ctx) -> None:
@@ -70,6 +78,7 @@ async def list_messages(
     ctx: CtxDep, account_id: uuid.UUID, page: PageDep,
     folder: Annotated[str | None, Query(max_length=300)] = None,
     unread: Annotated[bool | None, Query(description="true: only unread; false: only read")] = None,
+    include_removed: Annotated[bool, Query(description="true: also messages removed on the server")] = False,
 ) -> Page[MessageOut]:  # fmt: skip
     await _mailbox_allowed(ctx)
     await crud.get_row(accounts, ctx, account_id)
@@ -78,6 +87,8 @@ async def list_messages(
         statement = statement.where(StoredMessage.folder == folder)
     if unread is not None:
         statement = statement.where(StoredMessage.seen.is_(not unread))
+    if not include_removed:
+        statement = statement.where(StoredMessage.removed_on_server_at.is_(None))
     rows, cursor = await fetch_page(ctx.session, statement, StoredMessage, page)
     return Page(items=[MessageOut.model_validate(r, from_attributes=True) for r in rows], next_cursor=cursor)
 

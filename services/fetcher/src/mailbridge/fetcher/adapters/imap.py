@@ -223,6 +223,15 @@ class ImapMailbox:
             found += parse_fetch((await self.fetch(uid_set(chunk), "(UID FLAGS)")).lines)
         return found
 
+    async def uids_up_to(self, last_uid: int) -> list[int]:
+        """The UIDs from 1 to `last_uid` that the folder holds (UID SEARCH UID 1:n, S7 removals;
+        one number per message, well within the framer's line limit). An untagged EXISTS or
+        EXPUNGE arriving with the answer can only add a number, never hide one."""
+        search = self.client.uid_search("UID", f"1:{last_uid}", charset=None)
+        response = await self.call(search, "SEARCH")
+        require_ok(response, "SEARCH")
+        return [uid for uid in parse_search(response.lines) if uid <= last_uid]
+
     async def set_seen(self, uid: int, seen: bool) -> None:
         await imap_changes.set_seen(self, uid, seen)
 

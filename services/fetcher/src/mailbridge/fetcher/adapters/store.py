@@ -4,7 +4,7 @@ A fetch run takes its lease with the cursors, and records its outcome with the r
 atomically (`fetch_runs`: a transaction on SQLite, one statement each on PostgreSQL). Every write
 in between runs in one transaction that first renews the lease by its token (the fence,
 `leases`), then stores messages and adds their MailFetched outbox rows (`new_messages`) and
-advances the cursor (`cursors`).
+advances the cursor (`cursors`), or marks messages removed on the server (`removed_messages`).
 """
 
 import uuid
@@ -19,7 +19,14 @@ from mailbridge.common.db.types import utcnow
 from mailbridge.common.events import MailboxReset
 from mailbridge.common.outbox_relay import INSERT_EVENTS, enqueue
 from mailbridge.common.secrets import SecretBox
-from mailbridge.fetcher.adapters import cursors, fetch_runs, flag_changes, leases, new_messages
+from mailbridge.fetcher.adapters import (
+    cursors,
+    fetch_runs,
+    flag_changes,
+    leases,
+    new_messages,
+    removed_messages,
+)
 from mailbridge.fetcher.model import AccountConfig, Lease, NewMessage
 from mailbridge.fetcher.summary import Summary, summarize_batch
 from mailbridge.fetcher.sync_plan import Cursor
@@ -179,6 +186,28 @@ class MailStore:
             enqueue(session, MailboxReset(
                 account_id=account.account_id, folder=folder, old_uidvalidity=old, new_uidvalidity=new
             ))  # fmt: skip
+
+    async def count_on_server(self, account_id: uuid.UUID, folder: str, uidvalidity: int) -> int:
+        """Stored messages of the folder's UIDVALIDITY not marked removed on the server."""
+        async with self._sessions() as session:
+            return await removed_messages.count(session, account_id, folder, uidvalidity)
+
+    async def uids_on_server(self, account_id: uuid.UUID, folder: str, uidvalidity: int) -> list[int]:
+        """Their UIDs."""
+        async with self._sessions() as session:
+            return await removed_messages.uids(session, account_id, folder, uidvalidity)
+
+    async def mark_removed(
+        self, lease: Lease, ttl: timedelta, account: AccountConfig, folder: str, uidvalidity: int,
+        gone: list[int], unstored: int,
+    ) -> int:  # fmt: skip
+        """The server no longer has these UIDs: mark their stored messages (kept, bytes and all)
+        and queue MailRemovedOnServer, and keep how many on the server are not stored, atomically;
+        how many were marked."""
+        async with self._sessions() as session, session.begin():
+            await leases.fence(session, lease, ttl)
+            await removed_messages.keep_unstored(session, account.account_id, folder, unstored)
+            return await removed_messages.mark(session, account, folder, uidvalidity, gone, utcnow())
 
     async def message_location(self, message_id: uuid.UUID) -> StoredMessage | None:
         async with self._sessions() as session:
