@@ -12,7 +12,7 @@ from interop.imap_matrix import (
     synced,
 )
 from interop.interop_testing import InteropWorld, plain, server_messages
-from mailbridge.common.events import MailboxAction, MailboxChangeRequested
+from mailbridge.common.events import MailboxAction, MailboxChangeRequested, MailRemovedOnServer
 from mailbridge.fetcher.changes import apply_change
 from mailbridge.fetcher.fetch_account import Outcome
 
@@ -98,11 +98,14 @@ async def test_move_to_trash_through_mailbridge_reaches_the_server(
 
 async def test_deletions_on_the_server_are_seen_by_the_next_poll(interop_world: InteropWorld) -> None:
     """#11, S7: messages expunged on the server leave the folder's count, the next poll
-    downloads nothing again and counts no flag change for the messages that remain."""
+    downloads nothing again and counts no flag change for the messages that remain; exactly the
+    expunged ones are marked removed in the store (bytes kept, MailRemovedOnServer queued)."""
     world = interop_world
     login, account = await synced(world)
     archiv = world.server.folder("Archiv")
+    before = {(m.folder, m.uid): m.raw for m in await world.stored(account)}
     with world.seeder(login) as seeder:
+        gone = [("INBOX", uid) for uid in seeder.uids("INBOX")[:2]] + [(archiv, seeder.uids(archiv)[0])]
         seeder.expunge("INBOX", seeder.uids("INBOX")[:2])
         seeder.expunge(archiv, seeder.uids(archiv)[:1])
     result = await world.fetch(account)
@@ -110,4 +113,11 @@ async def test_deletions_on_the_server_are_seen_by_the_next_poll(interop_world: 
     assert counted(result) == (0, 0)
     assert result.counts is not None
     assert result.counts.folders == {"INBOX": 1, archiv: 1, world.server.folder("Gesendet"): 1}
-    assert len(await world.stored(account)) == 6, "nothing downloaded twice"
+    assert result.counts.deleted_on_server == 3
+    stored = await world.stored(account)
+    assert {(m.folder, m.uid): m.raw for m in stored} == before, "nothing downloaded twice, nothing lost"
+    assert sorted((m.folder, m.uid) for m in stored if m.removed_on_server_at is not None) == sorted(gone)
+    assert MailRemovedOnServer.subject in await world.outbox_subjects()
+    again = await world.fetch(account)
+    assert again.counts is not None
+    assert again.counts.deleted_on_server == 0
