@@ -9,6 +9,7 @@ from fetcher_testing import ACCOUNT, LEASE, no_heartbeat
 from mailbridge.common.budget import Budget
 from mailbridge.fetcher.imap_wire import FetchedItem
 from mailbridge.fetcher.model import AccountConfig, Lease, NewMessage
+from mailbridge.fetcher.removals import Reconciled
 from mailbridge.fetcher.summary import Summary
 from mailbridge.fetcher.sync import Limits, sync_imap
 from mailbridge.fetcher.sync_plan import Cursor, FolderStatus, Pending
@@ -80,7 +81,7 @@ class RecordingStore:
 
     async def mark_removed(
         self, lease: Lease, ttl: timedelta, account: AccountConfig, folder: str, uidvalidity: int,
-        gone: list[int], unstored: int,
+        gone: list[int], reconciled: Reconciled,
     ) -> int:  # fmt: skip
         assert not gone, f"nothing was removed on the server, yet {gone} were marked"
         return 0

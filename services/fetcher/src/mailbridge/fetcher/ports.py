@@ -8,6 +8,7 @@ from typing import Protocol
 from mailbridge.fetcher.imap_wire import FetchedItem
 from mailbridge.fetcher.model import AccountConfig, Lease, NewMessage
 from mailbridge.fetcher.pop3_wire import Listed
+from mailbridge.fetcher.removals import Reconciled
 from mailbridge.fetcher.summary import Summary
 from mailbridge.fetcher.sync_plan import Cursor, FolderStatus, Pending
 
@@ -59,7 +60,7 @@ class Store(Protocol):
         folder: str,
         uidvalidity: int,
         gone: list[int],
-        unstored: int,
+        reconciled: Reconciled,
     ) -> int: ...
     async def known_uidls(self, account_id: uuid.UUID) -> set[str]: ...
     async def stored_under_subjects(

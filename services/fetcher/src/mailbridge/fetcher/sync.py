@@ -26,6 +26,7 @@ from mailbridge.fetcher.imap_wire import FetchedItem
 from mailbridge.fetcher.model import AccountConfig, Lease, NewMessage
 from mailbridge.fetcher.pop3_wire import HEADER_IDENTITY_PREFIX, HeaderIdentities, Listed, retrieval_limit
 from mailbridge.fetcher.ports import Heartbeat, ImapSession, Pop3Session, Store
+from mailbridge.fetcher.removals import FolderPoll
 from mailbridge.fetcher.stand_ins import SUBJECTS as STAND_IN_SUBJECTS
 from mailbridge.fetcher.stand_ins import reason as stand_in_reason
 from mailbridge.fetcher.stand_ins import recognise
@@ -75,15 +76,15 @@ async def sync_imap(
         plan = plan_folder_sync(status, cursor, account.syncs_flags)
         counts.folders[folder] = status.exists
         if plan.nothing_to_do and cursor is not None:  # (a first sync always has something to do)
-            known = (cursor.on_server, cursor.unstored)
-            counts.deleted_on_server += await removed(folder, status, cursor.last_uid, *known)
+            same = FolderPoll(status.exists, cursor.last_uid, cursor.last_uid, False, 0, cursor.reconciled)
+            counts.deleted_on_server += await removed(folder, status.uidvalidity, same)
             continue
         if plan.reset and cursor is not None:
             await store.reset_folder(
                 lease, limits.lease_ttl, account, folder, cursor.uidvalidity, status.uidvalidity
             )
             cursor = Cursor(status.uidvalidity, 0, None)
-        last_uid = cursor.last_uid if cursor and not plan.reset else 0
+        last_uid = from_uid = cursor.last_uid if cursor and not plan.reset else 0
         if plan.fetch_after_uid is not None:
             sizes = await imap.sizes_after(plan.fetch_after_uid, status.uidnext)
             pending = _wanted(folder, sizes, limits.max_message_bytes, counts)
@@ -98,10 +99,10 @@ async def sync_imap(
         counts.flags_changed += await store.update_flags(
             lease, limits.lease_ttl, account, folder, changes, final
         )
-        skipped_here = any(item["folder"] == folder for item in counts.skipped)
-        stored = None if plan.fetch_after_uid is not None or cursor is None else cursor.on_server
-        unstored = None if skipped_here else cursor.unstored if cursor else 0
-        counts.deleted_on_server += await removed(folder, status, last_uid, stored, unstored)
+        skipped = sum(1 for item in counts.skipped if item["folder"] == folder and "uid" in item)
+        listed_new, reconciled = plan.fetch_after_uid is not None, cursor.reconciled if cursor else None
+        poll = FolderPoll(status.exists, from_uid, last_uid, listed_new, skipped, reconciled)
+        counts.deleted_on_server += await removed(folder, status.uidvalidity, poll)
     return counts
 
 

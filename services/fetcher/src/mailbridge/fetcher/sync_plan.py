@@ -11,6 +11,8 @@ costs one SELECT; a changed one asks only for flags changed since (CHANGEDSINCE)
 
 from dataclasses import dataclass, field
 
+from mailbridge.fetcher.removals import Reconciled
+
 
 @dataclass(frozen=True)
 class FolderStatus:
@@ -29,11 +31,8 @@ class Cursor:
     uidvalidity: int
     last_uid: int
     highest_modseq: int | None
-    # Read with the cursor, not saved with it (`removals`): the stored messages of this UIDVALIDITY
-    # not marked removed on the server (None: not read), and the messages on the server up to
-    # last_uid that are not stored, as the last look for removals found them.
-    on_server: int | None = field(default=None, compare=False)
-    unstored: int = field(default=0, compare=False)
+    # Read with the cursor, not saved with it: how the last look for removals left the folder.
+    reconciled: Reconciled | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -75,8 +75,11 @@ class FolderSyncState(Base):
     last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
     highest_modseq: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
-    # Messages on the server up to last_uid that are not stored (skipped as too large), as the
-    # last look for removals found them: SELECT's EXISTS should be the stored ones plus these.
+    # How the last look for removed messages (S7) left the folder: the last UID and SELECT's
+    # EXISTS then, and how many of those messages are not stored (skipped as too large). No
+    # checked_last_uid: never looked.
+    checked_last_uid: Mapped[int | None] = mapped_column(BigInteger)
+    checked_exists: Mapped[int | None] = mapped_column(BigInteger)
     unstored: Mapped[int] = mapped_column(default=0, server_default="0")
 
 

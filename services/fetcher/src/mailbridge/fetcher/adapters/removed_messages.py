@@ -4,7 +4,8 @@ Which ones are gone is decided in `fetcher.removals`; here the stored side. "Sti
 server" is `removed_on_server_at IS NULL`, which every statement names, so both databases answer
 from the partial index `ix_messages_on_server` alone (migration 0009). Marking sets the time and
 adds MailRemovedOnServer outbox rows (at most `MailRemovedOnServer.MAX_IDS` messages each) in the
-caller's transaction; a row already marked stays as it was. With it goes the cursor's `unstored`.
+caller's transaction; a row already marked stays as it was. With it goes the folder's new
+`Reconciled` (kept in its sync state, beside the cursor).
 """
 
 import uuid
@@ -16,6 +17,7 @@ from mailbridge.common.db.mailstore import FolderSyncState, StoredMessage
 from mailbridge.common.events import MailRemovedOnServer
 from mailbridge.common.outbox_relay import enqueue_many
 from mailbridge.fetcher.model import AccountConfig
+from mailbridge.fetcher.removals import Reconciled
 from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,13 +43,17 @@ _MARK = (
 )
 
 
-_KEEP_UNSTORED = (
+_KEEP_RECONCILED = (
     update(_CURSOR)
     .where(
         _CURSOR.c.account_id == bindparam("p_account", type_=_CURSOR.c.account_id.type),
         _CURSOR.c.folder == bindparam("p_folder", type_=_CURSOR.c.folder.type),
     )
-    .values(unstored=bindparam("p_unstored", type_=_CURSOR.c.unstored.type))
+    .values(
+        checked_last_uid=bindparam("p_last_uid", type_=_CURSOR.c.checked_last_uid.type),
+        checked_exists=bindparam("p_exists", type_=_CURSOR.c.checked_exists.type),
+        unstored=bindparam("p_unstored", type_=_CURSOR.c.unstored.type),
+    )
 )
 
 
@@ -65,10 +71,10 @@ async def uids(session: AsyncSession, account_id: uuid.UUID, folder: str, uidval
     return list(await session.scalars(_UIDS, _where(account_id, folder, uidvalidity)))
 
 
-async def keep_unstored(session: AsyncSession, account_id: uuid.UUID, folder: str, unstored: int) -> None:
-    """How many messages on the server are not stored, as the last search found them."""
-    values = {"p_account": account_id, "p_folder": folder, "p_unstored": unstored}
-    await session.execute(_KEEP_UNSTORED, values)
+async def keep_reconciled(session: AsyncSession, account_id: uuid.UUID, folder: str, now: Reconciled) -> None:
+    """How this look for removals leaves the folder."""
+    values = {"p_last_uid": now.last_uid, "p_exists": now.exists, "p_unstored": now.unstored}
+    await session.execute(_KEEP_RECONCILED, {"p_account": account_id, "p_folder": folder} | values)
 
 
 async def mark(

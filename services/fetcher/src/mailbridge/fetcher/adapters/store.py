@@ -28,6 +28,7 @@ from mailbridge.fetcher.adapters import (
     removed_messages,
 )
 from mailbridge.fetcher.model import AccountConfig, Lease, NewMessage
+from mailbridge.fetcher.removals import Reconciled
 from mailbridge.fetcher.summary import Summary, summarize_batch
 from mailbridge.fetcher.sync_plan import Cursor
 from sqlalchemy import delete, select, update
@@ -199,14 +200,14 @@ class MailStore:
 
     async def mark_removed(
         self, lease: Lease, ttl: timedelta, account: AccountConfig, folder: str, uidvalidity: int,
-        gone: list[int], unstored: int,
+        gone: list[int], reconciled: Reconciled,
     ) -> int:  # fmt: skip
         """The server no longer has these UIDs: mark their stored messages (kept, bytes and all)
-        and queue MailRemovedOnServer, and keep how many on the server are not stored, atomically;
-        how many were marked."""
+        and queue MailRemovedOnServer, and keep how this look left the folder, atomically; how
+        many were marked."""
         async with self._sessions() as session, session.begin():
             await leases.fence(session, lease, ttl)
-            await removed_messages.keep_unstored(session, account.account_id, folder, unstored)
+            await removed_messages.keep_reconciled(session, account.account_id, folder, reconciled)
             return await removed_messages.mark(session, account, folder, uidvalidity, gone, utcnow())
 
     async def message_location(self, message_id: uuid.UUID) -> StoredMessage | None:

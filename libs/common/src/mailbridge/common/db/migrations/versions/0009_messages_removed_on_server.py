@@ -2,11 +2,12 @@
 
 A message expunged on the server by another client (Outlook, a phone, a webmail) stays stored:
 its bytes are kept, and `removed_on_server_at` says since when the server no longer has it. The
-partial index holds the messages still on the server by their IMAP identity: every poll counts
-them per folder (against SELECT's EXISTS) together with the cursors, and reads their UIDs when
-the counts differ; both are answered from the index alone, and removed messages leave it.
-`folder_sync_states.unstored` is how many messages on the server are not stored (skipped as too
-large) as the last such look found them, so that they cannot hide as many removals.
+partial index holds the messages still on the server by their IMAP identity: a poll that sees a
+folder changed counts them (against SELECT's EXISTS) and, when the counts differ, reads their
+UIDs; both are answered from the index alone, and removed messages leave it. The folder's sync
+state keeps how the last such look left it (`checked_last_uid`, `checked_exists`, and
+`unstored`: messages on the server that are not stored, skipped as too large), so an unchanged
+folder costs nothing and skipped messages cannot hide as many removals.
 
 Revision ID: 0009
 Revises: 0008
@@ -42,12 +43,16 @@ def upgrade() -> None:
             postgresql_where=_ON_SERVER,
         )
     with op.batch_alter_table("folder_sync_states", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("checked_last_uid", sa.BigInteger(), nullable=True))
+        batch_op.add_column(sa.Column("checked_exists", sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column("unstored", sa.Integer(), server_default="0", nullable=False))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("folder_sync_states", schema=None) as batch_op:
         batch_op.drop_column("unstored")
+        batch_op.drop_column("checked_exists")
+        batch_op.drop_column("checked_last_uid")
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_index("ix_messages_on_server")
         batch_op.drop_column("removed_on_server_at")
