@@ -1,5 +1,6 @@
 """Per-folder IMAP sync cursors in SQL (UIDVALIDITY, last UID, HIGHESTMODSEQ), read when a fetch
 run starts and saved by one upsert in the transaction that stores what the cursor passed.
+
 Read with each cursor: how the last look for removed messages left the folder
 (`Cursor.reconciled`), which only `removed_messages` writes."""
 
