@@ -2,9 +2,9 @@
 
 import pytest
 from mailbridge.common.endpoints import (
+    Endpoint,
     EndpointError,
     HostPort,
-    IncomingEndpoint,
     IncomingProtocol,
     SmtpEncryption,
     TlsMode,
@@ -100,4 +100,4 @@ def test_s9_incoming_security(
 def test_s8_s9_incoming_endpoint_from_stored_settings(
     stored: tuple[str, str, bool, str], expected: tuple[str, int, TransportSecurity]
 ) -> None:
-    assert incoming_endpoint(*stored) == IncomingEndpoint(*expected)
+    assert incoming_endpoint(*stored) == Endpoint(*expected)

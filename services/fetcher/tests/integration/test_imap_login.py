@@ -10,8 +10,9 @@ from dataclasses import replace
 import pytest
 from fetcher_testing import FetchWorld, message
 from hostile_accounts import fast, fetch_state, hostile_account
+from mailbridge.common.endpoints import Endpoint
 from mailbridge.common.events import FetchReason
-from mailbridge.fetcher.adapters.imap import ImapEndpoint, ImapMailbox
+from mailbridge.fetcher.adapters.imap import ImapMailbox
 from mailbridge.fetcher.adapters.imap_connections import ImapConnections
 from mailbridge.fetcher.fetch_account import Outcome, fetch_account
 from mailbridge.fetcher.model import AccountConfig
@@ -70,7 +71,7 @@ class ExplodingConnections(ImapConnections):
     """A connection pool whose protocol library fails in a way nobody foresaw."""
 
     @asynccontextmanager
-    async def logged_in(self, account: AccountConfig, endpoint: ImapEndpoint) -> AsyncIterator[ImapMailbox]:
+    async def logged_in(self, account: AccountConfig, endpoint: Endpoint) -> AsyncIterator[ImapMailbox]:
         if account.login:
             raise ValueError("NUL, CR and LF are not allowed in LOGIN command arguments")
         yield ImapMailbox(endpoint)

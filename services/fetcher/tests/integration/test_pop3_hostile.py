@@ -8,8 +8,8 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from mailbridge.common.endpoints import TransportSecurity
-from mailbridge.fetcher.adapters.pop3 import Pop3Endpoint, Pop3Mailbox
+from mailbridge.common.endpoints import Endpoint, TransportSecurity
+from mailbridge.fetcher.adapters.pop3 import Pop3Mailbox
 from mailbridge.fetcher.failures import FetchFailure, Kind
 from mailbridge.testkit import hostile_pop3
 from mailbridge.testkit.hostile import Conversation, HostileServer, Script
@@ -30,7 +30,7 @@ def server_context() -> ssl.SSLContext:
 
 def mailbox(server: HostileServer, security: TransportSecurity = TransportSecurity.NONE) -> Pop3Mailbox:
     client_context = ensure_tls_files().client_context()
-    return Pop3Mailbox(Pop3Endpoint(server.host, server.port, security, client_context, TIMEOUT_S))
+    return Pop3Mailbox(Endpoint(server.host, server.port, security, client_context, TIMEOUT_S))
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ responses), the fetcher and the sender (where to connect, and how).
 
 import ipaddress
 import re
+import ssl
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -143,16 +144,25 @@ def incoming_security(
 
 
 @dataclass(frozen=True)
-class IncomingEndpoint:
+class Endpoint:
+    """Where and how a mail server is reached: the one type for every protocol's connection
+    (IMAP, POP3, the sender's IMAP for sent copies). `ssl_context` is the trust to verify the
+    server with (None: the system's, `tls_context`); `timeout_s` bounds each step."""
+
     host: str
     port: int
     security: TransportSecurity
+    ssl_context: ssl.SSLContext | None = None
+    timeout_s: float = 30.0
+
+    def tls_context(self) -> ssl.SSLContext:
+        return self.ssl_context if self.ssl_context is not None else ssl.create_default_context()
 
 
-def incoming_endpoint(host_port: str, protocol: str, tls: bool, mode: str = TlsMode.AUTO) -> IncomingEndpoint:
+def incoming_endpoint(host_port: str, protocol: str, tls: bool, mode: str = TlsMode.AUTO) -> Endpoint:
     """S8, S9: where and how a server's incoming side is reached, from its stored settings."""
     endpoint, wire = parse_host_port(host_port), IncomingProtocol(protocol)
-    return IncomingEndpoint(
+    return Endpoint(
         endpoint.host,
         incoming_port(endpoint, wire, tls),
         incoming_security(endpoint, wire, tls, TlsMode(mode)),

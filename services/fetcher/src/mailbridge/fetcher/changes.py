@@ -1,9 +1,8 @@
 """Applies API changes to the IMAP server: \\Seen both ways (read here → read there) and moves
 to the account's trash or spam folder (S10, A11), keeping the stored copy's identity right."""
 
-from mailbridge.common.endpoints import IncomingProtocol
+from mailbridge.common.endpoints import Endpoint, IncomingProtocol
 from mailbridge.common.events import MailboxAction, MailboxChangeRequested
-from mailbridge.fetcher.adapters.imap import ImapEndpoint
 from mailbridge.fetcher.failures import FetchFailure, Kind, permanent
 from mailbridge.fetcher.fetch_account import FetchDeps, Outcome, Result
 from mailbridge.fetcher.model import LeaseLost
@@ -19,7 +18,7 @@ async def apply_change(deps: FetchDeps, command: MailboxChangeRequested) -> Resu
     lease = await deps.store.acquire_lease(account.account_id, deps.holder, deps.limits.lease_ttl)
     if lease is None:
         return Result(Outcome.BUSY, "a fetch of this account is running")
-    endpoint = ImapEndpoint(account.host, account.port, account.security, deps.ssl_context, deps.timeout_s)
+    endpoint = Endpoint(account.host, account.port, account.security, deps.ssl_context, deps.timeout_s)
     try:
         if account.password is None:
             raise permanent("the account has no password (A3)")

@@ -17,12 +17,11 @@ from functools import partial
 from typing import Any
 
 from mailbridge.common.db.types import utcnow
-from mailbridge.common.endpoints import IncomingProtocol
+from mailbridge.common.endpoints import Endpoint, IncomingProtocol
 from mailbridge.common.events import FetchReason
 from mailbridge.fetcher import lease_keeper
-from mailbridge.fetcher.adapters.imap import ImapEndpoint
 from mailbridge.fetcher.adapters.imap_connections import ImapConnections
-from mailbridge.fetcher.adapters.pop3 import Pop3Endpoint, Pop3Mailbox
+from mailbridge.fetcher.adapters.pop3 import Pop3Mailbox
 from mailbridge.fetcher.adapters.store import MailStore
 from mailbridge.fetcher.failures import FetchFailure, Kind, permanent, transient
 from mailbridge.fetcher.model import AccountConfig, LastOutcome, Lease, LeaseLost
@@ -145,19 +144,14 @@ async def _sync(
         raise permanent("OAuth accounts need the oauth-broker, which is not part of this installation yet")
     if account.password is None:
         raise permanent("the account has no password (A3)")
+    endpoint = Endpoint(account.host, account.port, account.security, deps.ssl_context, deps.timeout_s)
     if account.protocol is IncomingProtocol.POP3:
-        endpoint = Pop3Endpoint(
-            account.host, account.port, account.security, deps.ssl_context, deps.timeout_s
-        )
         pop3 = Pop3Mailbox(endpoint)
         try:
             await pop3.connect_and_login(account.login, account.password)
             return await sync_pop3(account, pop3, deps.store, lease, deps.limits, heartbeat, reload)
         finally:
             await pop3.close()
-    imap_endpoint = ImapEndpoint(
-        account.host, account.port, account.security, deps.ssl_context, deps.timeout_s
-    )
-    async with deps.connections.logged_in(account, imap_endpoint) as imap:
+    async with deps.connections.logged_in(account, endpoint) as imap:
         known = {} if reload else cursors
         return await sync_imap(account, imap, deps.store, lease, known, deps.limits, heartbeat)

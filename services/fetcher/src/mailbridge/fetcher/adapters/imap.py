@@ -19,14 +19,12 @@ Unicode strings either way. A server that refuses ENABLE is used as it is.
 
 import asyncio
 import socket
-import ssl
 from collections.abc import Awaitable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from types import TracebackType
 
 from aioimaplib import IMAP4, AioImapException, Command, Response
-from mailbridge.common.endpoints import TransportSecurity
+from mailbridge.common.endpoints import Endpoint, TransportSecurity
 from mailbridge.common.imap_text import encode_mailbox, parse_search, quoted
 from mailbridge.fetcher.adapters import imap_changes
 from mailbridge.fetcher.adapters.imap_deadline import body_deadline_s, deadline
@@ -47,19 +45,10 @@ from mailbridge.fetcher.sync_plan import FolderStatus, Pending, uid_set
 LINES_PER_COMMAND = 200
 
 
-@dataclass(frozen=True)
-class ImapEndpoint:
-    host: str
-    port: int
-    security: TransportSecurity
-    ssl_context: ssl.SSLContext
-    timeout_s: float = 30.0
-
-
 class ImapMailbox:
     """One logged-in IMAP connection; use as an async context manager."""
 
-    def __init__(self, endpoint: ImapEndpoint) -> None:
+    def __init__(self, endpoint: Endpoint) -> None:
         self._endpoint = endpoint
         self._client: IMAP4 | None = None
         self.capabilities: set[str] = set()
@@ -105,7 +94,7 @@ class ImapMailbox:
         async with self._failures(f"cannot connect to {end.host}:{end.port}"):
             implicit = end.security is TransportSecurity.IMPLICIT_TLS
             self._client = FramedImap4(
-                end.host, end.port, timeout=end.timeout_s, ssl_context=end.ssl_context if implicit else None
+                end.host, end.port, timeout=end.timeout_s, ssl_context=end.tls_context() if implicit else None
             )
             async with self._step("connecting"):
                 await self.client._client_task
@@ -128,7 +117,10 @@ class ImapMailbox:
         loop = asyncio.get_running_loop()
         async with self._step("the TLS handshake"):
             protocol.transport = await loop.start_tls(
-                protocol.transport, protocol, self._endpoint.ssl_context, server_hostname=self._endpoint.host
+                protocol.transport,
+                protocol,
+                self._endpoint.tls_context(),
+                server_hostname=self._endpoint.host,
             )
         async with self._step("CAPABILITY"):
             await protocol.capability()

@@ -17,7 +17,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from mailbridge.fetcher.adapters.imap import ImapEndpoint, ImapMailbox
+from mailbridge.common.endpoints import Endpoint
+from mailbridge.fetcher.adapters.imap import ImapMailbox
 from mailbridge.fetcher.model import AccountConfig
 
 
@@ -45,7 +46,7 @@ class ImapConnections:
         self._kept: OrderedDict[uuid.UUID, _Kept] = OrderedDict()  # oldest first
 
     @asynccontextmanager
-    async def logged_in(self, account: AccountConfig, endpoint: ImapEndpoint) -> AsyncIterator[ImapMailbox]:
+    async def logged_in(self, account: AccountConfig, endpoint: Endpoint) -> AsyncIterator[ImapMailbox]:
         """A connection logged in as the account (a kept one when it still fits), kept again
         afterwards unless the block raised."""
         account_id, login, password = account.account_id, account.login, account.password

@@ -20,12 +20,10 @@ server that refuses UIDL lists messages without one, and `header_block` is None 
 
 import asyncio
 import contextlib
-import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
-from mailbridge.common.endpoints import TransportSecurity
+from mailbridge.common.endpoints import Endpoint, TransportSecurity
 from mailbridge.fetcher.adapters.pop3_client import Client, Line
 from mailbridge.fetcher.adapters.pop3_reasons import explain, where
 from mailbridge.fetcher.failures import FetchFailure, permanent, transient
@@ -45,19 +43,10 @@ MIN_RATE = 16 * 1024  # bytes a second a step may average beyond its timeout
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Pop3Endpoint:
-    host: str
-    port: int
-    security: TransportSecurity
-    ssl_context: ssl.SSLContext
-    timeout_s: float = 30.0
-
-
 class Pop3Mailbox:
     """One POP3 session; every method is a coroutine that runs poplib in a thread."""
 
-    def __init__(self, endpoint: Pop3Endpoint) -> None:
+    def __init__(self, endpoint: Endpoint) -> None:
         self._endpoint = endpoint
         self._where = where(endpoint.host, endpoint.port)
         self._line = Line()
@@ -72,7 +61,7 @@ class Pop3Mailbox:
                 raise permanent(f"the account's {field} contains a control character ({found}), "
                                 "which POP3 would send as the start of another command")  # fmt: skip
         end = self._endpoint
-        implicit = end.ssl_context if end.security is TransportSecurity.IMPLICIT_TLS else None
+        implicit = end.tls_context() if end.security is TransportSecurity.IMPLICIT_TLS else None
         client = await self._step(
             "the greeting", lambda: Client(end.host, end.port, end.timeout_s, self._line, implicit)
         )
@@ -81,7 +70,7 @@ class Pop3Mailbox:
         if end.security is TransportSecurity.STARTTLS:
             if not self.capabilities.offers("STLS"):
                 raise permanent(f"{self._where} does not offer STLS, and the server is set to use TLS")
-            await self._step("STLS", lambda: client.start_tls(end.ssl_context))
+            await self._step("STLS", lambda: client.start_tls(end.tls_context()))
             self.capabilities = await self._step("CAPA", client.capabilities)  # RFC 2595 §4
         if self.capabilities.offers("UTF8"):
             self.utf8 = await self._step("UTF8", lambda: client.optional("UTF8"))
