@@ -20,9 +20,10 @@ from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.common.tls import client_context
 from mailbridge.sender.adapters.sent_folder import ImapSentFolder
 from mailbridge.sender.adapters.smtp import SmtpPool
-from mailbridge.sender.adapters.store import INLINE_BYTES, Found, OutboxStore
+from mailbridge.sender.adapters.store import INLINE_BYTES, OutboxStore
 from mailbridge.sender.adapters.sweep import SweepRule, sweep
 from mailbridge.sender.mime import build_message
+from mailbridge.sender.model import Found
 from mailbridge.sender.outgoing import SmtpTarget
 from mailbridge.sender.ports import Delivery, Mailer
 from mailbridge.sender.send_outbox import MEMORY_PER_STORED_BYTE, SendDeps, Settle, send_outbox

@@ -12,7 +12,8 @@ import pytest
 from aiosmtplib import SMTP
 from mailbridge.sender.adapters.smtp import SmtpPool, send
 from mailbridge.sender.mime import build_message
-from mailbridge.sender.ports import Built, DeliveryOutcome
+from mailbridge.sender.model import Verdict
+from mailbridge.sender.ports import Built
 from mailbridge.sender.smtp_replies import SmtpResult
 from mailbridge.testkit.ports import free_port
 from sender_testing import (
@@ -22,7 +23,7 @@ from sender_testing import (
     plain_target,
 )
 
-TEMPORARY, PERMANENT, SENT = DeliveryOutcome.TEMPORARY, DeliveryOutcome.PERMANENT, DeliveryOutcome.SENT
+TEMPORARY, PERMANENT, SENT = Verdict.RETRY, Verdict.GIVE_UP, Verdict.DONE
 
 
 @pytest.fixture
@@ -64,7 +65,7 @@ REPLIES = [
 
 @pytest.mark.parametrize(("stage", "reply", "outcome"), REPLIES)
 async def test_replies_are_classified(
-    server: FaultySmtpServer, stage: str, reply: str, outcome: DeliveryOutcome
+    server: FaultySmtpServer, stage: str, reply: str, outcome: Verdict
 ) -> None:
     server.fail_next(stage, reply)
     result = await send_plain(server, built())
@@ -75,7 +76,7 @@ async def test_replies_are_classified(
 
 @pytest.mark.parametrize(("stage", "reply", "outcome"), REPLIES)
 async def test_replies_are_classified_on_a_reused_connection(
-    server: FaultySmtpServer, pool: SmtpPool, stage: str, reply: str, outcome: DeliveryOutcome
+    server: FaultySmtpServer, pool: SmtpPool, stage: str, reply: str, outcome: Verdict
 ) -> None:
     """A greeted connection writes MAIL and RCPT itself (plain addresses): the same rules."""
     assert (await pool.send(plain_target(server.port), built())).outcome is SENT

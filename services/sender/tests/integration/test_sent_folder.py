@@ -6,6 +6,7 @@ import pytest
 from mailbridge.common.endpoints import TransportSecurity
 from mailbridge.sender.adapters.sent_folder import ImapSentFolder, append_once
 from mailbridge.sender.mime import build_message
+from mailbridge.sender.model import Verdict
 from mailbridge.sender.outgoing import ImapServer, SmtpTarget
 from mailbridge.sender.ports import SentFolderFailure
 from mailbridge.testkit.stack import MailStack
@@ -56,5 +57,5 @@ async def test_s10_a_wrong_password_is_permanent(mail_stack: MailStack, mail_use
             built.raw,
             built.message_id,
         )
-    assert not failure.value.temporary
+    assert failure.value.verdict is Verdict.GIVE_UP
     assert failure.value.reason.startswith(f"IMAP login as {mail_user.address} answered NO")

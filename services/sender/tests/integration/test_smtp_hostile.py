@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 import pytest
 from mailbridge.sender.adapters.smtp import SmtpPool
 from mailbridge.sender.mime import build_message
-from mailbridge.sender.ports import Built, DeliveryOutcome
+from mailbridge.sender.model import Verdict
+from mailbridge.sender.ports import Built
 from mailbridge.testkit import hostile_smtp
 from mailbridge.testkit.hostile import HostileServer, Script
 from mailbridge.testkit.proc_stats import peak_rss_mb, reset_peak_rss
@@ -58,11 +59,11 @@ async def test_a_hostile_server_is_a_temporary_failure_within_the_timeout_and_it
         failed = await pool.send(target, built())
         elapsed = time.monotonic() - started
         assert peak_rss_mb(os.getpid()) - before < 100
-        assert failed.outcome is DeliveryOutcome.TEMPORARY, failed.reply
+        assert failed.outcome is Verdict.RETRY, failed.reply
         assert expected in failed.reply
         assert len(failed.reply) <= 300
         assert failed.reply.isprintable(), failed.reply
         assert elapsed < BOUND_S
         again = await pool.send(target, built())
-        assert again.outcome is DeliveryOutcome.SENT, again.reply
+        assert again.outcome is Verdict.DONE, again.reply
         assert len(server.conversations) == 2, "the bad connection was dropped, not reused"

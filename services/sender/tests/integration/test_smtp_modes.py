@@ -9,13 +9,13 @@ from email import message_from_bytes, policy
 
 from mailbridge.sender.adapters.smtp import SmtpPool, send
 from mailbridge.sender.mime import build_message
+from mailbridge.sender.model import Verdict
 from mailbridge.sender.outgoing import SmtpTarget
-from mailbridge.sender.ports import DeliveryOutcome
 from mailbridge.testkit.stack import MailStack
 from mailbridge.testkit.users import MailUser
 from sender_testing import delivered, outgoing
 
-SENT = DeliveryOutcome.SENT
+SENT = Verdict.DONE
 
 
 def _received_with(raw: bytes) -> str:
@@ -77,7 +77,7 @@ async def test_s5_a_wrong_password_is_permanent_with_the_reason(
     )
     built = build_message(outgoing(mail_user.address, (mail_user.address,)), datetime.now(UTC))
     result = await send(target, built, mail_stack.client_context(), 10.0)
-    assert result.outcome is DeliveryOutcome.PERMANENT
+    assert result.outcome is Verdict.GIVE_UP
     assert result.reply.startswith(
         f"login as {mail_user.address} at 127.0.0.1:{mail_stack.ports.submission} rejected: 535"
     )
@@ -89,7 +89,7 @@ async def test_certificates_are_verified(mail_stack: MailStack, mail_user: MailU
     )
     built = build_message(outgoing(mail_user.address, (mail_user.address,)), datetime.now(UTC))
     result = await send(target, built, ssl.create_default_context(), 10.0)  # the stack's CA not trusted
-    assert result.outcome is DeliveryOutcome.TEMPORARY
+    assert result.outcome is Verdict.RETRY
     assert result.reply.startswith(f"TLS certificate of 127.0.0.1:{mail_stack.ports.smtps} not trusted")
 
 

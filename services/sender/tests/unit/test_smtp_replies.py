@@ -5,7 +5,7 @@ import socket
 import ssl
 
 import pytest
-from mailbridge.sender.ports import DeliveryOutcome
+from mailbridge.sender.model import Verdict
 from mailbridge.sender.smtp_replies import (
     RecipientReply,
     SmtpResult,
@@ -14,7 +14,7 @@ from mailbridge.sender.smtp_replies import (
     network_reason,
 )
 
-SENT, TEMPORARY, PERMANENT = DeliveryOutcome.SENT, DeliveryOutcome.TEMPORARY, DeliveryOutcome.PERMANENT
+SENT, TEMPORARY, PERMANENT = Verdict.DONE, Verdict.RETRY, Verdict.GIVE_UP
 
 
 @pytest.mark.parametrize(
@@ -28,7 +28,7 @@ SENT, TEMPORARY, PERMANENT = DeliveryOutcome.SENT, DeliveryOutcome.TEMPORARY, De
         (354, TEMPORARY), (0, TEMPORARY),  # not a final reply here: the conversation went wrong
     ],
 )  # fmt: skip
-def test_classify(code: int, outcome: DeliveryOutcome) -> None:
+def test_classify(code: int, outcome: Verdict) -> None:
     assert classify(code) is outcome
 
 

@@ -13,11 +13,11 @@ from mailbridge.common.secrets import SecretBox, resolve_key_ring
 from mailbridge.common.streams import ensure_streams, stream_for
 from mailbridge.common.tls import client_context
 from mailbridge.sender import subscribers
+from mailbridge.sender.adapters.maintenance import renew_claims_forever, sweep_forever
 from mailbridge.sender.adapters.sent_folder import ImapSentFolder
 from mailbridge.sender.adapters.smtp import SmtpPool
 from mailbridge.sender.adapters.store import OutboxStore
 from mailbridge.sender.adapters.sweep import SweepRule
-from mailbridge.sender.maintenance import renew_claims_forever, sweep_forever
 from mailbridge.sender.mime import build_message
 from mailbridge.sender.send_outbox import SendDeps
 from mailbridge.sender.settings import SenderSettings

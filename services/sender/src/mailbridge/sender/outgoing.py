@@ -44,9 +44,11 @@ class ImapServer:
 
 @dataclass(frozen=True)
 class SmtpTarget:
+    """Where and as whom to send; the password never shows in a repr, a log line or a traceback."""
+
     host: str
     port: int
     encryption: str  # "none" | "auto" | "ssl" (S4)
     auth: bool  # S5
     login: str
-    password: str | None
+    password: str | None = field(repr=False)

@@ -1,22 +1,17 @@
 """What the send use-case needs; adapters implement these, unit tests fake them."""
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Protocol
 
+from mailbridge.sender.model import Claim, Outcome, Verdict
 from mailbridge.sender.outgoing import ImapServer, OutgoingMail, SmtpTarget
-
-
-class DeliveryOutcome(StrEnum):
-    SENT = "sent"
-    TEMPORARY = "temporary"  # 4xx, 552, network: retry with backoff
-    PERMANENT = "permanent"  # other 5xx, refused credentials: failed with the reply
 
 
 @dataclass(frozen=True)
 class Delivery:
-    outcome: DeliveryOutcome
+    outcome: Verdict  # RETRY: 4xx, 552, network; GIVE_UP: other 5xx, refused credentials
     reply: str
     recipients: dict[str, str] = field(default_factory=dict)  # per refused recipient: its reply
 
@@ -31,13 +26,13 @@ class Built:
 
 @dataclass
 class SentFolderFailure(Exception):
-    """The Sent-folder append (S10) failed; `temporary` failures are tried again later."""
+    """The Sent-folder append (S10) failed; a RETRY is tried again later, GIVE_UP is not."""
 
-    temporary: bool
+    verdict: Verdict
     reason: str
 
     def __str__(self) -> str:
-        return f"{'temporary' if self.temporary else 'permanent'}: {self.reason}"
+        return f"{'temporary' if self.verdict is Verdict.RETRY else 'permanent'}: {self.reason}"
 
 
 class Builder(Protocol):
@@ -54,3 +49,17 @@ class SentFolder(Protocol):
     async def append_once(
         self, target: SmtpTarget, imap: ImapServer, folder: str, raw: bytes, message_id: str
     ) -> None: ...
+
+
+class Outbox(Protocol):
+    """The outbox rows: claimed before a send, let go of after it, the outcome recorded."""
+
+    async def claim(self, outbox_id: uuid.UUID) -> Claim: ...
+
+    def let_go(self, outbox_id: uuid.UUID) -> None: ...
+
+    async def load(self, outbox_id: uuid.UUID) -> Claim: ...
+
+    async def record(self, outcome: Outcome) -> None: ...
+
+    async def appended(self, outbox_id: uuid.UUID) -> None: ...

@@ -19,9 +19,9 @@ from enum import StrEnum
 
 from mailbridge.common.budget import Budget
 from mailbridge.common.db.types import utcnow
-from mailbridge.sender.adapters.store import Claim, Claimed, Found, OutboxStore, Outcome
 from mailbridge.sender.mime import message_id
-from mailbridge.sender.ports import Builder, DeliveryOutcome, Mailer, SentFolder, SentFolderFailure
+from mailbridge.sender.model import Claim, Claimed, Found, OutboxStatus, Outcome, Verdict, status_after
+from mailbridge.sender.ports import Builder, Mailer, Outbox, SentFolder, SentFolderFailure
 
 BYTES_IN_FLIGHT = 256 * 1024 * 1024  # the default of MAILBRIDGE_SEND_MAX_BYTES_IN_FLIGHT
 # Memory a mail takes per byte stored, from loading it to recording its outcome. Building a mail
@@ -34,13 +34,15 @@ MEMORY_PER_STORED_BYTE = 8
 
 
 class Settle(StrEnum):
+    """What becomes of the command: acked, or nakked to come again (only a RETRY verdict)."""
+
     ACK = "ack"
     RETRY = "retry"
 
 
 @dataclass(frozen=True)
 class SendDeps:
-    store: OutboxStore
+    store: Outbox
     build: Builder
     mailer: Mailer
     sent_folder: SentFolder
@@ -49,9 +51,13 @@ class SendDeps:
 
 @dataclass(frozen=True)
 class SendResult:
-    settle: Settle
+    verdict: Verdict
     detail: str
     attempt: int = 0
+
+    @property
+    def settle(self) -> Settle:
+        return Settle.RETRY if self.verdict is Verdict.RETRY else Settle.ACK
 
 
 async def send_outbox(deps: SendDeps, outbox_id: uuid.UUID) -> SendResult:
@@ -70,11 +76,11 @@ async def _send(deps: SendDeps, outbox_id: uuid.UUID, claim: Claim) -> SendResul
     if claim.found is Found.IN_FLIGHT:
         # Another worker is sending it, or a crashed one was: look again after the claim went
         # stale, never drop the command while the row is not finished.
-        return SendResult(Settle.RETRY, "being sent by another worker")
+        return SendResult(Verdict.RETRY, "being sent by another worker")
     if claim.found is Found.UNUSABLE:
         return await _fail(deps, outbox_id, f"cannot be sent: {claim.reason}", claim.attempt)
     if claim.found is Found.DONE or claim.row is None:
-        return SendResult(Settle.ACK, "already sent or failed")
+        return SendResult(Verdict.DONE, "already sent or failed")
     claimed = claim.row
     if claim.found is Found.UNAPPENDED:
         assert claimed.raw is not None
@@ -86,38 +92,33 @@ async def _send(deps: SendDeps, outbox_id: uuid.UUID, claim: Claim) -> SendResul
     raw = claimed.raw or built.raw
     new_bytes = None if claimed.raw else (built.raw, built.message_id)
     delivery = await deps.mailer.deliver(claimed.target, raw, built.envelope_from, built.envelope_to)
-    if delivery.outcome is DeliveryOutcome.SENT:
-        status = "sent"
-    elif delivery.outcome is DeliveryOutcome.PERMANENT or claimed.attempt >= claimed.max_attempts:
-        status = "failed"
-    else:
-        status = "queued"  # a retry, with the same bytes
+    verdict = delivery.outcome
+    if verdict is Verdict.RETRY and claimed.attempt >= claimed.max_attempts:
+        verdict = Verdict.GIVE_UP
+    status = status_after(verdict)  # a retry is queued again, with the same bytes
     await deps.store.record(
         Outcome(outbox_id, status, delivery.reply, claimed.attempt, delivery.recipients, new_bytes)
     )
-    if status == "queued":
-        return SendResult(Settle.RETRY, delivery.reply, claimed.attempt)
-    if status == "sent" and claimed.sent_folder:
+    if verdict is Verdict.DONE and claimed.sent_folder:
         return await _append(deps, outbox_id, claimed, raw)
-    return SendResult(Settle.ACK, delivery.reply, claimed.attempt)
+    return SendResult(verdict, delivery.reply, claimed.attempt)
 
 
 async def _fail(deps: SendDeps, outbox_id: uuid.UUID, reply: str, attempt: int) -> SendResult:
     """A mail that cannot go at all: failed with the reason, its command settled."""
-    await deps.store.record(Outcome(outbox_id, "failed", reply, attempt))
-    return SendResult(Settle.ACK, reply, attempt)
+    await deps.store.record(Outcome(outbox_id, OutboxStatus.FAILED, reply, attempt))
+    return SendResult(Verdict.GIVE_UP, reply, attempt)
 
 
 async def _append(deps: SendDeps, outbox_id: uuid.UUID, claimed: Claimed, raw: bytes) -> SendResult:
-    """S10: the sent mail goes to the Sent folder once; a temporary failure is tried again."""
+    """S10: the sent mail goes to the Sent folder once; a RETRY is tried again, GIVE_UP is not."""
     assert claimed.sent_folder is not None
     try:
         await deps.sent_folder.append_once(
             claimed.target, claimed.imap, claimed.sent_folder, raw, message_id(claimed.mail)
         )
     except SentFolderFailure as failure:
-        if failure.temporary:
-            return SendResult(Settle.RETRY, f"sent; Sent folder later: {failure.reason}", claimed.attempt)
-        return SendResult(Settle.ACK, f"sent; not in the Sent folder: {failure.reason}", claimed.attempt)
+        later = "Sent folder later" if failure.verdict is Verdict.RETRY else "not in the Sent folder"
+        return SendResult(failure.verdict, f"sent; {later}: {failure.reason}", claimed.attempt)
     await deps.store.appended(outbox_id)
-    return SendResult(Settle.ACK, "sent and filed in the Sent folder", claimed.attempt)
+    return SendResult(Verdict.DONE, "sent and filed in the Sent folder", claimed.attempt)

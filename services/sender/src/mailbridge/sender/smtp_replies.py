@@ -18,17 +18,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mailbridge.common.printable import printable
-from mailbridge.sender.ports import Delivery, DeliveryOutcome
+from mailbridge.sender.model import Verdict
+from mailbridge.sender.ports import Delivery
 
 TEMPORARY_5XX = frozenset({552})
 
 
-def classify(code: int) -> DeliveryOutcome:
+def classify(code: int) -> Verdict:
     if 200 <= code < 300:
-        return DeliveryOutcome.SENT
+        return Verdict.DONE
     if 500 <= code < 600 and code not in TEMPORARY_5XX:
-        return DeliveryOutcome.PERMANENT
-    return DeliveryOutcome.TEMPORARY
+        return Verdict.GIVE_UP
+    return Verdict.RETRY
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class RecipientReply:
     text: str
 
     @property
-    def outcome(self) -> DeliveryOutcome:
+    def outcome(self) -> Verdict:
         return classify(self.code)
 
     def __str__(self) -> str:
@@ -49,7 +50,7 @@ class RecipientReply:
 class SmtpResult:
     """What one send came to: its outcome, the reply (or reason) worth showing, per recipient."""
 
-    outcome: DeliveryOutcome
+    outcome: Verdict
     reply: str
     recipients: tuple[RecipientReply, ...] = ()
 
@@ -60,19 +61,19 @@ class SmtpResult:
 
     @property
     def refused(self) -> tuple[RecipientReply, ...]:
-        return tuple(r for r in self.recipients if r.outcome is not DeliveryOutcome.SENT)
+        return tuple(r for r in self.recipients if r.outcome is not Verdict.DONE)
 
     @property
     def partial(self) -> bool:
         """Sent, but not to everybody."""
-        return self.outcome is DeliveryOutcome.SENT and bool(self.refused)
+        return self.outcome is Verdict.DONE and bool(self.refused)
 
     def delivery(self) -> Delivery:
         """As the send use-case records it: the refused recipients with their replies."""
         return Delivery(self.outcome, self.reply, {r.address: str(r) for r in self.refused})
 
 
-def failed(outcome: DeliveryOutcome, reason: str) -> SmtpResult:
+def failed(outcome: Verdict, reason: str) -> SmtpResult:
     return SmtpResult(outcome, reason)
 
 
@@ -84,8 +85,8 @@ def replied(code: int, text: str, context: str) -> SmtpResult:
 def all_refused(replies: Iterable[RecipientReply]) -> SmtpResult:
     """No recipient was accepted: final only when every refusal is final."""
     recipients = tuple(replies)
-    temporary = any(r.outcome is not DeliveryOutcome.PERMANENT for r in recipients)
-    outcome = DeliveryOutcome.TEMPORARY if temporary else DeliveryOutcome.PERMANENT
+    temporary = any(r.outcome is not Verdict.GIVE_UP for r in recipients)
+    outcome = Verdict.RETRY if temporary else Verdict.GIVE_UP
     summary = "; ".join(f"{r.address}: {r}" for r in recipients)
     return SmtpResult(outcome, f"every recipient refused: {summary}", recipients)
 

@@ -1,8 +1,7 @@
 """The outcome of a send in SQL: the row's new state, its event, and the G6 seal of sent rows."""
 
 import uuid
-from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import cast
 
 from mailbridge.common.db.outbox import OutboxMessage
 from mailbridge.common.db.tables import MailSettings
@@ -10,6 +9,7 @@ from mailbridge.common.db.types import utcnow
 from mailbridge.common.events import MailSent, Message, SendFailed
 from mailbridge.common.outbox_chain import GENESIS, SealedRow, row_hash
 from mailbridge.common.outbox_relay import enqueue_many
+from mailbridge.sender.model import OutboxStatus, Outcome
 from sqlalchemy import BindParameter, Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,18 +17,6 @@ OUTBOX = cast(Table, OutboxMessage.__table__)
 _COLUMN = OUTBOX.c
 _TIME = _COLUMN.updated_at.type
 _IDS: BindParameter[list[uuid.UUID]] = bindparam("ids", expanding=True)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How one attempt ended: `sent`, `failed`, or `queued` again for a retry."""
-
-    outbox_id: uuid.UUID
-    status: str
-    reply: str
-    attempt: int
-    recipients: dict[str, Any] = field(default_factory=dict)
-    built: tuple[bytes, str] | None = None  # the bytes and Message-ID, when built by this attempt
 
 
 _RECORD = (
@@ -54,22 +42,22 @@ async def record(session: AsyncSession, outcomes: list[Outcome]) -> None:
     now = utcnow()
     await session.execute(_RECORD, [
         {
-            "b_id": o.outbox_id, "b_status": o.status, "b_reply": o.reply[:2000],
+            "b_id": o.outbox_id, "b_status": o.status.value, "b_reply": o.reply[:2000],
             "b_recipients": o.recipients,
             "b_raw": o.built[0] if o.built else None, "b_message_id": o.built[1] if o.built else None,
-            "b_sent_at": now if o.status == "sent" else None, "b_now": now,
+            "b_sent_at": now if o.status is OutboxStatus.SENT else None, "b_now": now,
         }
         for o in outcomes
     ])  # fmt: skip
     events: list[Message] = [
-        (MailSent if o.status == "sent" else SendFailed)(
+        (MailSent if o.status is OutboxStatus.SENT else SendFailed)(
             outbox_id=o.outbox_id, smtp_reply=o.reply[:500], attempt=o.attempt
         )
         for o in outcomes
-        if o.status in ("sent", "failed")
+        if o.status is not OutboxStatus.QUEUED
     ]
     await enqueue_many(session, events)
-    sent = [o.outbox_id for o in outcomes if o.status == "sent"]
+    sent = [o.outbox_id for o in outcomes if o.status is OutboxStatus.SENT]
     if sent and await _lock_after_send(session):
         await _seal(session, sent)
 

@@ -16,8 +16,11 @@ import ssl
 from aioimaplib import IMAP4, IMAP4_SSL, AioImapException, Command, Response
 from mailbridge.common.endpoints import TransportSecurity
 from mailbridge.common.imap_text import encode_mailbox, parse_search, quoted
+from mailbridge.sender.model import Verdict
 from mailbridge.sender.outgoing import ImapServer, SmtpTarget
 from mailbridge.sender.ports import SentFolderFailure
+
+RETRY, GIVE_UP = Verdict.RETRY, Verdict.GIVE_UP
 
 
 class ImapSentFolder:
@@ -30,7 +33,7 @@ class ImapSentFolder:
         self, target: SmtpTarget, imap: ImapServer, folder: str, raw: bytes, message_id: str
     ) -> None:
         if target.password is None:
-            raise SentFolderFailure(False, f"no password stored for {target.login}")
+            raise SentFolderFailure(GIVE_UP, f"no password stored for {target.login}")
         await append_once(
             imap.host, imap.port, imap.security, self._tls, target.login, target.password,
             folder, raw, message_id, self._timeout_s,
@@ -50,23 +53,23 @@ async def append_once(
         await client.wait_hello_from_server()
         if security is not TransportSecurity.IMPLICIT_TLS:
             await _starttls(client, tls, host)
-        _require((await client.login(login, password)), f"login as {login}", temporary=False)
+        _require((await client.login(login, password)), f"login as {login}", failing=GIVE_UP)
         mailbox = encode_mailbox(folder)
         if (await client.select(mailbox)).result != "OK":
             # A new account often has no Sent folder yet; the first sent mail creates it.
-            _require(await client.create(mailbox), f"CREATE {folder!r}", temporary=False)
-            _require(await client.select(mailbox), f"SELECT {folder!r}", temporary=True)
+            _require(await client.create(mailbox), f"CREATE {folder!r}", failing=GIVE_UP)
+            _require(await client.select(mailbox), f"SELECT {folder!r}", failing=RETRY)
         found = await client.uid_search("HEADER", "Message-ID", quoted(message_id), charset=None)
-        _require(found, f"SEARCH in {folder!r}", temporary=True)
+        _require(found, f"SEARCH in {folder!r}", failing=RETRY)
         if parse_search(found.lines):
             return False
-        _require(await client.append(raw, mailbox, flags=r"(\Seen)"), f"APPEND to {folder!r}", temporary=True)
+        _require(await client.append(raw, mailbox, flags=r"(\Seen)"), f"APPEND to {folder!r}", failing=RETRY)
         return True
     except ssl.SSLCertVerificationError as error:
         reason = f"TLS certificate of {host} not trusted: {error.verify_message}"
-        raise SentFolderFailure(True, reason) from error
+        raise SentFolderFailure(RETRY, reason) from error
     except (OSError, TimeoutError, AioImapException) as error:
-        raise SentFolderFailure(True, f"IMAP {host}:{port}: {error or type(error).__name__}") from error
+        raise SentFolderFailure(RETRY, f"IMAP {host}:{port}: {error or type(error).__name__}") from error
     finally:
         await _logout(client)
 
@@ -74,18 +77,18 @@ async def append_once(
 async def _starttls(client: IMAP4, tls: ssl.SSLContext, host: str) -> None:
     protocol = client.protocol
     if "STARTTLS" not in protocol.capabilities:
-        raise SentFolderFailure(False, f"{host} does not offer STARTTLS; refusing to log in in clear")
+        raise SentFolderFailure(GIVE_UP, f"{host} does not offer STARTTLS; refusing to log in in clear")
     _require(await protocol.execute(Command("STARTTLS", protocol.new_tag(), loop=protocol.loop)),
-             "STARTTLS", temporary=True)  # fmt: skip
+             "STARTTLS", failing=RETRY)  # fmt: skip
     loop = asyncio.get_running_loop()
     protocol.transport = await loop.start_tls(protocol.transport, protocol, tls, server_hostname=host)
     await protocol.capability()  # RFC 3501 §6.2.1: capabilities from before TLS are void
 
 
-def _require(response: Response, what: str, *, temporary: bool) -> None:
+def _require(response: Response, what: str, *, failing: Verdict) -> None:
     if response.result != "OK":
         text = b" ".join(bytes(line) for line in response.lines).decode(errors="replace")[:300]
-        raise SentFolderFailure(temporary, f"IMAP {what} answered {response.result}: {text}")
+        raise SentFolderFailure(failing, f"IMAP {what} answered {response.result}: {text}")
 
 
 async def _logout(client: IMAP4) -> None:

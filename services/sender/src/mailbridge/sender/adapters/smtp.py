@@ -26,8 +26,9 @@ from mailbridge.sender.adapters.smtp_session import (
     transact,
     where,
 )
+from mailbridge.sender.model import Verdict
 from mailbridge.sender.outgoing import SmtpTarget
-from mailbridge.sender.ports import Built, Delivery, DeliveryOutcome
+from mailbridge.sender.ports import Built, Delivery
 from mailbridge.sender.smtp_replies import SmtpResult, failed
 
 
@@ -43,7 +44,7 @@ async def send(
     try:
         return await transact(client, built)
     except DeadBeforeData as error:
-        return failed(DeliveryOutcome.TEMPORARY, f"{where(target)} closed the connection: {error}")
+        return failed(Verdict.RETRY, f"{where(target)} closed the connection: {error}")
     except Exception as error:  # noqa: BLE001 - every failure becomes a classified result
         return explain(error, target, "the transaction")
     finally:
@@ -122,7 +123,7 @@ class SmtpPool:
             self._forget(lane)
             raise
         result = await self._attempt(lane, client, target, built)
-        return result or failed(DeliveryOutcome.TEMPORARY, f"{where(target)} closed the connection")
+        return result or failed(Verdict.RETRY, f"{where(target)} closed the connection")
 
     async def close(self) -> None:
         lanes, self._lanes = list(self._lanes.values()), {}

@@ -38,8 +38,9 @@ from aiosmtplib import (
     SMTPTimeoutError,
 )
 from mailbridge.common.addresses import is_plain_address
+from mailbridge.sender.model import Verdict
 from mailbridge.sender.outgoing import SmtpTarget
-from mailbridge.sender.ports import Built, DeliveryOutcome
+from mailbridge.sender.ports import Built
 from mailbridge.sender.smtp_replies import (
     RecipientReply,
     SmtpResult,
@@ -89,7 +90,7 @@ def _not_a_reply(client: SMTP, step: str, error: SMTPResponseException) -> None:
 
 async def password_login(client: SMTP, target: SmtpTarget) -> None:
     if target.password is None:
-        raise SmtpFailure(failed(DeliveryOutcome.PERMANENT, f"no password stored for {target.login}"))
+        raise SmtpFailure(failed(Verdict.GIVE_UP, f"no password stored for {target.login}"))
     await client.login(target.login, target.password)
 
 
@@ -103,7 +104,7 @@ async def open_client(
 ) -> SMTP:  # fmt: skip
     """A connected, encrypted as configured and logged-in client; SmtpFailure otherwise."""
     if target.encryption not in ("none", "auto", "ssl"):
-        raise SmtpFailure(failed(DeliveryOutcome.PERMANENT, f"unknown SMTP encryption {target.encryption!r}"))
+        raise SmtpFailure(failed(Verdict.GIVE_UP, f"unknown SMTP encryption {target.encryption!r}"))
     client = SMTP(
         hostname=target.host, port=target.port, timeout=timeout_s, use_tls=target.encryption == "ssl",
         start_tls=False, tls_context=tls, local_hostname=local_hostname,
@@ -117,7 +118,7 @@ async def open_client(
                 await client.ehlo()  # RFC 3207 §4.2: what was said before TLS no longer counts
             elif target.auth:
                 raise SmtpFailure(failed(
-                    DeliveryOutcome.PERMANENT,
+                    Verdict.GIVE_UP,
                     f"{where(target)} does not offer STARTTLS; refusing to send the password in clear",
                 ))  # fmt: skip
         if target.auth:
@@ -143,7 +144,7 @@ async def transact(client: SMTP, built: Built) -> SmtpResult:
         _not_a_reply(client, step, error)
         await _reset(client)
         return replied(error.code, error.message, f"sender {built.envelope_from} refused")
-    if not any(reply.outcome is DeliveryOutcome.SENT for reply in replies):
+    if not any(reply.outcome is Verdict.DONE for reply in replies):
         await _reset(client)
         return all_refused(replies)
     try:
@@ -153,7 +154,7 @@ async def transact(client: SMTP, built: Built) -> SmtpResult:
         await _reset(client)
         refusal = replied(error.code, error.message, "message refused")
         return SmtpResult(refusal.outcome, refusal.reply, tuple(replies))
-    return SmtpResult(DeliveryOutcome.SENT, str(response), tuple(replies))
+    return SmtpResult(Verdict.DONE, str(response), tuple(replies))
 
 
 async def _data(client: SMTP, raw: bytes) -> SMTPResponse:
@@ -191,7 +192,7 @@ def explain(error: Exception, target: SmtpTarget, phase: str) -> SmtpResult:
         error = NotAReply(phase, error)
     if isinstance(error, NotAReply):
         garbage = f"{at} sent something that is not an SMTP reply during {error.step}: {error}"
-        return failed(DeliveryOutcome.TEMPORARY, garbage)
+        return failed(Verdict.RETRY, garbage)
     if isinstance(error, SMTPAuthenticationError):
         return replied(error.code, error.message, f"login as {target.login} at {at} rejected")
     if isinstance(error, SMTPRecipientsRefused):  # only from sendmail-style calls; kept for completeness
@@ -199,16 +200,16 @@ def explain(error: Exception, target: SmtpTarget, phase: str) -> SmtpResult:
     if isinstance(error, SMTPResponseException):
         return replied(error.code, error.message, f"{at} answered during {phase}")
     if isinstance(error, SMTPTimeoutError):
-        return failed(DeliveryOutcome.TEMPORARY, f"timed out during {phase} with {at}: {error}")
+        return failed(Verdict.RETRY, f"timed out during {phase} with {at}: {error}")
     if isinstance(error, SMTPServerDisconnected) and error.__cause__ is None:
-        return failed(DeliveryOutcome.TEMPORARY, f"{at} closed the connection during {phase}: {error}")
+        return failed(Verdict.RETRY, f"{at} closed the connection during {phase}: {error}")
     if isinstance(error, OSError):  # aiosmtplib's connect errors wrap the socket's (DNS, TLS, refused)
-        return failed(DeliveryOutcome.TEMPORARY, network_reason(error, at))
+        return failed(Verdict.RETRY, network_reason(error, at))
     if isinstance(error, ValueError):  # an address aiosmtplib cannot put on the wire (non-ASCII, quoting)
-        return failed(DeliveryOutcome.PERMANENT, f"cannot be sent to {at}: {error}")
+        return failed(Verdict.GIVE_UP, f"cannot be sent to {at}: {error}")
     if isinstance(error, SMTPException):  # e.g. AUTH not offered: only a configuration change helps
-        return failed(DeliveryOutcome.PERMANENT, f"{at} during {phase}: {error}")
-    return failed(DeliveryOutcome.TEMPORARY, f"{phase} with {at} failed: {type(error).__name__}: {error}")
+        return failed(Verdict.GIVE_UP, f"{at} during {phase}: {error}")
+    return failed(Verdict.RETRY, f"{phase} with {at} failed: {type(error).__name__}: {error}")
 
 
 async def quit_quietly(client: SMTP) -> None:

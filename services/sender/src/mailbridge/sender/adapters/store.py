@@ -12,9 +12,7 @@ the sender's byte budget has room for it.
 """
 
 import uuid
-from dataclasses import dataclass
 from datetime import timedelta
-from enum import StrEnum
 from typing import Any, cast
 
 from mailbridge.common.db.outbox import OutboxAttachment, OutboxMessage
@@ -22,13 +20,11 @@ from mailbridge.common.db.types import utcnow
 from mailbridge.common.group_commit import GroupCommit
 from mailbridge.common.secrets import SecretBox
 from mailbridge.sender.adapters import accounts, outcomes
-from mailbridge.sender.adapters.accounts import Sender
-from mailbridge.sender.adapters.outcomes import Outcome
-from mailbridge.sender.outgoing import Attachment, ImapServer, OutgoingMail, SmtpTarget
+from mailbridge.sender.adapters.claim_rows import AnyRow, attachments, claim_of, unappended_of
+from mailbridge.sender.model import Claim, Found, OutboxStatus, Outcome
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
-    Row,
     Table,
     Text,
     and_,
@@ -45,47 +41,11 @@ from sqlalchemy import cast as sql_cast
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-__all__ = ["Claim", "Claimed", "Found", "OutboxStore", "Outcome"]
 MAX_SEAL_RETRIES = 5
 INLINE_BYTES = 64 * 1024  # 256 claims in flight × 64 KiB: at most 16 MiB read ahead of the budget
+QUEUED, SENDING, SENT, FAILED = (s.value for s in OutboxStatus)  # the status column's values
 OUTBOX = cast(Table, OutboxMessage.__table__)
 ATTACHMENTS = cast(Table, OutboxAttachment.__table__)
-AnyRow = Row[*tuple[Any, ...]]  # a row of the outbox columns a statement selects
-
-
-class Found(StrEnum):
-    CLAIMED = "claimed"  # moved to `sending`: send it now
-    IN_FLIGHT = "in_flight"  # being sent by another worker (claimed, not yet stale)
-    UNAPPENDED = "unappended"  # sent, but the Sent-folder append (S10) is still to do
-    DONE = "done"  # sent or failed (or gone): nothing to do
-    UNUSABLE = "unusable"  # claimed, but its account cannot send (say, a password no key decrypts)
-
-
-@dataclass(frozen=True)
-class Claimed:
-    """A claimed outbox row: what to send, where, and the bytes if already built."""
-
-    mail: OutgoingMail
-    target: SmtpTarget
-    raw: bytes | None
-    attempt: int
-    max_attempts: int
-    sent_folder: str | None
-    imap: ImapServer
-
-
-@dataclass(frozen=True)
-class Claim:
-    found: Found
-    row: Claimed | None = None  # for CLAIMED and UNAPPENDED; None: larger than INLINE_BYTES, `load` it
-    reason: str = ""  # for UNUSABLE
-    attempt: int = 0  # for UNUSABLE: the attempt this claim counted
-    size: int = 0  # the mail's bytes in the database, for CLAIMED and UNAPPENDED
-
-    @property
-    def holds_claim(self) -> bool:
-        """Whether this claim moved the row to `sending` (the caller must `let_go` of it)."""
-        return self.found in (Found.CLAIMED, Found.UNUSABLE)
 
 
 class OutboxStore:
@@ -131,13 +91,13 @@ class OutboxStore:
         """The data of a row claimed (or found unappended) without it: too large to come along."""
         async with self._sessions() as session, session.begin():
             row = (await session.execute(_LOAD, {"ids": [outbox_id]})).first()
-            if row is None or row.status in ("failed", "queued"):
-                return Claim(Found.DONE if row is None or row.status == "failed" else Found.IN_FLIGHT)
+            if row is None or row.status in (FAILED, QUEUED):
+                return Claim(Found.DONE if row is None or row.status == FAILED else Found.IN_FLIGHT)
             found_senders = await accounts.senders(session, self._secrets, {row.account_id})
-            files = await _attachments(session, [outbox_id])
-        if row.status == "sending":
-            return _claim(found_senders, row, files.get(outbox_id, []))
-        return _unappended(found_senders, row) if not row.appended_to_sent_folder else Claim(Found.DONE)
+            files = await attachments(session, [outbox_id])
+        if row.status == SENDING:
+            return claim_of(found_senders, row, files.get(outbox_id, []))
+        return unappended_of(found_senders, row) if not row.appended_to_sent_folder else Claim(Found.DONE)
 
     async def record(self, outcome: Outcome) -> None:
         """Record the outcome (and the bytes, when first built) with its event; a sent row under
@@ -170,24 +130,24 @@ class OutboxStore:
             unappended = {
                 key: row
                 for key, row in others.items()
-                if row.status == "sent" and not row.appended_to_sent_folder
+                if row.status == SENT and not row.appended_to_sent_folder
             }
             rows = claimed | unappended
             found_senders = await accounts.senders(
                 session, self._secrets, {row.account_id for row in rows.values()}
             )
             inline = [key for key, row in claimed.items() if row.request is not None]
-            files = await _attachments(session, inline)
+            files = await attachments(session, inline)
         results: list[Claim] = []
         given: set[uuid.UUID] = set()
         for outbox_id in ids:
             if outbox_id in claimed and outbox_id not in given:
                 given.add(outbox_id)  # the same id twice in one batch: the second waits its turn
-                results.append(_claim(found_senders, claimed[outbox_id], files.get(outbox_id, [])))
-            elif outbox_id in claimed or (outbox_id in others and others[outbox_id].status == "sending"):
+                results.append(claim_of(found_senders, claimed[outbox_id], files.get(outbox_id, [])))
+            elif outbox_id in claimed or (outbox_id in others and others[outbox_id].status == SENDING):
                 results.append(Claim(Found.IN_FLIGHT))
             elif outbox_id in unappended:
-                results.append(_unappended(found_senders, unappended[outbox_id]))
+                results.append(unappended_of(found_senders, unappended[outbox_id]))
             else:
                 results.append(Claim(Found.DONE))
         return results
@@ -230,12 +190,12 @@ _CLAIM = (
     .where(
         _COLUMN.id.in_(_IDS),
         or_(
-            _COLUMN.status == "queued",
-            and_(_COLUMN.status == "sending", _COLUMN.updated_at < bindparam("cutoff", type_=_TIME)),
+            _COLUMN.status == QUEUED,
+            and_(_COLUMN.status == SENDING, _COLUMN.updated_at < bindparam("cutoff", type_=_TIME)),
         ),
     )
     .values(
-        status="sending", attempts=_COLUMN.attempts + 1, version=_COLUMN.version + 1,
+        status=SENDING, attempts=_COLUMN.attempts + 1, version=_COLUMN.version + 1,
         updated_at=bindparam("now", type_=_TIME),
     )
     .returning(*_CLAIM_COLUMNS)
@@ -249,7 +209,7 @@ _LOAD = select(
 ).where(_COLUMN.id.in_(_IDS))  # fmt: skip
 _HELD = (
     select(_COLUMN.id)
-    .where(_COLUMN.id.in_(_IDS), _COLUMN.status == "sending")
+    .where(_COLUMN.id.in_(_IDS), _COLUMN.status == SENDING)
     .with_for_update(skip_locked=True)
 )
 _RENEW = (
@@ -257,50 +217,3 @@ _RENEW = (
     .where(_COLUMN.id.in_(_HELD.scalar_subquery()))
     .values(updated_at=bindparam("now", type_=_TIME))
 )
-_ATTACHMENT_ROWS = (
-    select(OutboxAttachment).where(OutboxAttachment.outbox_id.in_(_IDS)).order_by(OutboxAttachment.id)
-)
-
-
-def _claim(senders: dict[uuid.UUID, Sender | str], row: AnyRow, files: list[Attachment]) -> Claim:
-    sender = senders.get(row.account_id, "its account is gone")
-    if isinstance(sender, str):
-        return Claim(Found.UNUSABLE, reason=sender, attempt=row.attempts)
-    if row.request is None:  # larger than INLINE_BYTES: loaded once the budget has room
-        return Claim(Found.CLAIMED, size=row.size)
-    try:
-        return Claim(Found.CLAIMED, _claimed(sender, row, files), size=row.size)
-    except (TypeError, ValueError, AttributeError) as error:  # a stored request of the wrong shape
-        return Claim(
-            Found.UNUSABLE, reason=f"the stored request cannot be read: {error}", attempt=row.attempts
-        )
-
-
-def _unappended(senders: dict[uuid.UUID, Sender | str], row: AnyRow) -> Claim:
-    sender = senders.get(row.account_id)
-    if not isinstance(sender, Sender) or not sender.sent_folder:
-        return Claim(Found.DONE)
-    if row.request is None:
-        return Claim(Found.UNAPPENDED, size=row.size)
-    try:
-        return Claim(Found.UNAPPENDED, _claimed(sender, row, []), size=row.size)
-    except (TypeError, ValueError, AttributeError):
-        return Claim(Found.DONE)
-
-
-def _claimed(sender: Sender, row: AnyRow, files: list[Attachment]) -> Claimed:
-    return Claimed(
-        mail=sender.mail(row.id, row.request, files), target=sender.target, raw=row.raw,
-        attempt=row.attempts, max_attempts=row.max_attempts, sent_folder=sender.sent_folder, imap=sender.imap,
-    )  # fmt: skip
-
-
-async def _attachments(
-    session: AsyncSession, outbox_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, list[Attachment]]:
-    files: dict[uuid.UUID, list[Attachment]] = {}
-    if outbox_ids:
-        found = await session.scalars(_ATTACHMENT_ROWS, {"ids": outbox_ids})
-        for a in found:
-            files.setdefault(a.outbox_id, []).append(Attachment(a.filename, a.content_type, a.data))
-    return files

@@ -22,6 +22,7 @@ from mailbridge.common.db.outbox import OutboxMessage
 from mailbridge.common.db.types import utcnow
 from mailbridge.common.events import EgressSendRequested, SendRequested
 from mailbridge.common.outbox_relay import enqueue_many
+from mailbridge.sender.model import OutboxStatus
 from sqlalchemy import ColumnElement, FromClause, Table, Update, and_, bindparam, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -63,14 +64,14 @@ async def sweep(
 
 def _stale(rows: FromClause) -> ColumnElement[bool]:
     return and_(
-        rows.c.status == "sending", rows.c.egress == bindparam("b_egress"),
+        rows.c.status == OutboxStatus.SENDING.value, rows.c.egress == bindparam("b_egress"),
         rows.c.updated_at < bindparam("b_stale", type_=_TIME),
     )  # fmt: skip
 
 
 def _lost(rows: FromClause) -> ColumnElement[bool]:
     return and_(
-        rows.c.status == "queued", rows.c.egress == bindparam("b_egress"),
+        rows.c.status == OutboxStatus.QUEUED.value, rows.c.egress == bindparam("b_egress"),
         or_(
             and_(rows.c.attempts == 0, rows.c.updated_at < bindparam("b_queued", type_=_TIME)),
             and_(rows.c.attempts > 0, rows.c.updated_at < bindparam("b_retry", type_=_TIME)),
@@ -92,5 +93,5 @@ def _bounded(condition: Callable[[FromClause], ColumnElement[bool]], **values: A
     )
 
 
-_GIVE_BACK = _bounded(_stale, status="queued", version=_COLUMN.version + 1)
+_GIVE_BACK = _bounded(_stale, status=OutboxStatus.QUEUED.value, version=_COLUMN.version + 1)
 _REQUEST_AGAIN = _bounded(_lost)
