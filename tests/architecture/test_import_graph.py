@@ -12,7 +12,8 @@ import is still a dependency). The stdlib is enough: import-linter would add a d
 grimp) for the same prefix rules, and a fake graph here is a plain dict.
 
 A rule is one `Forbidden(importer, imported, unless=...)` line over module prefixes. "A use-case
-imports no adapter" (another part of #12, not true yet) is one more line in `rules()`:
+imports no adapter" is one more line in `rules()`, for the services in `USE_CASES_ON_PORTS` (the
+rest of #12 adds the others):
 
     *(Forbidden(f"mailbridge.{s}", f"mailbridge.{s}.adapters", unless=(f"mailbridge.{s}.main",
       f"mailbridge.{s}.adapters")) for s in services),
@@ -29,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMMON, TESTKIT, LAUNCHER = "mailbridge.common", "mailbridge.testkit", "mailbridge.launcher"
 SOURCE_ROOTS = ("libs/*/src", "services/*/src", "launcher/src")
 Graph = Mapping[str, Iterable[str]]  # module → the modules it imports
+USE_CASES_ON_PORTS = {"mailbridge.sender"}  # services whose adapters only main.py and adapters import
 
 
 def within(module: str, prefix: str) -> bool:
@@ -61,6 +63,11 @@ def rules(services: list[str]) -> list[Forbidden]:
         *(Forbidden(COMMON, target) for target in (*services, LAUNCHER, TESTKIT)),
         *(Forbidden(TESTKIT, target) for target in (*services, LAUNCHER)),
         *(Forbidden(runtime, TESTKIT) for runtime in (*services, LAUNCHER)),
+        *(
+            Forbidden(s, f"{s}.adapters", unless=(f"{s}.main", f"{s}.adapters"))
+            for s in services
+            if s in USE_CASES_ON_PORTS
+        ),
     ]
 
 
@@ -128,6 +135,7 @@ FAKE_SERVICES = ["mailbridge.fetcher", "mailbridge.sender"]
         ("mailbridge.fetcher.main", "mailbridge.launcher"),  # a service imports the launcher
         ("mailbridge.sender.adapters.smtp", "mailbridge.testkit.smtp"),  # runtime code, the testkit
         ("mailbridge.testkit.fixtures", "mailbridge.sender.settings"),  # the testkit, a service
+        ("mailbridge.sender.send_outbox", "mailbridge.sender.adapters.store"),  # a use-case, an adapter
     ],
 )
 def test_a_forbidden_import_is_reported(importer: str, imported: str) -> None:
