@@ -3,11 +3,11 @@
 from datetime import UTC, datetime
 
 import pytest
-from mailbridge.common.endpoints import TransportSecurity
+from mailbridge.common.endpoints import Endpoint, TransportSecurity
 from mailbridge.sender.adapters.sent_folder import ImapSentFolder, append_once
 from mailbridge.sender.mime import build_message
 from mailbridge.sender.model import Verdict
-from mailbridge.sender.outgoing import ImapServer, SmtpTarget
+from mailbridge.sender.outgoing import SmtpTarget
 from mailbridge.sender.ports import SentFolderFailure
 from mailbridge.testkit.stack import MailStack
 from mailbridge.testkit.users import MailUser
@@ -23,7 +23,7 @@ async def test_s10_append_then_append_again_keeps_one_copy(
 ) -> None:
     built = build_message(outgoing(mail_user.address, ("bob@example.net",)), datetime.now(UTC))
     folder = ImapSentFolder(mail_stack.client_context(), timeout_s=10.0)
-    imap = ImapServer("127.0.0.1", mail_stack.ports.imap, TransportSecurity.STARTTLS)
+    imap = Endpoint("127.0.0.1", mail_stack.ports.imap, TransportSecurity.STARTTLS)
     await folder.append_once(_target(mail_user), imap, "Sent", built.raw, built.message_id)
     await folder.append_once(_target(mail_user), imap, "Sent", built.raw, built.message_id)
     assert delivered(mail_stack, mail_user, "Sent") == [built.raw]
@@ -52,7 +52,7 @@ async def test_s10_a_wrong_password_is_permanent(mail_stack: MailStack, mail_use
     with pytest.raises(SentFolderFailure) as failure:
         await folder.append_once(
             _target(mail_user, "wrong"),
-            ImapServer("127.0.0.1", mail_stack.ports.imap, TransportSecurity.STARTTLS),
+            Endpoint("127.0.0.1", mail_stack.ports.imap, TransportSecurity.STARTTLS),
             "Sent",
             built.raw,
             built.message_id,

@@ -5,10 +5,10 @@ import traceback
 import uuid
 
 import pytest
-from mailbridge.common.endpoints import TransportSecurity
+from mailbridge.common.endpoints import Endpoint, TransportSecurity
 from mailbridge.common.logging import JsonFormatter
 from mailbridge.sender.model import Claimed
-from mailbridge.sender.outgoing import ImapServer, OutgoingMail, SmtpTarget
+from mailbridge.sender.outgoing import OutgoingMail, SmtpTarget
 
 PASSWORD = "hunter2-Geheim"
 
@@ -19,7 +19,7 @@ def _target() -> SmtpTarget:
 
 def _claimed() -> Claimed:
     mail = OutgoingMail(uuid.uuid4(), "alice@example.net", None, None, ("bob@example.net",))
-    imap = ImapServer("imap.example.net", 143, TransportSecurity.STARTTLS)
+    imap = Endpoint("imap.example.net", 143, TransportSecurity.STARTTLS)
     return Claimed(mail, _target(), None, 1, 5, "Sent", imap)
 
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from mailbridge.sender.outgoing import ImapServer, OutgoingMail, SmtpTarget
+from mailbridge.common.endpoints import Endpoint
+from mailbridge.sender.outgoing import OutgoingMail, SmtpTarget
 
 
 class Verdict(StrEnum):
@@ -54,7 +55,7 @@ class Claimed:
     attempt: int
     max_attempts: int
     sent_folder: str | None
-    imap: ImapServer
+    imap: Endpoint  # where the Sent folder lives (S10): the account's incoming IMAP server
 
 
 @dataclass(frozen=True)

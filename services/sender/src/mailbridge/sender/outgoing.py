@@ -3,8 +3,6 @@
 import uuid
 from dataclasses import dataclass, field
 
-from mailbridge.common.endpoints import TransportSecurity
-
 
 @dataclass(frozen=True)
 class Attachment:
@@ -31,15 +29,6 @@ class OutgoingMail:
     references: tuple[str, ...] = ()
     message_id_domain: str = "mailbridge.invalid"
     extra_headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ImapServer:
-    """Where the Sent folder lives (S10): the account's incoming IMAP server, as configured."""
-
-    host: str
-    port: int
-    security: TransportSecurity
 
 
 @dataclass(frozen=True)

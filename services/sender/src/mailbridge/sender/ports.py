@@ -5,8 +5,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from mailbridge.common.endpoints import Endpoint
 from mailbridge.sender.model import Claim, Outcome, Verdict
-from mailbridge.sender.outgoing import ImapServer, OutgoingMail, SmtpTarget
+from mailbridge.sender.outgoing import OutgoingMail, SmtpTarget
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class Mailer(Protocol):
 
 class SentFolder(Protocol):
     async def append_once(
-        self, target: SmtpTarget, imap: ImapServer, folder: str, raw: bytes, message_id: str
+        self, target: SmtpTarget, imap: Endpoint, folder: str, raw: bytes, message_id: str
     ) -> None: ...
 
 

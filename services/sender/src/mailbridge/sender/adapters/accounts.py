@@ -5,9 +5,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from mailbridge.common.db.tables import MailAccount, MailServer
-from mailbridge.common.endpoints import SmtpEncryption, incoming_endpoint, parse_host_port, smtp_port
+from mailbridge.common.endpoints import (
+    Endpoint,
+    SmtpEncryption,
+    incoming_endpoint,
+    parse_host_port,
+    smtp_port,
+)
 from mailbridge.common.secrets import SecretBox, SecretKeyError
-from mailbridge.sender.outgoing import Attachment, ImapServer, OutgoingMail, SmtpTarget
+from mailbridge.sender.outgoing import Attachment, OutgoingMail, SmtpTarget
 from sqlalchemy import BindParameter, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,7 +29,7 @@ _SENDERS = (
 class Sender:
     account: MailAccount
     target: SmtpTarget
-    imap: ImapServer
+    imap: Endpoint
     sent_folder: str | None
 
     def mail(self, outbox_id: uuid.UUID, request: dict[str, Any], files: list[Attachment]) -> OutgoingMail:
@@ -56,11 +62,10 @@ async def senders(
     return found
 
 
-def _imap(server: MailServer) -> ImapServer:
-    found = incoming_endpoint(
+def _imap(server: MailServer) -> Endpoint:
+    return incoming_endpoint(
         server.incoming_host, server.incoming_protocol, server.incoming_tls, server.incoming_tls_mode
     )
-    return ImapServer(found.host, found.port, found.security)
 
 
 def _target(server: MailServer, account: MailAccount, secrets: SecretBox) -> SmtpTarget:

@@ -6,18 +6,18 @@ an earlier attempt appended it and crashed before recording that, so nothing is 
 appends of the same row at the same moment are prevented by the outbox claim, not here.
 
 The IMAP server is reached with the transport security of the account's server settings (S9,
-`ImapServer.security`). aioimaplib 2.0 has no STARTTLS call, so the command is sent by hand and
-the transport upgraded with asyncio's `start_tls`.
+`Endpoint.security`; the trust and the timeout are the sender's own). aioimaplib 2.0 has no
+STARTTLS call, so the command is sent by hand and the transport upgraded with `start_tls`.
 """
 
 import asyncio
 import ssl
 
 from aioimaplib import IMAP4, IMAP4_SSL, AioImapException, Command, Response
-from mailbridge.common.endpoints import TransportSecurity
+from mailbridge.common.endpoints import Endpoint, TransportSecurity
 from mailbridge.common.imap_text import encode_mailbox, parse_search, quoted
 from mailbridge.sender.model import Verdict
-from mailbridge.sender.outgoing import ImapServer, SmtpTarget
+from mailbridge.sender.outgoing import SmtpTarget
 from mailbridge.sender.ports import SentFolderFailure
 
 RETRY, GIVE_UP = Verdict.RETRY, Verdict.GIVE_UP
@@ -30,7 +30,7 @@ class ImapSentFolder:
         self._tls, self._timeout_s = tls, timeout_s
 
     async def append_once(
-        self, target: SmtpTarget, imap: ImapServer, folder: str, raw: bytes, message_id: str
+        self, target: SmtpTarget, imap: Endpoint, folder: str, raw: bytes, message_id: str
     ) -> None:
         if target.password is None:
             raise SentFolderFailure(GIVE_UP, f"no password stored for {target.login}")
