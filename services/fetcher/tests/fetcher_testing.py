@@ -1,6 +1,7 @@
 """Helpers for the fetcher tests: a migrated store on each backend, accounts on the real stack."""
 
 import poplib
+import ssl
 import uuid
 from dataclasses import dataclass
 
@@ -9,8 +10,12 @@ from mailbridge.common.db.tables import MailAccount, MailServer, User
 from mailbridge.common.endpoints import IncomingProtocol, TransportSecurity
 from mailbridge.common.events import FetchReason
 from mailbridge.common.secrets import SecretBox
+from mailbridge.fetcher.adapters.imap_connections import ImapConnections
+from mailbridge.fetcher.adapters.pop3 import Pop3Sessions
+from mailbridge.fetcher.adapters.store import MailStore
 from mailbridge.fetcher.fetch_account import FetchDeps, Result, fetch_account
 from mailbridge.fetcher.model import AccountConfig, Lease
+from mailbridge.fetcher.sync import Limits
 from mailbridge.testkit.stack import MailStack
 from mailbridge.testkit.users import MailUser
 from sqlalchemy import select
@@ -24,6 +29,16 @@ ACCOUNT = AccountConfig(
     can_receive=True, config_version="1.1",
 )  # fmt: skip
 LEASE = Lease(ACCOUNT.account_id, "test", 1)
+
+
+def fetch_deps(
+    store: MailStore, ssl_context: ssl.SSLContext, holder: str, limits: Limits, timeout_s: float
+) -> FetchDeps:
+    """The fetcher's deps wired to the real adapters, as `main` wires them (no IMAP connection
+    kept between fetches)."""
+    return FetchDeps(
+        store, ssl_context, holder, limits, timeout_s, connections=ImapConnections(), pop3=Pop3Sessions()
+    )
 
 
 async def no_heartbeat() -> None:

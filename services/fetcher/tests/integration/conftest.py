@@ -6,14 +6,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 import pytest
-from fetcher_testing import FetchWorld
+from fetcher_testing import FetchWorld, fetch_deps
 from hostile_accounts import hostile_account
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.db.tables import MailAccount, MailServer
 from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.fetcher.adapters.store import MailStore
-from mailbridge.fetcher.fetch_account import FetchDeps
 from mailbridge.fetcher.sync import Limits
 from mailbridge.testkit.config_rows import empty_tables
 from mailbridge.testkit.hostile import HostileServer
@@ -33,7 +32,7 @@ async def world(migrated_url: str, mail_stack: MailStack) -> AsyncIterator[Fetch
     await empty_tables(sessions)
     secrets = SecretBox([generate_key()])
     limits = Limits(batch_count=7, batch_bytes=64 * 1024, lease_ttl=timedelta(seconds=30))
-    deps = FetchDeps(MailStore(sessions, secrets), mail_stack.client_context(), "test-holder", limits, 10.0)
+    deps = fetch_deps(MailStore(sessions, secrets), mail_stack.client_context(), "test-holder", limits, 10.0)
     yield FetchWorld(sessions, secrets, deps, mail_stack)
     await engine.dispose()
 

@@ -5,6 +5,7 @@ import asyncio
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
+from typing import cast
 
 import pytest
 from fetcher_testing import FetchWorld, message
@@ -114,6 +115,6 @@ async def test_idle_connections_are_closed(
     account = await world.account(mail_user)
     assert (await fetch(keeping, account)).outcome is Outcome.DONE
     clock.now += 301
-    await keeping.connections.close_idle()
+    await cast(ImapConnections, keeping.connections).close_idle()
     assert (await fetch(keeping, account)).outcome is Outcome.DONE
     assert await logins(world.stack, mail_user, 2) == 2

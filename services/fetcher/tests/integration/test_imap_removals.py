@@ -9,7 +9,7 @@ from fetcher_testing import FetchWorld, message, no_heartbeat
 from mailbridge.common.db.mailstore import FetchState, OutboxEvent
 from mailbridge.common.events import FetchReason, MailRemovedOnServer
 from mailbridge.fetcher.fetch_account import fetch_account
-from mailbridge.fetcher.sync import Counts
+from mailbridge.fetcher.fetch_record import Counts
 from mailbridge.testkit.users import MailUser
 from sqlalchemy import select
 

@@ -8,7 +8,7 @@ import pytest
 from fetcher_testing import FetchWorld, message, on_server
 from mailbridge.common.db.mailstore import FetchState
 from mailbridge.common.db.tables import MailAccount
-from mailbridge.fetcher.fetch_account import FetchDeps, Outcome
+from mailbridge.fetcher.fetch_account import Outcome
 from mailbridge.testkit.users import MailUser
 from sqlalchemy import select
 
@@ -18,10 +18,9 @@ async def test_a_message_above_the_maximum_is_skipped_and_never_deleted(
 ) -> None:
     big = message(1, mail_user.address, body="x" * 200_000)
     world.stack.seed(mail_user.address, [message(0, mail_user.address), big, message(2, mail_user.address)])
-    world.deps = FetchDeps(
-        world.deps.store, world.deps.ssl_context, "test-holder",
-        replace(world.deps.limits, max_message_bytes=100_000), world.deps.timeout_s,
-    )  # fmt: skip
+    world.deps = replace(
+        world.deps, holder="test-holder", limits=replace(world.deps.limits, max_message_bytes=100_000)
+    )
     account = await world.account(mail_user, protocol="pop3", delete_after_fetch=True)
     result = await world.fetch(account)
     assert (result.outcome, result.reason) == (Outcome.DONE, None)

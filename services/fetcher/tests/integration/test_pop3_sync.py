@@ -1,7 +1,9 @@
 """POP3 against the real Dovecot: UIDL identity, S11 delete after loading, S12 delete after N
 days from the first download, and nothing deleted that the store has not committed."""
 
+from dataclasses import replace
 from datetime import timedelta
+from typing import cast
 
 import pytest
 from fetcher_testing import FetchWorld, message, no_heartbeat, on_server
@@ -9,7 +11,7 @@ from mailbridge.common.db.mailstore import Pop3Seen
 from mailbridge.common.db.types import utcnow
 from mailbridge.common.events import FetchReason
 from mailbridge.fetcher.adapters.store import MailStore
-from mailbridge.fetcher.fetch_account import FetchDeps, Outcome, fetch_account
+from mailbridge.fetcher.fetch_account import Outcome, fetch_account
 from mailbridge.fetcher.model import AccountConfig, Lease, NewMessage
 from mailbridge.fetcher.summary import Summary
 from mailbridge.testkit.users import MailUser
@@ -86,8 +88,8 @@ class FailingStore(MailStore):
 async def test_s11_crash_before_commit_deletes_nothing(world: FetchWorld, mail_user: MailUser) -> None:
     world.stack.seed(mail_user.address, [message(i, mail_user.address) for i in range(4)])
     account = await world.account(mail_user, protocol="pop3", delete_after_fetch=True)
-    store = FailingStore(world.deps.store, fail_at=3)
-    crashing = FetchDeps(store, world.deps.ssl_context, "crasher", world.deps.limits)
+    store = FailingStore(cast(MailStore, world.deps.store), fail_at=3)
+    crashing = replace(world.deps, store=store, holder="crasher", timeout_s=30.0)
     crashed = await fetch_account(crashing, account, FetchReason.MANUAL, no_heartbeat)
     assert crashed.outcome is Outcome.RETRY, "an unforeseen error is recorded and retried, not raised"
     assert crashed.reason is not None

@@ -21,12 +21,12 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
+from fetcher_testing import fetch_deps
 from interop.interop_testing import InteropWorld
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.fetcher.adapters.store import MailStore
-from mailbridge.fetcher.fetch_account import FetchDeps
 from mailbridge.fetcher.sync import Limits
 from mailbridge.testkit.config_rows import empty_tables
 from mailbridge.testkit.interop import InteropServer, client_context
@@ -47,6 +47,6 @@ async def interop_world(
     await empty_tables(sessions)
     secrets = SecretBox([generate_key()])
     limits = Limits(batch_count=7, batch_bytes=256 * 1024, lease_ttl=timedelta(seconds=30))
-    deps = FetchDeps(MailStore(sessions, secrets), client_context(interop_server), "interop", limits, 10.0)
+    deps = fetch_deps(MailStore(sessions, secrets), client_context(interop_server), "interop", limits, 10.0)
     yield InteropWorld(sessions, secrets, deps, interop_server)
     await engine.dispose()

@@ -14,19 +14,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import partial
-from typing import Any
 
 from mailbridge.common.db.types import utcnow
 from mailbridge.common.endpoints import Endpoint, IncomingProtocol
 from mailbridge.common.events import FetchReason
 from mailbridge.fetcher import lease_keeper
-from mailbridge.fetcher.adapters.imap_connections import ImapConnections
-from mailbridge.fetcher.adapters.pop3 import Pop3Mailbox
-from mailbridge.fetcher.adapters.store import MailStore
 from mailbridge.fetcher.failures import FetchFailure, Kind, permanent, transient
+from mailbridge.fetcher.fetch_record import Counts, FetchRecord, failed, succeeded
 from mailbridge.fetcher.model import AccountConfig, LastOutcome, Lease, LeaseLost
-from mailbridge.fetcher.ports import Heartbeat
-from mailbridge.fetcher.sync import Counts, Limits, sync_imap, sync_pop3
+from mailbridge.fetcher.ports import Heartbeat, ImapConnector, Pop3Connector, Store
+from mailbridge.fetcher.sync import Limits, sync_imap, sync_pop3
 from mailbridge.fetcher.sync_plan import Cursor
 
 logger = logging.getLogger(__name__)
@@ -41,12 +38,17 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class FetchDeps:
-    store: MailStore
+    """The ports a fetch works through (wired in `main`) and its settings: the IMAP connections
+    (`connections`, maybe kept between fetches) and POP3 sessions are opened to an `Endpoint`
+    with `ssl_context` and `timeout_s`."""
+
+    store: Store
     ssl_context: ssl.SSLContext
     holder: str
     limits: Limits = field(default_factory=Limits)
     timeout_s: float = 30.0
-    connections: ImapConnections = field(default_factory=ImapConnections)  # keeps none by default
+    connections: ImapConnector = field(kw_only=True)
+    pop3: Pop3Connector = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ async def fetch_account(
         return Result(Outcome.SKIPPED, begun.refusal)
     if begun.lease is None:
         return Result(Outcome.BUSY, "another fetch of this account is running")
-    outcome: dict[str, Any] | None = None
+    outcome: FetchRecord | None = None
     lease, ttl = begun.lease, deps.limits.lease_ttl
     try:
         async with lease_keeper.kept(partial(deps.store.renew_lease, lease, ttl), ttl):
@@ -95,7 +97,7 @@ def refusal(reason: FetchReason, account: AccountConfig, previous: LastOutcome |
 async def _run(
     deps: FetchDeps, account: AccountConfig, lease: Lease, cursors: Mapping[str, Cursor],
     reason: FetchReason, heartbeat: Heartbeat,
-) -> tuple[Result, dict[str, Any] | None]:  # fmt: skip
+) -> tuple[Result, FetchRecord | None]:  # fmt: skip
     """The sync and what to record of it (nothing when the lease was lost)."""
     started = utcnow()
     try:
@@ -104,29 +106,11 @@ async def _run(
         return Result(Outcome.BUSY, str(lost)), None
     except Exception as error:  # noqa: BLE001 - whatever a library raises ends as a recorded failure
         failure = error if isinstance(error, FetchFailure) else _unexpected(error)
-        failed = {
-            "status": "failed", "reason": failure.reason, "permanent": failure.kind is Kind.PERMANENT,
-            "config_version": account.config_version, "last_started_at": started,
-            "last_finished_at": utcnow(),
-        }  # fmt: skip
-        outcome = Outcome.DONE if failure.kind is Kind.PERMANENT else Outcome.RETRY
-        return Result(outcome, failure.reason), failed
-    status, why = _partly(counts)
-    done = {
-        "status": status, "reason": why, "permanent": False, "config_version": account.config_version,
-        "last_started_at": started, "last_finished_at": utcnow(), "new_messages": counts.new,
-        "counts": {"flags_changed": counts.flags_changed, "deleted_on_server": counts.deleted_on_server,
-                   "on_server": counts.folders, "skipped": counts.skipped, "failed": counts.failed},
-    }  # fmt: skip
-    return Result(Outcome.DONE, why, counts), done
-
-
-def _partly(counts: Counts) -> tuple[str, str | None]:
-    """`ok`, or `partial` with the first reason when messages failed (they stay on the server and
-    the next fetch tries them again, #11)."""
-    if not counts.failed:
-        return "ok", None
-    return "partial", f"{len(counts.failed)} message(s) not fetched: {counts.failed[0]['reason']}"
+        permanently = failure.kind is Kind.PERMANENT
+        record = failed(account.config_version, started, utcnow(), failure.reason, permanently)
+        return Result(Outcome.DONE if permanently else Outcome.RETRY, failure.reason), record
+    done = succeeded(account.config_version, started, utcnow(), counts)
+    return Result(Outcome.DONE, done.reason, counts), done
 
 
 def _unexpected(error: Exception) -> FetchFailure:
@@ -146,12 +130,8 @@ async def _sync(
         raise permanent("the account has no password (A3)")
     endpoint = Endpoint(account.host, account.port, account.security, deps.ssl_context, deps.timeout_s)
     if account.protocol is IncomingProtocol.POP3:
-        pop3 = Pop3Mailbox(endpoint)
-        try:
-            await pop3.connect_and_login(account.login, account.password)
+        async with deps.pop3.logged_in(account, endpoint) as pop3:
             return await sync_pop3(account, pop3, deps.store, lease, deps.limits, heartbeat, reload)
-        finally:
-            await pop3.close()
     async with deps.connections.logged_in(account, endpoint) as imap:
         known = {} if reload else cursors
         return await sync_imap(account, imap, deps.store, lease, known, deps.limits, heartbeat)

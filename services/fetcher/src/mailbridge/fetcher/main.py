@@ -15,6 +15,7 @@ from mailbridge.common.streams import ensure_streams
 from mailbridge.common.tls import client_context
 from mailbridge.fetcher import subscribers
 from mailbridge.fetcher.adapters.imap_connections import ImapConnections
+from mailbridge.fetcher.adapters.pop3 import Pop3Sessions
 from mailbridge.fetcher.adapters.store import MailStore
 from mailbridge.fetcher.fetch_account import FetchDeps
 from mailbridge.fetcher.settings import FetcherSettings
@@ -35,7 +36,7 @@ def create_app(settings: FetcherSettings) -> FastStream:
     deps = FetchDeps(
         MailStore(sessions, secrets), client_context(settings.extra_ca_file),
         holder=f"{socket.gethostname()}:{os.getpid()}", limits=limits, timeout_s=settings.fetch_timeout_s,
-        connections=connections,
+        connections=connections, pop3=Pop3Sessions(),
     )  # fmt: skip
     subscribers.register(broker, deps, settings.fetch_workers, settings.fetch_max_deliver)
     app = FastStream(broker)

@@ -1,9 +1,11 @@
 """What the fetch use-cases work with: the account's effective configuration and the lease."""
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from mailbridge.common.endpoints import IncomingProtocol, TransportSecurity
+from mailbridge.fetcher.sync_plan import Cursor
 
 INBOX = "INBOX"
 
@@ -17,7 +19,7 @@ class AccountConfig:
     port: int
     security: TransportSecurity
     login: str
-    password: str | None
+    password: str | None = field(repr=False)  # never in a repr, a log line or a traceback
     uses_oauth: bool
     inbox_folder: str
     sync_folders: tuple[str, ...]
@@ -62,6 +64,33 @@ class LastOutcome:
     permanent: bool
     config_version: str | None
     reason: str | None
+
+
+# Given the account and its last outcome, why it must not be fetched now (None: go ahead).
+Refusal = Callable[[AccountConfig, LastOutcome | None], str | None]
+
+
+@dataclass(frozen=True)
+class FetchStart:
+    """What a fetch run starts from: the account (None: it no longer exists), why it is not
+    fetched now, the lease (None with an account and no refusal: another holder has it) and
+    where each folder's last sync ended."""
+
+    account: AccountConfig | None = None
+    refusal: str | None = None
+    lease: Lease | None = None
+    cursors: Mapping[str, Cursor] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MessageLocation:
+    """Where a stored message lives on the IMAP server."""
+
+    id: uuid.UUID
+    account_id: uuid.UUID
+    folder: str
+    uidvalidity: int | None
+    uid: int | None
 
 
 class LeaseLost(Exception):

@@ -1,12 +1,24 @@
-"""The interfaces the fetch use-cases need; adapters implement them, unit tests fake them."""
+"""The interfaces the fetch use-cases need (`fetch_account`, `changes`, `sync`); adapters
+implement them (`adapters/`), `main` wires them in, unit tests fake them. A use-case imports no
+adapter."""
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime, timedelta
 from typing import Protocol
 
+from mailbridge.common.endpoints import Endpoint
+from mailbridge.fetcher.fetch_record import FetchRecord
 from mailbridge.fetcher.imap_wire import FetchedItem
-from mailbridge.fetcher.model import AccountConfig, Lease, NewMessage
+from mailbridge.fetcher.model import (
+    AccountConfig,
+    FetchStart,
+    Lease,
+    MessageLocation,
+    NewMessage,
+    Refusal,
+)
 from mailbridge.fetcher.pop3_wire import Listed
 from mailbridge.fetcher.removals import Reconciled
 from mailbridge.fetcher.summary import Summary
@@ -21,6 +33,21 @@ class ImapSession(Protocol):
     async def uids_up_to(self, last_uid: int) -> list[int]: ...
 
 
+class ImapConnection(ImapSession, Protocol):
+    """A logged-in IMAP session that also changes messages on the server (`changes`)."""
+
+    async def set_seen(self, uid: int, seen: bool) -> None: ...
+    async def move(self, uid: int, folder: str) -> tuple[int, int] | None: ...
+
+
+class ImapConnector(Protocol):
+    """Hands out an IMAP connection logged in as the account (maybe one kept from before)."""
+
+    def logged_in(
+        self, account: AccountConfig, endpoint: Endpoint
+    ) -> AbstractAsyncContextManager[ImapConnection]: ...
+
+
 class Pop3Session(Protocol):
     async def listing(self) -> list[Listed]: ...
     async def retrieve(self, number: int, max_bytes: int) -> bytes: ...
@@ -28,7 +55,33 @@ class Pop3Session(Protocol):
     async def delete_and_quit(self, numbers: list[int]) -> None: ...
 
 
+class Pop3Connector(Protocol):
+    """Opens a POP3 session logged in as the account, closed (without QUIT) when the block ends."""
+
+    def logged_in(
+        self, account: AccountConfig, endpoint: Endpoint
+    ) -> AbstractAsyncContextManager[Pop3Session]: ...
+
+
 class Store(Protocol):
+    async def load_account(self, account_id: uuid.UUID) -> AccountConfig | None: ...
+    async def begin_fetch(
+        self, account_id: uuid.UUID, holder: str, ttl: timedelta, refuse: Refusal
+    ) -> FetchStart: ...
+    async def end_fetch(self, lease: Lease, outcome: FetchRecord | None) -> None: ...
+    async def acquire_lease(self, account_id: uuid.UUID, holder: str, ttl: timedelta) -> Lease | None: ...
+    async def renew_lease(self, lease: Lease, ttl: timedelta) -> None: ...
+    async def release_lease(self, lease: Lease) -> None: ...
+    async def message_location(self, message_id: uuid.UUID) -> MessageLocation | None: ...
+    async def moved(
+        self,
+        lease: Lease,
+        ttl: timedelta,
+        message_id: uuid.UUID,
+        folder: str,
+        uidvalidity: int | None,
+        uid: int | None,
+    ) -> None: ...
     async def store_batch(
         self,
         lease: Lease,
@@ -69,7 +122,7 @@ class Store(Protocol):
     async def replace_stand_in(
         self, lease: Lease, ttl: timedelta, account: AccountConfig, message: NewMessage
     ) -> int: ...
-    async def deletable_uidls(self, account: AccountConfig, on_server: set[str]) -> list[str]: ...
+    async def first_seen(self, account_id: uuid.UUID, uidls: set[str]) -> dict[str, datetime]: ...
 
 
 Heartbeat = Callable[[], Awaitable[None]]

@@ -18,12 +18,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
-from typing import Any
 
 from mailbridge.common.budget import Budget
+from mailbridge.common.db.types import utcnow
 from mailbridge.fetcher.failures import NotSelectable, transient
+from mailbridge.fetcher.fetch_record import Counts, MessageEntry
 from mailbridge.fetcher.imap_wire import FetchedItem
 from mailbridge.fetcher.model import AccountConfig, Lease, NewMessage
+from mailbridge.fetcher.pop3_deletion import deletes_any, due_for_deletion
 from mailbridge.fetcher.pop3_wire import HEADER_IDENTITY_PREFIX, HeaderIdentities, Listed, retrieval_limit
 from mailbridge.fetcher.ports import Heartbeat, ImapSession, Pop3Session, Store
 from mailbridge.fetcher.removals import FolderPoll
@@ -46,16 +48,6 @@ class Limits:
     lease_ttl: timedelta = timedelta(minutes=2)
     max_message_bytes: int = MAX_MESSAGE_BYTES
     bytes_in_flight: Budget = field(default_factory=lambda: Budget(BYTES_IN_FLIGHT))  # per process
-
-
-@dataclass
-class Counts:
-    new: int = 0
-    flags_changed: int = 0
-    deleted_on_server: int = 0
-    folders: dict[str, int] = field(default_factory=dict)
-    skipped: list[dict[str, Any]] = field(default_factory=list)  # folder, uid/uidl, size, reason
-    failed: list[dict[str, Any]] = field(default_factory=list)  # not fetched this time, and why
 
 
 async def sync_imap(
@@ -249,7 +241,7 @@ async def sync_pop3(
             else:
                 counts.new += await store.store_batch(lease, limits.lease_ttl, account, [message])
         await heartbeat()
-    deletable = [u for u in await store.deletable_uidls(account, set(on_server)) if u not in stand_ins]
+    deletable = await _due_for_deletion(account, store, set(on_server), stand_ins)
     await pop3.delete_and_quit([on_server[uidl] for uidl in deletable])
     counts.deleted_on_server = len(deletable)
     counts.folders[account.inbox_folder] = len(listed)
@@ -267,7 +259,17 @@ async def _stored_stand_ins(
     return {uidl for uidl, raw in found if recognise(raw) is not None}
 
 
-def _pop3_entry(account: AccountConfig, item: Listed, uidl: str | None, reason: str) -> dict[str, Any]:
+async def _due_for_deletion(
+    account: AccountConfig, store: Store, on_server: set[str], stand_ins: set[str]
+) -> list[str]:
+    """S11/S12 (`pop3_deletion`) over the first-seen times of the stored UIDLs on the server."""
+    if not deletes_any(account):
+        return []
+    first_seen = await store.first_seen(account.account_id, on_server)
+    return due_for_deletion(account, first_seen, stand_ins, utcnow())
+
+
+def _pop3_entry(account: AccountConfig, item: Listed, uidl: str | None, reason: str) -> MessageEntry:
     return {"folder": account.inbox_folder, "uidl": uidl, "number": item.number, "size": item.size,
             "reason": reason}  # fmt: skip
 

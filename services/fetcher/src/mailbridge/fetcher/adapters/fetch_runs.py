@@ -9,8 +9,7 @@ round trips in all instead of nine; on SQLite each runs in one transaction.
 """
 
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, cast
 
@@ -21,22 +20,12 @@ from mailbridge.common.endpoints import (
     incoming_endpoint,
 )
 from mailbridge.fetcher.adapters import cursors, leases, outcomes, pg_fetch_runs
-from mailbridge.fetcher.model import INBOX, AccountConfig, LastOutcome, Lease
-from mailbridge.fetcher.sync_plan import Cursor
+from mailbridge.fetcher.fetch_record import FetchRecord
+from mailbridge.fetcher.model import INBOX, AccountConfig, FetchStart, LastOutcome, Lease, Refusal
 from sqlalchemy import Row, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-# Given the account and its last outcome, why it must not be fetched now (None: go ahead).
-Refusal = Callable[[AccountConfig, LastOutcome | None], str | None]
 Decrypt = Callable[[str], str]
-
-
-@dataclass(frozen=True)
-class FetchStart:
-    account: AccountConfig | None = None
-    refusal: str | None = None
-    lease: Lease | None = None  # None with an account and no refusal: another holder has it
-    cursors: Mapping[str, Cursor] = field(default_factory=dict)
 
 
 async def start(
@@ -61,9 +50,10 @@ async def start(
     return FetchStart(account) if lease is None else FetchStart(account, None, lease, found_cursors)
 
 
-async def end(session: AsyncSession, lease: Lease, outcome: Mapping[str, Any] | None) -> None:
+async def end(session: AsyncSession, lease: Lease, record: FetchRecord | None) -> None:
     """Record the outcome (when there is one) and release the lease."""
     dialect = session.get_bind().dialect.name
+    outcome = None if record is None else outcomes.values(record)
     if outcome is not None and dialect == "postgresql":
         await pg_fetch_runs.record_and_release(session, lease, outcome)
         return

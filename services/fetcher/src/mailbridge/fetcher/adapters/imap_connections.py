@@ -15,7 +15,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mailbridge.common.endpoints import Endpoint
 from mailbridge.fetcher.adapters.imap import ImapMailbox
@@ -28,7 +28,7 @@ class LoginKey:
     port: int
     security: str
     login: str
-    password_sha256: str
+    password_sha256: str = field(repr=False)
 
 
 @dataclass

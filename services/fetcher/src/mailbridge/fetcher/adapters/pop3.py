@@ -20,13 +20,14 @@ server that refuses UIDL lists messages without one, and `header_block` is None 
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
 
 from mailbridge.common.endpoints import Endpoint, TransportSecurity
 from mailbridge.fetcher.adapters.pop3_client import Client, Line
 from mailbridge.fetcher.adapters.pop3_reasons import explain, where
 from mailbridge.fetcher.failures import FetchFailure, permanent, transient
+from mailbridge.fetcher.model import AccountConfig
 from mailbridge.fetcher.pop3_wire import (
     MAX_LISTED,
     MAX_LISTING_BYTES,
@@ -41,6 +42,21 @@ from mailbridge.fetcher.pop3_wire import (
 
 MIN_RATE = 16 * 1024  # bytes a second a step may average beyond its timeout
 T = TypeVar("T")
+
+
+class Pop3Sessions:
+    """The fetcher's POP3 port (`ports.Pop3Connector`): a new session for every fetch (POP3 keeps
+    none between them), closed when the block ends; only `delete_and_quit` commits deletions."""
+
+    @contextlib.asynccontextmanager
+    async def logged_in(self, account: AccountConfig, endpoint: Endpoint) -> AsyncIterator["Pop3Mailbox"]:
+        assert account.password is not None, "callers refuse accounts without a password"
+        mailbox = Pop3Mailbox(endpoint)
+        try:
+            await mailbox.connect_and_login(account.login, account.password)
+            yield mailbox
+        finally:
+            await mailbox.close()
 
 
 class Pop3Mailbox:

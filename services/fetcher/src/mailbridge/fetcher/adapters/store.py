@@ -10,7 +10,7 @@ advances the cursor (`cursors`), or marks messages removed on the server (`remov
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -27,7 +27,8 @@ from mailbridge.fetcher.adapters import (
     new_messages,
     removed_messages,
 )
-from mailbridge.fetcher.model import AccountConfig, Lease, NewMessage
+from mailbridge.fetcher.fetch_record import FetchRecord
+from mailbridge.fetcher.model import AccountConfig, FetchStart, Lease, MessageLocation, NewMessage, Refusal
 from mailbridge.fetcher.removals import Reconciled
 from mailbridge.fetcher.summary import Summary, summarize_batch
 from mailbridge.fetcher.sync_plan import Cursor
@@ -52,13 +53,13 @@ class MailStore:
     # Fetch runs and leases ------------------------------------------------------------------
 
     async def begin_fetch(
-        self, account_id: uuid.UUID, holder: str, ttl: timedelta, refuse: fetch_runs.Refusal
-    ) -> fetch_runs.FetchStart:
+        self, account_id: uuid.UUID, holder: str, ttl: timedelta, refuse: Refusal
+    ) -> FetchStart:
         """Configuration, last outcome, lease and cursors."""
         async with self._fetch_run() as session:
             return await fetch_runs.start(session, self._decrypt, account_id, holder, ttl, refuse)
 
-    async def end_fetch(self, lease: Lease, outcome: dict[str, Any] | None) -> None:
+    async def end_fetch(self, lease: Lease, outcome: FetchRecord | None) -> None:
         """Record the outcome (if any) and release the lease, atomically."""
         async with self._fetch_run() as session:
             await fetch_runs.end(session, lease, outcome)
@@ -210,9 +211,12 @@ class MailStore:
             await removed_messages.keep_reconciled(session, account.account_id, folder, reconciled)
             return await removed_messages.mark(session, account, folder, uidvalidity, gone, utcnow())
 
-    async def message_location(self, message_id: uuid.UUID) -> StoredMessage | None:
+    async def message_location(self, message_id: uuid.UUID) -> MessageLocation | None:
         async with self._sessions() as session:
-            return await session.get(StoredMessage, message_id)
+            found = await session.get(StoredMessage, message_id)
+        if found is None:
+            return None
+        return MessageLocation(found.id, found.account_id, found.folder, found.uidvalidity, found.uid)
 
     async def moved(
         self, lease: Lease, ttl: timedelta, message_id: uuid.UUID, folder: str,
@@ -268,15 +272,18 @@ class MailStore:
             )
             return await self._insert(session, account, [message], summaries)
 
-    async def deletable_uidls(self, account: AccountConfig, on_server: set[str]) -> list[str]:
-        """S11/S12: stored messages still on the server that are due for deletion."""
-        if not account.delete_after_fetch and account.delete_after_days is None:
-            return []
+    async def first_seen(self, account_id: uuid.UUID, uidls: set[str]) -> dict[str, datetime]:
+        """When each of `uidls` that was downloaded was first downloaded (S12 counts from then);
+        what is to be deleted is decided by `pop3_deletion` (S11/S12)."""
+        found: dict[str, datetime] = {}
+        wanted = sorted(uidls)
         async with self._sessions() as session:
-            statement = select(Pop3Seen.uidl).where(
-                Pop3Seen.account_id == account.account_id, Pop3Seen.uidl.in_(on_server)
-            )
-            if not account.delete_after_fetch and account.delete_after_days is not None:
-                due = utcnow() - timedelta(days=account.delete_after_days)
-                statement = statement.where(Pop3Seen.first_seen_at <= due)
-            return sorted(await session.scalars(statement))
+            for start in range(0, len(wanted), UIDLS_PER_QUERY):
+                rows = await session.execute(
+                    select(Pop3Seen.uidl, Pop3Seen.first_seen_at).where(
+                        Pop3Seen.account_id == account_id,
+                        Pop3Seen.uidl.in_(wanted[start : start + UIDLS_PER_QUERY]),
+                    )
+                )
+                found.update((uidl, seen) for uidl, seen in rows)
+        return found
