@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[2]
 COMMON, TESTKIT, LAUNCHER = "mailbridge.common", "mailbridge.testkit", "mailbridge.launcher"
 SOURCE_ROOTS = ("libs/*/src", "services/*/src", "launcher/src")
 Graph = Mapping[str, Iterable[str]]  # module → the modules it imports
-USE_CASES_ON_PORTS = {"mailbridge.sender"}  # services whose adapters only main.py and adapters import
+# Services whose adapters only main.py and adapters import.
+USE_CASES_ON_PORTS = {"mailbridge.fetcher", "mailbridge.sender"}
 
 
 def within(module: str, prefix: str) -> bool:
@@ -136,6 +137,8 @@ FAKE_SERVICES = ["mailbridge.fetcher", "mailbridge.sender"]
         ("mailbridge.sender.adapters.smtp", "mailbridge.testkit.smtp"),  # runtime code, the testkit
         ("mailbridge.testkit.fixtures", "mailbridge.sender.settings"),  # the testkit, a service
         ("mailbridge.sender.send_outbox", "mailbridge.sender.adapters.store"),  # a use-case, an adapter
+        ("mailbridge.fetcher.fetch_account", "mailbridge.fetcher.adapters.imap"),
+        ("mailbridge.fetcher.changes", "mailbridge.fetcher.adapters.store"),
     ],
 )
 def test_a_forbidden_import_is_reported(importer: str, imported: str) -> None:
