@@ -1,4 +1,4 @@
-"""Item 1 of #10 through the real subscriber on a real nats-server and database: ten accounts on
+"""Item 1 of #10 through the real command consumer on a real nats-server and database: ten accounts on
 a server that greets and then never answers do not starve a healthy account. With more hanging
 accounts than fetch workers, a manual fetch of the healthy one (on Dovecot) completes within a
 minute, and every hanging one shows `failed` with a reason within two — never `never` — because
@@ -16,7 +16,7 @@ from faststream.nats import NatsBroker
 from fetcher_testing import FetchWorld, message
 from hostile_accounts import fast, fetch_state, hostile_account
 from mailbridge.common.events import FetchReason, FetchRequested
-from mailbridge.common.messaging import create_broker, publish
+from mailbridge.common.messaging import GRACEFUL_TIMEOUT_S, create_broker, publish
 from mailbridge.common.nats_embedded import start_embedded_nats
 from mailbridge.common.streams import ensure_streams
 from mailbridge.fetcher import subscribers
@@ -30,16 +30,20 @@ STEP_S = 3.0
 
 @pytest.fixture
 async def fetcher(world: FetchWorld, tmp_path: Path) -> AsyncIterator[NatsBroker]:
-    """The fetcher's FetchRequested subscriber, as main.py registers it, on a private NATS."""
+    """The fetcher's command consumers, as main.py starts them, on a private NATS."""
     nats = start_embedded_nats(tmp_path / "nats")
     broker = create_broker(nats.url, "fetcher-test")
-    subscribers.register(broker, fast(world, STEP_S), WORKERS, max_deliver=20)
+    commands = subscribers.consumers(fast(world, STEP_S), WORKERS, max_deliver=20)
     try:
         await broker.connect()
-        await ensure_streams(broker.connection.jetstream())
-        await broker.start()
+        js = broker.connection.jetstream()
+        await ensure_streams(js)
+        for consumer in commands:
+            await consumer.start(js)
         yield broker
     finally:
+        for consumer in commands:
+            await consumer.stop(GRACEFUL_TIMEOUT_S)
         await broker.stop()
         nats.stop()
 

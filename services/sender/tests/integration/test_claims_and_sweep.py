@@ -18,6 +18,7 @@ from mailbridge.common.db.types import utcnow
 from mailbridge.common.events import EgressSendRequested, SendRequested
 from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.common.tls import client_context
+from mailbridge.common.work_queue import Settle
 from mailbridge.sender.adapters.sent_folder import ImapSentFolder
 from mailbridge.sender.adapters.smtp import SmtpPool
 from mailbridge.sender.adapters.store import INLINE_BYTES, OutboxStore
@@ -26,7 +27,7 @@ from mailbridge.sender.mime import build_message
 from mailbridge.sender.model import Found
 from mailbridge.sender.outgoing import SmtpTarget
 from mailbridge.sender.ports import Delivery, Mailer
-from mailbridge.sender.send_outbox import MEMORY_PER_STORED_BYTE, SendDeps, Settle, send_outbox
+from mailbridge.sender.send_outbox import MEMORY_PER_STORED_BYTE, SendDeps, send_outbox
 from mailbridge.testkit.config_rows import add_account, empty_tables
 from sender_testing import FaultySmtpServer
 from sqlalchemy import select, update

@@ -22,7 +22,7 @@ async def broker(nats_url: str) -> AsyncIterator[NatsBroker]:
 
 
 async def _drain(broker: NatsBroker, pool: str) -> set[uuid.UUID]:
-    command, _ = POOLS[pool]
+    command = POOLS[pool].command
     durable = f"pool-test-{pool}-{uuid.uuid4().hex[:8]}"
     js = broker.connection.jetstream()
     subscription = await js.pull_subscribe(command.subject, durable=durable, stream=SEND.name)

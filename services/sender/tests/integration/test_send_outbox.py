@@ -17,11 +17,12 @@ from mailbridge.common.db.tables import MailSettings
 from mailbridge.common.outbox_chain import SealedRow, first_broken
 from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.common.tls import client_context
+from mailbridge.common.work_queue import Settle
 from mailbridge.sender.adapters.sent_folder import ImapSentFolder
 from mailbridge.sender.adapters.smtp import SmtpPool
 from mailbridge.sender.adapters.store import OutboxStore
 from mailbridge.sender.mime import build_message
-from mailbridge.sender.send_outbox import SendDeps, Settle, send_outbox
+from mailbridge.sender.send_outbox import SendDeps, send_outbox
 from mailbridge.testkit.config_rows import add_account, empty_tables
 from sender_testing import FaultySmtpServer
 from sqlalchemy import select, update

@@ -1,17 +1,20 @@
-"""A lean JetStream pull consumer for a hot work queue: many commands a second, each settled alone.
+"""A lean JetStream pull consumer for the work queues, and the one way their commands are settled.
 
 FastStream's pull subscriber runs every message through its middlewares, its dependency
-injection and an anyio task group: about 130 µs of CPU a message on these machines, against
-about 30 µs for a plain nats-py pull loop (`bench/README.md`, the sender). A sender handles
-hundreds of mails a second, so its commands take this path; every other subscriber stays on
-FastStream. The broker, its connection and the publishing are FastStream's as before.
+injection and an anyio task group: about 158 µs of CPU a command on these machines, against
+about 32 µs for this plain nats-py pull loop (`bench/consume.py`, `bench/README.md`). Every work
+queue (the fetcher's FetchRequested and MailboxChangeRequested, the sender's SendRequested) is
+taken here, on the durable consumer `common.consumers` declares for it. The broker, its
+connection and the publishing are FastStream's as before.
 
 The loop keeps at most `workers` commands in flight: it pulls as many as there is room for
 (at least a quarter of `workers` at a time, so a busy queue is not pulled one by one) and runs
-the handler for each on its own task. The handler settles its message (ack, or nak with a
-delay); an exception that escapes it settles nothing, so JetStream redelivers after the
-consumer's ack wait, the same rule as for FastStream handlers (`messaging`). A command that
-does not parse can never succeed: it is logged with the reason and terminated.
+the handler for each on its own task. The handler settles its message with `settle`: ack what
+is finished, nak with a delay what may succeed later, terminate only what never can (after
+recording why). An exception that escapes it settles nothing, so JetStream redelivers after
+the consumer's ack wait (`messaging`'s rule). A command that does not parse can never succeed:
+it is logged with the reason and terminated. Long work keeps its command with the message's
+`in_progress()`, which restarts the ack wait.
 
 A pull that fails for any other reason (the server unavailable, the connection closed, a
 consumer that went away) is logged and tried again a second later: the loop never ends but by
@@ -24,8 +27,10 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
+from enum import StrEnum
 from typing import Generic, TypeVar
 
+from mailbridge.common.consumers import WorkQueue
 from mailbridge.common.events import Message
 from mailbridge.common.streams import stream_for
 from nats.aio.msg import Msg
@@ -42,6 +47,24 @@ Handler = Callable[[Command, Msg], Awaitable[None]]
 RETRY_PULL_S = 1.0  # after the server was unavailable or the connection closed
 
 
+class Settle(StrEnum):
+    """How a command ends: every service maps its own outcome to one of these."""
+
+    ACK = "ack"  # finished, or nothing left to do: gone from the queue
+    RETRY = "retry"  # may succeed later: delivered again after a delay
+    TERM = "term"  # can never succeed: never delivered again
+
+
+async def settle(message: Msg, how: Settle, delay_s: float = 0.0) -> None:
+    """Ack, nak to come again after `delay_s` (RETRY), or terminate the command's message."""
+    if how is Settle.ACK:
+        await message.ack()
+    elif how is Settle.RETRY:
+        await message.nak(delay=delay_s)
+    else:
+        await message.term()
+
+
 class PullConsumer(Generic[Command]):
     def __init__(
         self, command: type[Command], handler: Handler[Command], *, durable: str, config: ConsumerConfig,
@@ -56,6 +79,15 @@ class PullConsumer(Generic[Command]):
         self._room = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
         self._subscription: JetStreamContext.PullSubscription | None = None
+
+    @classmethod
+    def for_queue(
+        cls, queue: WorkQueue[Command], handler: Handler[Command], workers: int, *,
+        ack_wait_s: float | None = None, max_deliver: int | None = None,
+    ) -> "PullConsumer[Command]":  # fmt: skip
+        """The consumer of a declared work queue, with a service's own settings where it has them."""
+        config = queue.config(ack_wait_s=ack_wait_s, max_deliver=max_deliver)
+        return cls(queue.command, handler, durable=queue.durable, config=config, workers=workers)
 
     @property
     def in_flight(self) -> int:
@@ -117,7 +149,7 @@ class PullConsumer(Generic[Command]):
             command = self._command.model_validate_json(message.data)
         except ValidationError as error:
             logger.error("%s: a command that does not parse is dropped: %s", self._durable, error)
-            await message.term()
+            await settle(message, Settle.TERM)
             return
         try:
             await self._handler(command, message)

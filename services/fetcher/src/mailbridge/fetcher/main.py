@@ -1,4 +1,5 @@
-"""Composition root: settings → database, secrets, TLS trust, NATS → the fetcher's subscriber."""
+"""Composition root: settings → database, secrets, TLS trust, NATS → the fetcher's command
+consumers, the outbox relay and the closing of idle IMAP connections."""
 
 import asyncio
 import os
@@ -9,7 +10,7 @@ from faststream import FastStream
 from mailbridge.common import outbox_relay
 from mailbridge.common.budget import Budget
 from mailbridge.common.db.engine import create_engine, create_session_factory
-from mailbridge.common.messaging import connect, create_broker
+from mailbridge.common.messaging import GRACEFUL_TIMEOUT_S, connect, create_broker
 from mailbridge.common.secrets import SecretBox, resolve_key_ring
 from mailbridge.common.streams import ensure_streams
 from mailbridge.common.tls import client_context
@@ -38,7 +39,7 @@ def create_app(settings: FetcherSettings) -> FastStream:
         holder=f"{socket.gethostname()}:{os.getpid()}", limits=limits, timeout_s=settings.fetch_timeout_s,
         connections=connections, pop3=Pop3Sessions(),
     )  # fmt: skip
-    subscribers.register(broker, deps, settings.fetch_workers, settings.fetch_max_deliver)
+    commands = subscribers.consumers(deps, settings.fetch_workers, settings.fetch_max_deliver)
     app = FastStream(broker)
     background: list[asyncio.Task[None]] = []
 
@@ -48,15 +49,21 @@ def create_app(settings: FetcherSettings) -> FastStream:
         await ensure_streams(broker.connection.jetstream(), settings.nats_stream_replicas)
 
     @app.after_startup
-    async def start_relay() -> None:
+    async def start_work() -> None:
         timeout = settings.nats_publish_timeout_s
         background.append(asyncio.create_task(outbox_relay.relay_forever(sessions, broker, timeout)))
         background.append(asyncio.create_task(_close_idle_forever(connections)))
+        js = broker.connection.jetstream()
+        for consumer in commands:
+            await consumer.start(js)
 
     @app.on_shutdown
-    async def stop_background() -> None:
+    async def stop() -> None:
+        # the fetches in flight finish; the rest are redelivered
+        await asyncio.gather(*(consumer.stop(GRACEFUL_TIMEOUT_S) for consumer in commands))
         for task in background:
             task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         await connections.close_all()
         await engine.dispose()
 

@@ -10,7 +10,7 @@ from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.messaging import GRACEFUL_TIMEOUT_S, connect, create_broker
 from mailbridge.common.outbox_relay import relay_forever
 from mailbridge.common.secrets import SecretBox, resolve_key_ring
-from mailbridge.common.streams import ensure_streams, stream_for
+from mailbridge.common.streams import ensure_streams
 from mailbridge.common.tls import client_context
 from mailbridge.sender import subscribers
 from mailbridge.sender.adapters.maintenance import renew_claims_forever, sweep_forever
@@ -35,9 +35,10 @@ def create_app(settings: SenderSettings) -> FastStream:
     store = OutboxStore(sessions, secrets, stale_after)
     budget = Budget(settings.send_max_bytes_in_flight)
     deps = SendDeps(store, build_message, pool, sent_folder, budget)
+    queue = subscribers.POOLS[settings.send_pool]
     sweep_rule = SweepRule(
         stale_after, timedelta(seconds=settings.send_sweep_after_s),
-        timedelta(seconds=settings.send_sweep_after_s + subscribers.RETRY_BACKOFF_S[1]),
+        timedelta(seconds=settings.send_sweep_after_s + queue.backoff.cap_s),
     )  # fmt: skip
     nats_url = settings.require_nats_url()
     broker = create_broker(nats_url, f"sender-{settings.send_pool}", settings.nats_connect_timeout_s)
@@ -55,12 +56,11 @@ def create_app(settings: SenderSettings) -> FastStream:
     async def start_work() -> None:
         timeout = settings.nats_publish_timeout_s
         js = broker.connection.jetstream()
-        command, durable = subscribers.POOLS[settings.send_pool]
         background.extend((
             asyncio.create_task(relay_forever(sessions, broker, timeout, wake=relay_wake)),
             asyncio.create_task(renew_claims_forever(store)),
             asyncio.create_task(sweep_forever(
-                sessions, js, durable, stream_for(command.subject).name, settings.send_pool == "egress",
+                sessions, js, queue.durable, queue.stream.name, settings.send_pool == "egress",
                 sweep_rule, settings.send_sweep_every_s, relay_wake,
             )),
         ))  # fmt: skip

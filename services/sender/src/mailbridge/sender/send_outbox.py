@@ -15,10 +15,10 @@ as long as they fit.
 
 import uuid
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from mailbridge.common.budget import Budget
 from mailbridge.common.db.types import utcnow
+from mailbridge.common.work_queue import Settle
 from mailbridge.sender.mime import message_id
 from mailbridge.sender.model import Claim, Claimed, Found, OutboxStatus, Outcome, Verdict, status_after
 from mailbridge.sender.ports import Builder, Mailer, Outbox, SentFolder, SentFolderFailure
@@ -31,13 +31,6 @@ BYTES_IN_FLIGHT = 256 * 1024 * 1024  # the default of MAILBRIDGE_SEND_MAX_BYTES_
 # one such mail at a time took the sender to 494 MB RSS (bench/send.py --large), so 8 stands.
 # Text and html bodies still go through the email generator: 25 MiB of non-ASCII text peaks at 12.8.
 MEMORY_PER_STORED_BYTE = 8
-
-
-class Settle(StrEnum):
-    """What becomes of the command: acked, or nakked to come again (only a RETRY verdict)."""
-
-    ACK = "ack"
-    RETRY = "retry"
 
 
 @dataclass(frozen=True)
@@ -57,6 +50,7 @@ class SendResult:
 
     @property
     def settle(self) -> Settle:
+        """What becomes of the command: acked, or nakked to come again (only a RETRY verdict)."""
         return Settle.RETRY if self.verdict is Verdict.RETRY else Settle.ACK
 
 

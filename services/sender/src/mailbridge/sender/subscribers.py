@@ -3,40 +3,31 @@
 Two pools (S6): the default pool takes SendRequested; `--pool egress` takes only
 EgressSendRequested (mail that must leave from the server's fixed egress). Neither takes the other's.
 Commands arrive through `common.work_queue` (a lean pull loop; see there why not a FastStream
-subscriber) on a durable consumer shared by every sender of the pool.
+subscriber) on the durable `common.consumers` declares for the pool, shared by its senders.
 """
 
 import logging
 
-from mailbridge.common.events import EgressSendRequested, SendRequested
-from mailbridge.common.messaging import backoff_s
-from mailbridge.common.work_queue import PullConsumer
-from mailbridge.sender.send_outbox import SendDeps, Settle, send_outbox
+from mailbridge.common.consumers import EGRESS_SEND_QUEUE, SEND_QUEUE, WorkQueue
+from mailbridge.common.events import SendRequested
+from mailbridge.common.work_queue import PullConsumer, settle
+from mailbridge.sender.send_outbox import SendDeps, send_outbox
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig
 
 logger = logging.getLogger(__name__)
-ACK_WAIT_S = 120.0
-RETRY_BACKOFF_S = (10.0, 1800.0)  # 10 s, 20 s, 40 s … at most 30 minutes
-POOLS = {"default": (SendRequested, "sender"), "egress": (EgressSendRequested, "sender-egress")}
+POOLS: dict[str, WorkQueue[SendRequested]] = {"default": SEND_QUEUE, "egress": EGRESS_SEND_QUEUE}
 
 
 def consumer(
-    deps: SendDeps, pool: str, workers: int, ack_wait_s: float = ACK_WAIT_S
+    deps: SendDeps, pool: str, workers: int, ack_wait_s: float | None = None
 ) -> PullConsumer[SendRequested]:
-    command, durable = POOLS[pool]
+    queue = POOLS[pool]
 
     async def on_send_requested(body: SendRequested, message: Msg) -> None:
         result = await send_outbox(deps, body.outbox_id)
         logger.info(
             "send %s", result.settle, extra={"outbox_id": str(body.outbox_id), "detail": result.detail}
         )
-        if result.settle is Settle.RETRY:
-            await message.nak(delay=backoff_s(result.attempt, *RETRY_BACKOFF_S))
-        else:
-            await message.ack()
+        await settle(message, result.settle, queue.backoff.delay_s(result.attempt))
 
-    return PullConsumer(
-        command, on_send_requested, durable=durable, workers=workers,
-        config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait_s, max_deliver=-1),
-    )  # fmt: skip
+    return PullConsumer.for_queue(queue, on_send_requested, workers, ack_wait_s=ack_wait_s)

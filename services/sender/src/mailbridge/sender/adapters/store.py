@@ -17,10 +17,10 @@ from typing import Any, cast
 
 from mailbridge.common.db.outbox import OutboxAttachment, OutboxMessage
 from mailbridge.common.db.types import utcnow
-from mailbridge.common.group_commit import GroupCommit
 from mailbridge.common.secrets import SecretBox
 from mailbridge.sender.adapters import accounts, outcomes
 from mailbridge.sender.adapters.claim_rows import AnyRow, attachments, claim_of, unappended_of
+from mailbridge.sender.adapters.group_commit import GroupCommit
 from mailbridge.sender.model import Claim, Found, OutboxStatus, Outcome
 from sqlalchemy import (
     BindParameter,

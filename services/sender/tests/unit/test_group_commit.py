@@ -4,7 +4,7 @@ their batch, and a lone caller is served at once."""
 import asyncio
 
 import pytest
-from mailbridge.common.group_commit import GroupCommit
+from mailbridge.sender.adapters.group_commit import GroupCommit
 
 
 class Recorder:

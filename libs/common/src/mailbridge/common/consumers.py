@@ -1,0 +1,75 @@
+"""The durable consumers of the work queues: declared once, here, beside their streams.
+
+Each work queue names its command (and so its subject and stream), the durable consumer every
+replica of the service shares, how long a command may go unacknowledged before JetStream hands it
+to another replica (ack wait; long work sends `in_progress()`), how often it is delivered at most,
+and how a command that may succeed later is delayed (backoff from `base_s`, doubled each
+attempt, at most `cap_s`). The services build their `work_queue.PullConsumer` from these; a
+service's settings may override the ack wait and the maximum deliveries.
+
+As for streams (`streams`): these settings only apply when a durable is created. Changing one is
+a deliberate migration step (delete and recreate the durable), never an edit here alone.
+"""
+
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from mailbridge.common.events import (
+    EgressSendRequested,
+    FetchRequested,
+    MailboxChangeRequested,
+    Message,
+    SendRequested,
+)
+from mailbridge.common.messaging import backoff_s
+from mailbridge.common.streams import StreamSpec, stream_for
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+Command = TypeVar("Command", bound=Message)
+UNLIMITED = -1  # max_deliver: delivered until it is settled
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Delay before redelivery attempt n (1-based): base, 2×base, 4×base … at most cap."""
+
+    base_s: float
+    cap_s: float
+
+    def delay_s(self, attempt: int) -> float:
+        return backoff_s(attempt, self.base_s, self.cap_s)
+
+
+@dataclass(frozen=True)
+class WorkQueue(Generic[Command]):
+    command: type[Command]
+    durable: str
+    ack_wait_s: float
+    max_deliver: int
+    backoff: Backoff
+
+    @property
+    def stream(self) -> StreamSpec:
+        return stream_for(self.command.subject)
+
+    def config(self, *, ack_wait_s: float | None = None, max_deliver: int | None = None) -> ConsumerConfig:
+        """The durable's configuration, with a service's own settings where it has them."""
+        return ConsumerConfig(
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self.ack_wait_s if ack_wait_s is None else ack_wait_s,
+            max_deliver=self.max_deliver if max_deliver is None else max_deliver,
+            deliver_policy=DeliverPolicy.ALL,
+        )
+
+
+# The fetcher: one command per account and schedule slot, a fetch renewing its ack wait while it
+# runs; given up after MAILBRIDGE_FETCH_MAX_DELIVER deliveries (20 by default).
+FETCH_QUEUE = WorkQueue(FetchRequested, "fetcher", 120.0, 20, Backoff(5.0, 900.0))  # 5 s, 10 s … 15 min
+CHANGES_QUEUE = WorkQueue(MailboxChangeRequested, "fetcher-changes", 120.0, 20, Backoff(5.0, 900.0))
+# The sender's two pools (S6): a mail is delivered until its outbox row is finished (the row counts
+# the attempts); MAILBRIDGE_SEND_ACK_WAIT_S may override the ack wait.
+SEND_QUEUE = WorkQueue(SendRequested, "sender", 120.0, UNLIMITED, Backoff(10.0, 1800.0))  # 10 s … 30 min
+EGRESS_SEND_QUEUE: WorkQueue[SendRequested] = WorkQueue(
+    EgressSendRequested, "sender-egress", 120.0, UNLIMITED, Backoff(10.0, 1800.0)
+)
+ALL_QUEUES = (FETCH_QUEUE, CHANGES_QUEUE, SEND_QUEUE, EGRESS_SEND_QUEUE)
