@@ -73,7 +73,7 @@ async def senders_ready(broker: NatsBroker, processes: int, timeout_s: float = 1
     async with asyncio.timeout(timeout_s):
         while True:
             try:
-                if (await js.consumer_info(SEND.name, POOLS["default"][1])).num_waiting >= processes:
+                if (await js.consumer_info(SEND.name, POOLS["default"].durable)).num_waiting >= processes:
                     return
             except NotFoundError:  # no sender has created the consumer yet
                 pass
