@@ -8,7 +8,7 @@ advances the cursor (`cursors`), or marks messages removed on the server (`remov
 """
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -37,6 +37,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 DECRYPTED_PASSWORDS_KEPT = 4096
 UIDLS_PER_QUERY = 5000  # bound parameters per statement (asyncpg takes at most 32767)
+
+
+def _uidl_chunks(uidls: Iterable[str]) -> Iterator[list[str]]:
+    """The UIDLs, sorted, in lists of at most UIDLS_PER_QUERY: one IN list a statement."""
+    wanted = sorted(uidls)
+    for start in range(0, len(wanted), UIDLS_PER_QUERY):
+        yield wanted[start : start + UIDLS_PER_QUERY]
 
 
 class MailStore:
@@ -244,13 +251,12 @@ class MailStore:
         """(UIDL, bytes) of the stored POP3 messages among `uidls` whose subject is one of
         `subjects`: one query on the POP3 identity index, bytes read only for those few."""
         found: list[tuple[str, bytes]] = []
-        wanted = sorted(uidls)
         async with self._sessions() as session:
-            for start in range(0, len(wanted), UIDLS_PER_QUERY):
+            for chunk in _uidl_chunks(uidls):
                 rows = await session.execute(
                     select(StoredMessage.uidl, StoredMessage.raw).where(
                         StoredMessage.account_id == account_id,
-                        StoredMessage.uidl.in_(wanted[start : start + UIDLS_PER_QUERY]),
+                        StoredMessage.uidl.in_(chunk),
                         StoredMessage.subject.in_(subjects),
                     )
                 )
@@ -276,13 +282,12 @@ class MailStore:
         """When each of `uidls` that was downloaded was first downloaded (S12 counts from then);
         what is to be deleted is decided by `pop3_deletion` (S11/S12)."""
         found: dict[str, datetime] = {}
-        wanted = sorted(uidls)
         async with self._sessions() as session:
-            for start in range(0, len(wanted), UIDLS_PER_QUERY):
+            for chunk in _uidl_chunks(uidls):
                 rows = await session.execute(
                     select(Pop3Seen.uidl, Pop3Seen.first_seen_at).where(
                         Pop3Seen.account_id == account_id,
-                        Pop3Seen.uidl.in_(wanted[start : start + UIDLS_PER_QUERY]),
+                        Pop3Seen.uidl.in_(chunk),
                     )
                 )
                 found.update((uidl, seen) for uidl, seen in rows)
