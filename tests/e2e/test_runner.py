@@ -15,13 +15,13 @@ import httpx
 import nats
 import pytest
 from e2e_system import RunningSystem, start_make_run
-from mailbridge.launcher.runner import SERVICE_MODULES
-from mailbridge.oauth_broker.token_requests import (
+from mailbridge.common.oauth_requests import (
     TOKEN_REPLY,
     TOKEN_REQUEST_SUBJECT,
     AccessTokenRefused,
     Refusal,
 )
+from mailbridge.launcher.runner import SERVICE_MODULES
 from nats.errors import NoRespondersError
 
 MAILBRIDGE_RUN = (str(Path(sys.executable).parent / "mailbridge"), "run")

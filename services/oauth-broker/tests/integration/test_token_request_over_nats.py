@@ -10,14 +10,14 @@ from collections.abc import AsyncIterator
 
 import nats
 import pytest
-from mailbridge.oauth_broker.main import create_app
-from mailbridge.oauth_broker.settings import OAuthBrokerSettings
-from mailbridge.oauth_broker.token_requests import (
+from mailbridge.common.oauth_requests import (
     TOKEN_REPLY,
     TOKEN_REQUEST_SUBJECT,
     AccessTokenRefused,
     Refusal,
 )
+from mailbridge.oauth_broker.main import create_app
+from mailbridge.oauth_broker.settings import OAuthBrokerSettings
 from nats.aio.client import Client
 from nats.errors import NoRespondersError
 

@@ -4,16 +4,16 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from mailbridge.common.streams import stream_for
-from mailbridge.oauth_broker.adapters.no_tokens import NoTokens
-from mailbridge.oauth_broker.answer_token_request import answer_token_request
-from mailbridge.oauth_broker.token_requests import (
+from mailbridge.common.oauth_requests import (
     TOKEN_REPLY,
     TOKEN_REQUEST_SUBJECT,
     AccessTokenGranted,
     AccessTokenRefused,
     Refusal,
 )
+from mailbridge.common.streams import stream_for
+from mailbridge.oauth_broker.adapters.no_tokens import NoTokens
+from mailbridge.oauth_broker.answer_token_request import answer_token_request
 
 ACCOUNT = uuid.UUID("01a21a80-4577-7c31-aec5-77c42ab161e2")
 

@@ -1,12 +1,12 @@
 """The use-case: a token request's body → the reply (a token, or a typed refusal), never a crash."""
 
-from mailbridge.oauth_broker.ports import TokenSource
-from mailbridge.oauth_broker.token_requests import (
+from mailbridge.common.oauth_requests import (
     AccessTokenRefused,
     AccessTokenRequest,
     Refusal,
     TokenReply,
 )
+from mailbridge.oauth_broker.ports import TokenSource
 from pydantic import ValidationError
 
 

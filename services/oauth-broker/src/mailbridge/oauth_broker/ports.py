@@ -3,7 +3,7 @@
 import uuid
 from typing import Protocol
 
-from mailbridge.oauth_broker.token_requests import TokenReply
+from mailbridge.common.oauth_requests import TokenReply
 
 
 class TokenSource(Protocol):

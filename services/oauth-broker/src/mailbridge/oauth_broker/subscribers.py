@@ -4,9 +4,9 @@ import logging
 
 from faststream.nats import NatsBroker
 from mailbridge.common.messaging import current_message
+from mailbridge.common.oauth_requests import QUEUE_GROUP, TOKEN_REQUEST_SUBJECT, AccessTokenRefused
 from mailbridge.oauth_broker.answer_token_request import answer_token_request
 from mailbridge.oauth_broker.ports import TokenSource
-from mailbridge.oauth_broker.token_requests import QUEUE_GROUP, TOKEN_REQUEST_SUBJECT, AccessTokenRefused
 
 logger = logging.getLogger(__name__)
 

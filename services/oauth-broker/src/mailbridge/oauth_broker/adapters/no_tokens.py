@@ -3,7 +3,7 @@
 
 import uuid
 
-from mailbridge.oauth_broker.token_requests import AccessTokenRefused, Refusal, TokenReply
+from mailbridge.common.oauth_requests import AccessTokenRefused, Refusal, TokenReply
 
 
 class NoTokens:
