@@ -4,6 +4,7 @@ Runs beside live services: every key in the ring still decrypts, so readers neve
 rows move from an old key to the new one; each batch is its own short transaction.
 """
 
+from mailbridge.common.db.oauth_grants import OAuthGrant
 from mailbridge.common.db.tables import MailAccount, OAuthProvider
 from mailbridge.common.secrets import SecretBox
 from sqlalchemy import select, update
@@ -13,6 +14,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 ENCRYPTED_COLUMNS: tuple[InstrumentedAttribute[str | None], ...] = (
     MailAccount.password_encrypted,
     OAuthProvider.client_secret_encrypted,
+    OAuthGrant.token_cache_encrypted,  # oauth_flows' secrets live minutes and are not rotated
 )
 BATCH = 500
 
@@ -22,18 +24,19 @@ async def rotate_secrets(sessions: async_sessionmaker[AsyncSession], box: Secret
     rewritten = 0
     for column in ENCRYPTED_COLUMNS:
         table = column.class_
+        [key] = table.__mapper__.primary_key
         after = None
         while True:
             async with sessions() as session:
-                statement = select(table.id, column).where(column.is_not(None)).order_by(table.id)
+                statement = select(key, column).where(column.is_not(None)).order_by(key)
                 if after is not None:
-                    statement = statement.where(table.id > after)
+                    statement = statement.where(key > after)
                 rows = (await session.execute(statement.limit(BATCH))).all()
                 for row_id, token in rows:
                     if box.needs_rotation(token):
                         await session.execute(
                             update(table)
-                            .where(table.id == row_id, column == token)
+                            .where(key == row_id, column == token)
                             .values({column.key: box.rotate(token)})
                         )
                         rewritten += 1

@@ -130,6 +130,9 @@ class MailAccount(Versioned, Base):
     sync_folders: Mapped[list[str]] = mapped_column(JSON, default=list)
     can_set_out_of_office: Mapped[bool] = mapped_column(default=False)
     oauth_state: Mapped[str] = mapped_column(String(20), default="disconnected")
+    oauth_reason: Mapped[str | None] = mapped_column(
+        String(500)
+    )  # why needs_reconnect, in the provider's words
 
 
 class ApiKey(Base):
