@@ -33,3 +33,25 @@ MICROSOFT365 = ProviderDefaults(
 )
 
 DEFAULTS: dict[OAuthServerType, ProviderDefaults] = {OAuthServerType.MICROSOFT365_EMAIL: MICROSOFT365}
+
+
+def effective_authority(
+    server_type: OAuthServerType, use_default_settings: bool, authority: str | None, tenant: str | None
+) -> str | None:
+    """The authority to use: the given one, else the type's default (with the tenant, if any)."""
+    defaults = DEFAULTS.get(server_type)
+    if authority:
+        return authority
+    if defaults and (use_default_settings or tenant):
+        return defaults.authority(tenant)
+    return None
+
+
+def effective_scopes(server_type: OAuthServerType, scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """The scopes to ask for: the given ones, else the type's defaults — with or without "use
+    default settings": a Microsoft 365 provider without scopes asks for IMAP, POP, SMTP and
+    offline_access."""
+    if scopes:
+        return tuple(scopes)
+    defaults = DEFAULTS.get(server_type)
+    return defaults.scopes if defaults else ()

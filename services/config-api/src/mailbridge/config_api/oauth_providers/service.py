@@ -3,7 +3,7 @@
 from typing import Any
 
 from mailbridge.common.db.tables import MailServer, OAuthProvider
-from mailbridge.common.oauth_providers import DEFAULTS, OAuthServerType
+from mailbridge.common.oauth_providers import DEFAULTS, OAuthServerType, effective_authority, effective_scopes
 from mailbridge.config_api.errors import FieldProblem
 from mailbridge.config_api.oauth_providers.schemas import (
     OAuthProviderIn,
@@ -64,7 +64,7 @@ class OAuthProviders(ResourceService[OAuthProvider, OAuthProviderIn, OAuthProvid
             )
 
     async def render(self, ctx: Ctx, row: OAuthProvider) -> OAuthProviderOut:
-        defaults = DEFAULTS.get(OAuthServerType(row.server_type)) if row.use_default_settings else None
+        server_type = OAuthServerType(row.server_type)
         return OAuthProviderOut(
             id=row.id,
             version=row.version,
@@ -78,8 +78,10 @@ class OAuthProviders(ResourceService[OAuthProvider, OAuthProviderIn, OAuthProvid
             client_id=row.client_id,
             has_client_secret=row.client_secret_encrypted is not None,
             scopes=row.scopes,
-            effective_authority=row.authority or (defaults.authority(row.tenant) if defaults else None),
-            effective_scopes=row.scopes or (list(defaults.scopes) if defaults else []),
+            effective_authority=effective_authority(
+                server_type, row.use_default_settings, row.authority, row.tenant
+            ),
+            effective_scopes=list(effective_scopes(server_type, row.scopes)),
         )
 
     async def blockers(self, ctx: Ctx, row: OAuthProvider) -> Blockers | None:
