@@ -4,15 +4,19 @@ outbox world of users, groups and accounts, and the rule ids of a 422 answer."""
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.events import MailboxChangeRequested
 from mailbridge.common.streams import FETCH
 from mailbridge.config_api.api_keys import Role, create_api_key
+from mailbridge.config_api.main import create_app
+from mailbridge.config_api.settings import ConfigApiSettings
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -93,6 +97,29 @@ class Api:
         return Api(self.client, self.running, key)
 
 
+@asynccontextmanager
+async def serving(
+    settings: ConfigApiSettings,
+    base_url: str = "http://mailbridge/api/v1",
+    before: Callable[[RunningApp], Awaitable[object]] | None = None,
+) -> AsyncIterator[Api]:
+    """An app of its own for these settings (its database migrated), and an admin client of it;
+    `before(running)` runs once the app is up, before the key is made."""
+    database_url = settings.effective_database_url(settings.var_dir)
+    await upgrade_async(database_url)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        running = RunningApp(app, app.state.context.sessions, database_url)
+        if before is not None:
+            await before(running)
+        async with running.sessions() as session:
+            key = await create_api_key(session, Role.ADMIN, None)
+            await session.commit()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+            yield Api(client, running, key)
+
+
 def rules(response: httpx.Response) -> dict[str, str]:
     """The offending fields of a 422 problem and the rule each broke."""
     assert response.status_code == 422, response.text
@@ -160,3 +187,26 @@ async def published_command(js: JetStreamContext, seq: int, within_s: float = 10
                 continue
             assert stored.data is not None
             return MailboxChangeRequested.model_validate_json(stored.data)
+
+
+M365_DEFAULTS = {"name": "M365", "server_type": "microsoft365_email", "use_default_settings": True}
+
+
+async def oauth_world(api: Api) -> dict[str, Any]:
+    """An OAuth server (Microsoft 365 defaults) with Ann's account, a shared account of group
+    Sales (Ann and Bob), Carol's account, and Ann's, Bob's and Carol's user keys."""
+    provider = await api.create("/oauth-providers", M365_DEFAULTS)
+    server = await api.create("/mail-servers", imap_server_body("Exchange", oauth_provider_id=provider["id"]))
+    ann = await api.create("/users", {"name": "Ann", "email": "ann@example.com"})
+    bob = await api.create("/users", {"name": "Bob", "email": "bob@example.com"})
+    carol = await api.create("/users", {"name": "Carol", "email": "carol@example.com"})
+    sales = await api.create("/groups", {"name": "Sales", "member_ids": [ann["id"], bob["id"]]})
+    return {
+        "provider": provider, "server": server,
+        "mine": await api.create("/mail-accounts", account_body(server["id"], "user", ann["id"])),
+        "shared": await api.create(
+            "/mail-accounts", account_body(server["id"], "group", sales["id"], "sales@example.com")
+        ),
+        "ann": await api.user_key(ann["id"]), "bob": await api.user_key(bob["id"]),
+        "carol": await api.user_key(carol["id"]),
+    }  # fmt: skip

@@ -11,17 +11,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from config_api_testing import Api, RunningApp, account_body, imap_server_body, published_command
+from config_api_testing import Api, account_body, imap_server_body, published_command, serving
 from mailbridge.common.db.mailstore import StoredMessage
-from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.events import MailboxAction
 from mailbridge.common.nats_embedded import EmbeddedNats, start_embedded_nats
 from mailbridge.common.secrets import generate_key
 from mailbridge.common.streams import FETCH
-from mailbridge.config_api.api_keys import Role, create_api_key
-from mailbridge.config_api.main import create_app
 from mailbridge.config_api.settings import ConfigApiSettings
 from mailbridge.testkit.config_rows import empty_tables
 
@@ -39,21 +35,12 @@ async def private_nats(tmp_path: Path) -> AsyncIterator[EmbeddedNats]:
 async def api_on_private_nats(
     database_url: str, private_nats: EmbeddedNats, tmp_path: Path
 ) -> AsyncIterator[Api]:
-    await upgrade_async(database_url)
     settings = ConfigApiSettings(
         database_url=database_url, nats_url=private_nats.url, secret_key=generate_key(),
         var_dir=tmp_path, scheduler_tick_s=0, nats_publish_timeout_s=1.0,
     )  # fmt: skip
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        running = RunningApp(app, app.state.context.sessions, database_url)
-        await empty_tables(running.sessions)
-        async with running.sessions() as session:
-            key = await create_api_key(session, Role.ADMIN, None)
-            await session.commit()
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://mailbridge/api/v1") as client:
-            yield Api(client, running, key)
+    async with serving(settings, before=lambda running: empty_tables(running.sessions)) as api:
+        yield api
 
 
 async def _imap_account(api: Api) -> dict[str, Any]:

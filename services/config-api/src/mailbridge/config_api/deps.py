@@ -26,6 +26,16 @@ class AppContext:
     # Set after a commit that wrote outbox events: the service's relay publishes them at once
     # instead of at its next idle poll.
     relay_wake: asyncio.Event
+    public_url: str | None  # MAILBRIDGE_PUBLIC_URL; None: each request's base URL stands in
+    oauth_broker_timeout_s: float
+
+
+def public_url(request: Request) -> str:
+    """Where browsers reach this API: MAILBRIDGE_PUBLIC_URL (`mailbridge run` sets it to the API's
+    own address), else, as a fallback for a bare `mailbridge serve`, the base URL this request
+    came to, without a trailing slash."""
+    configured = _context(request).public_url
+    return (configured or str(request.base_url)).rstrip("/")
 
 
 def _context(request: Request) -> AppContext:
@@ -77,8 +87,8 @@ AdminDep = Annotated[Principal, Depends(_admin)]
 IfMatch = Annotated[str | None, Header(alias="If-Match")]
 
 
-def _ctx(session: SessionDep, secrets: SecretsDep, principal: PrincipalDep) -> Ctx:
-    return Ctx(session, secrets, principal)
+def _ctx(request: Request, session: SessionDep, secrets: SecretsDep, principal: PrincipalDep) -> Ctx:
+    return Ctx(session, secrets, principal, public_url(request))
 
 
 CtxDep = Annotated[Ctx, Depends(_ctx)]

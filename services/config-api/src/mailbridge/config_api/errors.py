@@ -68,6 +68,14 @@ class ServiceUnavailable(ApiError):
         self.retry_after_s = retry_after_s
 
 
+class BadGateway(ApiError):
+    """A service the request needs answered, but refused in a way this API cannot pass on as the
+    caller's fault (e.g. the OAuth broker could not read the request)."""
+
+    status = 502
+    title = "Bad gateway"
+
+
 class ValidationFailed(ApiError):
     status = 422
     title = "Validation failed"

@@ -23,6 +23,8 @@ from mailbridge.config_api.mail_servers.service import MailServers
 from mailbridge.config_api.mail_settings import router as mail_settings
 from mailbridge.config_api.mailbox import changes as mailbox_changes
 from mailbridge.config_api.mailbox import router as mailbox_routes
+from mailbridge.config_api.oauth_connect import callback as oauth_callback
+from mailbridge.config_api.oauth_connect import router as oauth_connect
 from mailbridge.config_api.oauth_providers.service import OAuthProviders
 from mailbridge.config_api.openapi import include_models
 from mailbridge.config_api.outbox import intake as outbox_intake
@@ -68,7 +70,9 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
         # The commands this service commits (SendRequested, MailboxChangeRequested) leave through
         # its own relay, woken by the request that committed them rather than at its idle poll.
         wake = asyncio.Event()
-        app.state.context = AppContext(sessions, secrets, broker, timeout, wake)
+        app.state.context = AppContext(
+            sessions, secrets, broker, timeout, wake, settings.public_url, settings.oauth_broker_timeout_s
+        )
         tasks = []
         if settings.outbox_relay:
             tasks.append(
@@ -120,8 +124,10 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
         mailbox_changes.router,
         outbox_routes.router,
         mail_settings.router,
+        oauth_connect.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(oauth_callback.router)  # the browser's, outside the API and its keys
 
     @app.get("/healthz", tags=["health"], responses={503: {"model": Health}})
     async def healthz(response: Response) -> Health:

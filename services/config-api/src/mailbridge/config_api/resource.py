@@ -29,6 +29,9 @@ class Ctx:
     session: AsyncSession
     secrets: SecretBox
     principal: Principal
+    # Where browsers reach this API (MAILBRIDGE_PUBLIC_URL, else the request's base URL): the
+    # base of the OAuth redirect URI a provider shows.
+    public_url: str
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,7 @@
-"""config-api settings: the shared pieces plus where the HTTP server listens."""
+"""config-api settings: the shared pieces plus where the HTTP server listens and where browsers
+reach it (MAILBRIDGE_PUBLIC_URL, the base of the OAuth redirect URI)."""
+
+import ipaddress
 
 from mailbridge.common.settings import (
     DatabaseSettings,
@@ -21,3 +24,26 @@ class ConfigApiSettings(VarDirSettings, DatabaseSettings, NatsSettings, SecretSe
     outbox_relay: bool = Field(
         default=True, description="relay this service's outbox events; off where another process does"
     )
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
+        description="the URL browsers reach this API at (no query); the OAuth redirect URI is "
+        "{public_url}/oauth/callback. `mailbridge run` sets it to the API's own address; unset, "
+        "each request's base URL stands in",
+    )
+    oauth_broker_timeout_s: float = Field(
+        default=20.0, gt=0, description="how long a connect or callback waits for the OAuth broker"
+    )
+
+    def local_base_url(self) -> str:
+        """The API's own address as this host reaches it (an unspecified listen address becomes
+        loopback): what `mailbridge run` hands down as MAILBRIDGE_PUBLIC_URL when none is set."""
+        host = self.api_host
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:  # a name, e.g. localhost
+            return f"http://{host}:{self.api_port}"
+        if address.is_unspecified:
+            address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
+        host = f"[{address}]" if address.version == 6 else str(address)
+        return f"http://{host}:{self.api_port}"

@@ -73,6 +73,9 @@ class MailAccountOut(ResourceOut):
     sync_folders: list[str]
     can_set_out_of_office: bool
     oauth_status: OAuthStatus
+    oauth_reason: str | None = Field(
+        description="why the account needs reconnecting, as the provider or broker said (O4)"
+    )
 
 
 MailAccountPatch = patch_of(MailAccountIn)

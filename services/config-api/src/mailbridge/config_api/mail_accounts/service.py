@@ -100,6 +100,7 @@ class MailAccounts(ResourceService[MailAccount, MailAccountIn, MailAccountOut]):
                 "owner": _owner(row),
                 "has_password": row.password_encrypted is not None,
                 "oauth_status": OAuthStatus(row.oauth_state) if uses_oauth else OAuthStatus.NOT_REQUIRED,
+                "oauth_reason": row.oauth_reason if uses_oauth else None,
             }
         )
 

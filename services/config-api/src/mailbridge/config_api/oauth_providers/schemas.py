@@ -40,6 +40,9 @@ class OAuthProviderOut(ResourceOut):
     scopes: list[str]
     effective_authority: str | None
     effective_scopes: list[str]
+    redirect_uri: str = Field(
+        description="register this at the provider: {MAILBRIDGE_PUBLIC_URL}/oauth/callback"
+    )
 
 
 OAuthProviderPatch = patch_of(OAuthProviderIn)

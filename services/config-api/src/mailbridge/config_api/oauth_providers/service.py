@@ -5,6 +5,7 @@ from typing import Any
 from mailbridge.common.db.tables import MailServer, OAuthProvider
 from mailbridge.common.oauth_providers import DEFAULTS, OAuthServerType, effective_authority, effective_scopes
 from mailbridge.config_api.errors import FieldProblem
+from mailbridge.config_api.oauth_connect.redirect import redirect_uri
 from mailbridge.config_api.oauth_providers.schemas import (
     OAuthProviderIn,
     OAuthProviderOut,
@@ -82,6 +83,7 @@ class OAuthProviders(ResourceService[OAuthProvider, OAuthProviderIn, OAuthProvid
                 server_type, row.use_default_settings, row.authority, row.tenant
             ),
             effective_scopes=list(effective_scopes(server_type, row.scopes)),
+            redirect_uri=redirect_uri(ctx.public_url),
         )
 
     async def blockers(self, ctx: Ctx, row: OAuthProvider) -> Blockers | None:
