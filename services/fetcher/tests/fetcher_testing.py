@@ -9,6 +9,7 @@ from mailbridge.common.db.mailstore import OutboxEvent, StoredMessage
 from mailbridge.common.db.tables import MailAccount, MailServer, User
 from mailbridge.common.endpoints import IncomingProtocol, TransportSecurity
 from mailbridge.common.events import FetchReason
+from mailbridge.common.oauth_requests import AccessTokenRefused, Refusal, TokenReply
 from mailbridge.common.secrets import SecretBox
 from mailbridge.fetcher.adapters.imap_connections import ImapConnections
 from mailbridge.fetcher.adapters.pop3 import Pop3Sessions
@@ -31,13 +32,29 @@ ACCOUNT = AccountConfig(
 LEASE = Lease(ACCOUNT.account_id, "test", 1)
 
 
+class NoBroker:
+    """A token source for tests without OAuth accounts: no broker is running."""
+
+    async def access_token(self, account_id: uuid.UUID, rejected: str | None = None) -> TokenReply:
+        return AccessTokenRefused(
+            account_id=account_id, error=Refusal.UNAVAILABLE, detail="no broker in this test"
+        )
+
+
 def fetch_deps(
     store: MailStore, ssl_context: ssl.SSLContext, holder: str, limits: Limits, timeout_s: float
 ) -> FetchDeps:
     """The fetcher's deps wired to the real adapters, as `main` wires them (no IMAP connection
-    kept between fetches)."""
+    kept between fetches, no OAuth broker)."""
     return FetchDeps(
-        store, ssl_context, holder, limits, timeout_s, connections=ImapConnections(), pop3=Pop3Sessions()
+        store,
+        ssl_context,
+        holder,
+        limits,
+        timeout_s,
+        connections=ImapConnections(),
+        pop3=Pop3Sessions(),
+        tokens=NoBroker(),
     )
 
 

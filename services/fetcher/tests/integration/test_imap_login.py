@@ -15,7 +15,7 @@ from mailbridge.common.events import FetchReason
 from mailbridge.fetcher.adapters.imap import ImapMailbox
 from mailbridge.fetcher.adapters.imap_connections import ImapConnections
 from mailbridge.fetcher.fetch_account import Outcome, fetch_account
-from mailbridge.fetcher.model import AccountConfig
+from mailbridge.fetcher.model import AccountConfig, Credentials
 from mailbridge.testkit import hostile_imap
 from mailbridge.testkit.hostile import HostileServer
 
@@ -71,7 +71,9 @@ class ExplodingConnections(ImapConnections):
     """A connection pool whose protocol library fails in a way nobody foresaw."""
 
     @asynccontextmanager
-    async def logged_in(self, account: AccountConfig, endpoint: Endpoint) -> AsyncIterator[ImapMailbox]:
+    async def logged_in(
+        self, account: AccountConfig, endpoint: Endpoint, credentials: Credentials
+    ) -> AsyncIterator[ImapMailbox]:
         if account.login:
             raise ValueError("NUL, CR and LF are not allowed in LOGIN command arguments")
         yield ImapMailbox(endpoint)

@@ -1,9 +1,12 @@
 """Applies API changes to the IMAP server: \\Seen both ways (read here → read there) and moves
 to the account's trash or spam folder (S10, A11), keeping the stored copy's identity right."""
 
+from functools import partial
+
 from mailbridge.common.endpoints import Endpoint, IncomingProtocol
 from mailbridge.common.events import MailboxAction, MailboxChangeRequested
-from mailbridge.fetcher.failures import FetchFailure, Kind, permanent
+from mailbridge.fetcher.credentials import signed_in
+from mailbridge.fetcher.failures import FetchFailure
 from mailbridge.fetcher.fetch_account import FetchDeps, Outcome, Result
 from mailbridge.fetcher.model import LeaseLost
 
@@ -20,9 +23,8 @@ async def apply_change(deps: FetchDeps, command: MailboxChangeRequested) -> Resu
         return Result(Outcome.BUSY, "a fetch of this account is running")
     endpoint = Endpoint(account.host, account.port, account.security, deps.ssl_context, deps.timeout_s)
     try:
-        if account.password is None:
-            raise permanent("the account has no password (A3)")
-        async with deps.connections.logged_in(account, endpoint) as imap:
+        imap_login = partial(deps.connections.logged_in, account, endpoint)
+        async with signed_in(account, deps.tokens, imap_login) as imap:
             status = await imap.select(message.folder)
             if status.uidvalidity != message.uidvalidity:
                 return Result(Outcome.SKIPPED, "the folder was re-based; the next sync settles it")
@@ -37,7 +39,7 @@ async def apply_change(deps: FetchDeps, command: MailboxChangeRequested) -> Resu
             await deps.store.moved(lease, deps.limits.lease_ttl, message.id, target, uidvalidity, uid)
             return Result(Outcome.DONE)
     except FetchFailure as failure:
-        return Result(Outcome.DONE if failure.kind is Kind.PERMANENT else Outcome.RETRY, failure.reason)
+        return Result(Outcome.RETRY if failure.retryable else Outcome.DONE, failure.reason)
     except LeaseLost as lost:
         return Result(Outcome.BUSY, str(lost))
     finally:

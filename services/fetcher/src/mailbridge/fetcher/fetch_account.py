@@ -4,7 +4,9 @@ Outcomes: `done` (acknowledge; recorded as `ok`, or `partial` when single messag
 fetched, e.g. a server's stand-in, #11), `busy` (another replica holds the lease: try again shortly),
 `skipped` (cannot receive, or a permanent failure that the configuration has not fixed yet),
 `retry` (a transient failure: redeliver with backoff). Permanent failures are recorded with
-their reason and acknowledged, so a wrong password does not become a retry storm.
+their reason and acknowledged, so a wrong password does not become a retry storm; so is an OAuth
+account the broker holds no usable grant for (O4), and scheduled fetches of an OAuth account wait
+until it is connected.
 """
 
 import logging
@@ -19,10 +21,11 @@ from mailbridge.common.db.types import utcnow
 from mailbridge.common.endpoints import Endpoint, IncomingProtocol
 from mailbridge.common.events import FetchReason
 from mailbridge.fetcher import lease_keeper
-from mailbridge.fetcher.failures import FetchFailure, Kind, permanent, transient
+from mailbridge.fetcher.credentials import signed_in
+from mailbridge.fetcher.failures import FetchFailure, Kind, transient
 from mailbridge.fetcher.fetch_record import Counts, FetchRecord, failed, succeeded
 from mailbridge.fetcher.model import AccountConfig, LastOutcome, Lease, LeaseLost
-from mailbridge.fetcher.ports import Heartbeat, ImapConnector, Pop3Connector, Store
+from mailbridge.fetcher.ports import Heartbeat, ImapConnector, Pop3Connector, Store, TokenSource
 from mailbridge.fetcher.sync import Limits, sync_imap, sync_pop3
 from mailbridge.fetcher.sync_plan import Cursor
 
@@ -40,7 +43,7 @@ class Outcome(StrEnum):
 class FetchDeps:
     """The ports a fetch works through (wired in `main`) and its settings: the IMAP connections
     (`connections`, maybe kept between fetches) and POP3 sessions are opened to an `Endpoint`
-    with `ssl_context` and `timeout_s`."""
+    with `ssl_context` and `timeout_s`; OAuth accounts log in with tokens from `tokens`."""
 
     store: Store
     ssl_context: ssl.SSLContext
@@ -49,6 +52,7 @@ class FetchDeps:
     timeout_s: float = 30.0
     connections: ImapConnector = field(kw_only=True)
     pop3: Pop3Connector = field(kw_only=True)
+    tokens: TokenSource = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,8 @@ def refusal(reason: FetchReason, account: AccountConfig, previous: LastOutcome |
     """Why the account is not fetched now, or None."""
     if not account.can_receive:
         return "the account may not receive (A10)"
+    if reason is FetchReason.SCHEDULED and account.uses_oauth and account.oauth_state != "connected":
+        return f"waiting for the account to be connected (O4): {account.oauth_reason or account.oauth_state}"
     if (
         reason is FetchReason.SCHEDULED
         and previous is not None
@@ -108,7 +114,7 @@ async def _run(
         failure = error if isinstance(error, FetchFailure) else _unexpected(error)
         permanently = failure.kind is Kind.PERMANENT
         record = failed(account.config_version, started, utcnow(), failure.reason, permanently)
-        return Result(Outcome.DONE if permanently else Outcome.RETRY, failure.reason), record
+        return Result(Outcome.RETRY if failure.retryable else Outcome.DONE, failure.reason), record
     done = succeeded(account.config_version, started, utcnow(), counts)
     return Result(Outcome.DONE, done.reason, counts), done
 
@@ -124,14 +130,12 @@ async def _sync(
     deps: FetchDeps, account: AccountConfig, lease: Lease, cursors: Mapping[str, Cursor], reload: bool,
     heartbeat: Heartbeat,
 ) -> Counts:  # fmt: skip
-    if account.uses_oauth:
-        raise permanent("OAuth accounts need the oauth-broker, which is not part of this installation yet")
-    if account.password is None:
-        raise permanent("the account has no password (A3)")
     endpoint = Endpoint(account.host, account.port, account.security, deps.ssl_context, deps.timeout_s)
     if account.protocol is IncomingProtocol.POP3:
-        async with deps.pop3.logged_in(account, endpoint) as pop3:
+        pop3_login = partial(deps.pop3.logged_in, account, endpoint)
+        async with signed_in(account, deps.tokens, pop3_login) as pop3:
             return await sync_pop3(account, pop3, deps.store, lease, deps.limits, heartbeat, reload)
-    async with deps.connections.logged_in(account, endpoint) as imap:
+    imap_login = partial(deps.connections.logged_in, account, endpoint)
+    async with signed_in(account, deps.tokens, imap_login) as imap:
         known = {} if reload else cursors
         return await sync_imap(account, imap, deps.store, lease, known, deps.limits, heartbeat)

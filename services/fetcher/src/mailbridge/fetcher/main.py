@@ -1,5 +1,6 @@
 """Composition root: settings → database, secrets, TLS trust, NATS → the fetcher's command
-consumers, the outbox relay and the closing of idle IMAP connections."""
+consumers (OAuth accounts' tokens asked of the broker over the same NATS connection), the outbox
+relay and the closing of idle IMAP connections."""
 
 import asyncio
 import os
@@ -15,6 +16,7 @@ from mailbridge.common.secrets import SecretBox, resolve_key_ring
 from mailbridge.common.streams import ensure_streams
 from mailbridge.common.tls import client_context
 from mailbridge.fetcher import subscribers
+from mailbridge.fetcher.adapters.broker_tokens import BrokerTokens
 from mailbridge.fetcher.adapters.imap_connections import ImapConnections
 from mailbridge.fetcher.adapters.pop3 import Pop3Sessions
 from mailbridge.fetcher.adapters.store import MailStore
@@ -38,6 +40,7 @@ def create_app(settings: FetcherSettings) -> FastStream:
         MailStore(sessions, secrets), client_context(settings.extra_ca_file),
         holder=f"{socket.gethostname()}:{os.getpid()}", limits=limits, timeout_s=settings.fetch_timeout_s,
         connections=connections, pop3=Pop3Sessions(),
+        tokens=BrokerTokens(lambda: broker.connection, settings.oauth_token_timeout_s),
     )  # fmt: skip
     commands = subscribers.consumers(deps, settings.fetch_workers, settings.fetch_max_deliver)
     app = FastStream(broker)

@@ -3,6 +3,7 @@
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from mailbridge.common.endpoints import IncomingProtocol, TransportSecurity
 from mailbridge.fetcher.sync_plan import Cursor
@@ -29,6 +30,10 @@ class AccountConfig:
     config_version: str  # changes whenever the account or its server changes
     trash_folder: str = "Trash"  # A11 override, else the server's (S10), else Trash
     spam_folder: str = "Junk"
+    # S2/O4, OAuth accounts only: "disconnected" | "connected" | "needs_reconnect" (the broker's),
+    # and why a grant was lost, in the provider's words.
+    oauth_state: str = "disconnected"
+    oauth_reason: str | None = None
 
     @property
     def folders(self) -> tuple[str, ...]:
@@ -48,6 +53,20 @@ class AccountConfig:
         """S7: `imap` is synchronised (a message removed on the server is marked so in the
         store); `imap_download` is one-way like POP3 and marks nothing."""
         return self.protocol is IncomingProtocol.IMAP
+
+
+class Mechanism(StrEnum):
+    PASSWORD = "password"  # IMAP LOGIN, POP3 USER/PASS
+    XOAUTH2 = "xoauth2"  # IMAP AUTHENTICATE XOAUTH2, POP3 AUTH XOAUTH2 with a bearer token (S2)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What one login sends: the login and its password or access token (never in a repr)."""
+
+    login: str
+    secret: str = field(repr=False)
+    mechanism: Mechanism = Mechanism.PASSWORD
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,12 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from mailbridge.common.endpoints import Endpoint
+from mailbridge.common.oauth_requests import TokenReply
 from mailbridge.fetcher.fetch_record import FetchRecord
 from mailbridge.fetcher.imap_wire import FetchedItem
 from mailbridge.fetcher.model import (
     AccountConfig,
+    Credentials,
     FetchStart,
     Lease,
     MessageLocation,
@@ -41,10 +43,11 @@ class ImapConnection(ImapSession, Protocol):
 
 
 class ImapConnector(Protocol):
-    """Hands out an IMAP connection logged in as the account (maybe one kept from before)."""
+    """Hands out an IMAP connection logged in as the account (maybe one kept from before, then
+    without using `credentials`); a refused token raises `TokenRejected`."""
 
     def logged_in(
-        self, account: AccountConfig, endpoint: Endpoint
+        self, account: AccountConfig, endpoint: Endpoint, credentials: Credentials
     ) -> AbstractAsyncContextManager[ImapConnection]: ...
 
 
@@ -56,11 +59,19 @@ class Pop3Session(Protocol):
 
 
 class Pop3Connector(Protocol):
-    """Opens a POP3 session logged in as the account, closed (without QUIT) when the block ends."""
+    """Opens a POP3 session logged in as the account, closed (without QUIT) when the block ends;
+    a refused token raises `TokenRejected`."""
 
     def logged_in(
-        self, account: AccountConfig, endpoint: Endpoint
+        self, account: AccountConfig, endpoint: Endpoint, credentials: Credentials
     ) -> AbstractAsyncContextManager[Pop3Session]: ...
+
+
+class TokenSource(Protocol):
+    """Access tokens for XOAUTH2 from the OAuth broker (S2, O4). `rejected`: the fingerprint of a
+    token the mail server refused (`token_fingerprint`), so the broker refreshes once."""
+
+    async def access_token(self, account_id: uuid.UUID, rejected: str | None = None) -> TokenReply: ...
 
 
 class Store(Protocol):

@@ -31,5 +31,7 @@ class FetcherSettings(VarDirSettings, DatabaseSettings, NatsSettings, SecretSett
     # after which RFC 3501 lets a server log an idle client out.
     imap_keep_connections: int = Field(default=100, ge=0)
     imap_connection_idle_s: float = Field(default=1200.0, gt=0)
+    # O4: how long a login waits for the OAuth broker's access token before retrying later.
+    oauth_token_timeout_s: float = Field(default=5.0, gt=0)
     # S9: verification always on; an admin may trust an extra CA (e.g. a private mail server).
     extra_ca_file: Path | None = None

@@ -92,6 +92,8 @@ def _config(row: Row[*tuple[Any, ...]], decrypt: Decrypt) -> AccountConfig:
         config_version=f"{row.version}.{row.server_version}",
         trash_folder=row.trash_folder or row.server_trash_folder or "Trash",
         spam_folder=row.spam_folder or row.server_spam_folder or "Junk",
+        oauth_state=row.oauth_state,
+        oauth_reason=row.oauth_reason,
     )
 
 
@@ -100,7 +102,8 @@ _CONFIGURATION = (
     select(
         _ACCOUNT.c.id, _ACCOUNT.c.business_unit_id, _ACCOUNT.c.login, _ACCOUNT.c.password_encrypted,
         _ACCOUNT.c.inbox_folder, _ACCOUNT.c.sync_folders, _ACCOUNT.c.can_receive, _ACCOUNT.c.version,
-        _ACCOUNT.c.trash_folder, _ACCOUNT.c.spam_folder, _SERVER.c.incoming_protocol,
+        _ACCOUNT.c.trash_folder, _ACCOUNT.c.spam_folder, _ACCOUNT.c.oauth_state, _ACCOUNT.c.oauth_reason,
+        _SERVER.c.incoming_protocol,
         _SERVER.c.incoming_host, _SERVER.c.incoming_tls, _SERVER.c.incoming_tls_mode,
         _SERVER.c.oauth_provider_id, _SERVER.c.delete_after_fetch, _SERVER.c.delete_after_days,
         _SERVER.c.version.label("server_version"), _SERVER.c.trash_folder.label("server_trash_folder"),

@@ -11,7 +11,13 @@ the protocol what its answer may bring (`_room` of each announced size). Greetin
 and LOGIN are our own commands: aioimaplib's would wait under its state lock, send the login
 unquoted and raise ValueError for a line break. Every failure leaves as a `FetchFailure`.
 
-UTF-8 (RFC 6855, #11): after LOGIN, `ENABLE UTF8=ACCEPT` where CAPABILITY offers it. Once the
+OAuth (S2): `AUTHENTICATE XOAUTH2` instead of LOGIN, with the SASL string on the command's line
+where CAPABILITY offers SASL-IR, else after the server's empty challenge (`SaslCommand` answers
+continuations, including the error challenge of a refused token, which aioimaplib's `xoauth2`
+leaves unanswered until its timeout). A refused token raises `TokenRejected` with the server's
+words; a "not now" refusal is transient like LOGIN's.
+
+UTF-8 (RFC 6855, #11): after LOGIN or AUTHENTICATE, `ENABLE UTF8=ACCEPT` where CAPABILITY offers it. Once the
 server says ENABLED, mailbox names go out as UTF-8 quoted strings instead of modified UTF-7
 (`wire_name`); the fetcher's folder names (and so the store's) are the same
 Unicode strings either way. A server that refuses ENABLE is used as it is.
@@ -29,8 +35,8 @@ from mailbridge.common.imap_text import encode_mailbox, parse_search, quoted
 from mailbridge.fetcher.adapters import imap_changes
 from mailbridge.fetcher.adapters.imap_deadline import body_deadline_s, deadline
 from mailbridge.fetcher.adapters.imap_failures import failures, refusal, require_ok, text
-from mailbridge.fetcher.adapters.imap_protocol import FramedImap4
-from mailbridge.fetcher.failures import Kind, not_selectable, permanent, transient
+from mailbridge.fetcher.adapters.imap_protocol import FramedImap4, SaslCommand
+from mailbridge.fetcher.failures import Kind, TokenRejected, not_selectable, permanent, transient
 from mailbridge.fetcher.imap_wire import (
     FetchedItem,
     enabled,
@@ -38,7 +44,10 @@ from mailbridge.fetcher.imap_wire import (
     parse_fetch,
     parse_select,
 )
+from mailbridge.fetcher.model import Credentials, Mechanism
 from mailbridge.fetcher.sync_plan import FolderStatus, Pending, uid_set
+from mailbridge.fetcher.xoauth2 import error_challenge, initial_response
+from mailbridge.fetcher.xoauth2 import sendable as sasl_sendable
 
 # Every answer stays bounded: commands whose answer has one line per message ask for at most
 # this many messages.
@@ -79,7 +88,7 @@ class ImapMailbox:
         assert self._client is not None, "connect first"
         return self._client
 
-    async def open(self, user: str, password: str) -> None:
+    async def open(self, credentials: Credentials) -> None:
         """Connect and log in, each step within the timeout and all of it within twice that."""
         end = self._endpoint
         async with (
@@ -87,7 +96,10 @@ class ImapMailbox:
             deadline(2 * end.timeout_s, self._abort, "connecting and logging in"),
         ):
             await self.connect()
-            await self.login(user, password)
+            if credentials.mechanism is Mechanism.XOAUTH2:
+                await self.xoauth2(credentials.login, credentials.secret)
+            else:
+                await self.login(credentials.login, credentials.secret)
 
     async def connect(self) -> None:
         end = self._endpoint
@@ -135,6 +147,29 @@ class ImapMailbox:
         response = await self.call(protocol.execute(command, scrub=quoted(password)), "LOGIN")
         if response.result != "OK":  # throttled, or a wrong password (#11: `refusal` tells them apart)
             raise refusal(response, f"login as {user} rejected")
+        await self._logged_in()
+
+    async def xoauth2(self, user: str, token: str) -> None:
+        """AUTHENTICATE XOAUTH2 (S2); TokenRejected when the server refuses the token."""
+        if not sasl_sendable(user, token):
+            raise permanent("the login or token contains a control character, which XOAUTH2 cannot send")
+        protocol, sasl = self.client.protocol, initial_response(user, token)
+        inline = "SASL-IR" in {name.upper() for name in self.capabilities}
+        command = SaslCommand(
+            protocol.new_tag(), "XOAUTH2", initial=sasl if inline else None,
+            answers=() if inline else (sasl,), loop=protocol.loop,
+        )  # fmt: skip
+        response = await self.call(protocol.execute(command), "AUTHENTICATE XOAUTH2")
+        if response.result != "OK":
+            failure = refusal(response, f"OAuth login as {user} rejected")
+            said = next(filter(None, map(error_challenge, command.challenges)), None)
+            reason = failure.reason + (f" ({said})" if said else "")
+            raise TokenRejected(failure.kind, reason) if failure.kind is Kind.PERMANENT else transient(reason)
+        await self._logged_in()
+
+    async def _logged_in(self) -> None:
+        """After LOGIN or AUTHENTICATE: the capabilities again (they may grow), then UTF-8."""
+        protocol = self.client.protocol
         protocol.state = "AUTH"
         async with self._failures("IMAP CAPABILITY failed"), self._step("CAPABILITY"):
             await protocol.capability()
@@ -146,11 +181,6 @@ class ImapMailbox:
         if {"ENABLE", "UTF8=ACCEPT"} <= offered:
             response = await self.call(self.client.enable("UTF8=ACCEPT"), "ENABLE")
             self.utf8_accept = response.result == "OK" and enabled(response.lines, "UTF8=ACCEPT")
-
-    async def xoauth2(self, user: str, token: str) -> None:
-        response = await self.call(self.client.xoauth2(user, token.encode()), "AUTHENTICATE XOAUTH2")
-        if response.result != "OK":
-            raise permanent(f"OAuth login as {user} rejected: {text(response)}")
 
     async def select(self, folder: str) -> FolderStatus:
         condstore = " (CONDSTORE)" if "CONDSTORE" in self.capabilities else ""

@@ -3,10 +3,12 @@ SELECT instead of a TCP connect, a TLS handshake and a LOGIN.
 
 A kept connection belongs to one account and is handed out again only for the same endpoint,
 login and password (compared by digest): a changed configuration or password logs in afresh, and
-the old connection is closed. Only a connection whose fetch ended without an error is kept; one
-the server has closed meanwhile is dropped when it is next asked for. Connections idle longer
-than `idle_s` are closed (`close_idle`), and at most `keep` are kept (the longest idle goes
-first). `keep=0` keeps none.
+the old connection is closed. An OAuth account's connection is keyed without its token (S2): a
+token lives an hour and the next fetch brings a new one, which a logged-in connection does not
+need; a connection whose login was refused was never kept. Only a connection whose fetch ended
+without an error is kept; one the server has closed meanwhile is dropped when it is next asked
+for. Connections idle longer than `idle_s` are closed (`close_idle`), and at most `keep` are
+kept (the longest idle goes first). `keep=0` keeps none.
 """
 
 import hashlib
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 
 from mailbridge.common.endpoints import Endpoint
 from mailbridge.fetcher.adapters.imap import ImapMailbox
-from mailbridge.fetcher.model import AccountConfig
+from mailbridge.fetcher.model import AccountConfig, Credentials, Mechanism
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,16 @@ class LoginKey:
     port: int
     security: str
     login: str
-    password_sha256: str = field(repr=False)
+    password_sha256: str = field(repr=False)  # "" for XOAUTH2: a new token is no new login
+    mechanism: Mechanism = Mechanism.PASSWORD
+
+
+def login_key(endpoint: Endpoint, credentials: Credentials) -> LoginKey:
+    oauth = credentials.mechanism is Mechanism.XOAUTH2
+    digest = "" if oauth else hashlib.sha256(credentials.secret.encode()).hexdigest()
+    return LoginKey(
+        endpoint.host, endpoint.port, str(endpoint.security), credentials.login, digest, credentials.mechanism
+    )
 
 
 @dataclass
@@ -46,20 +57,17 @@ class ImapConnections:
         self._kept: OrderedDict[uuid.UUID, _Kept] = OrderedDict()  # oldest first
 
     @asynccontextmanager
-    async def logged_in(self, account: AccountConfig, endpoint: Endpoint) -> AsyncIterator[ImapMailbox]:
+    async def logged_in(
+        self, account: AccountConfig, endpoint: Endpoint, credentials: Credentials
+    ) -> AsyncIterator[ImapMailbox]:
         """A connection logged in as the account (a kept one when it still fits), kept again
         afterwards unless the block raised."""
-        account_id, login, password = account.account_id, account.login, account.password
-        assert password is not None, "callers refuse accounts without a password"
-        key = LoginKey(
-            endpoint.host, endpoint.port, str(endpoint.security), login,
-            hashlib.sha256(password.encode()).hexdigest(),
-        )  # fmt: skip
+        account_id, key = account.account_id, login_key(endpoint, credentials)
         mailbox = await self._reusable(account_id, key)
         if mailbox is None:
             mailbox = ImapMailbox(endpoint)
             try:
-                await mailbox.open(login, password)
+                await mailbox.open(credentials)
             except BaseException:
                 await mailbox.close()
                 raise

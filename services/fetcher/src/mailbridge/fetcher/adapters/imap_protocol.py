@@ -58,6 +58,34 @@ class CountingFetchCommand(FetchCommand):  # type: ignore[misc]
         return bool(self._open_parentheses)
 
 
+class SaslCommand(Command):  # type: ignore[misc]
+    """AUTHENTICATE (RFC 3501 §6.2.2) whose continuations we answer: each `+` from the server gets
+    the next of `answers`, then an empty line (XOAUTH2's reply to the server's error challenge,
+    after which the server sends the tagged NO); aioimaplib would only collect the `+` line and
+    wait for a tagged answer the server never sends. `initial` is the SASL-IR initial response
+    (RFC 4959), sent on the command's line. Secrets are in neither the command's args nor its
+    repr, so no log line or exception message can show them. `challenges` keeps what the server
+    said; past MAX_CHALLENGES the server is stalling, not authenticating, and is given up."""
+
+    MAX_CHALLENGES = 4
+
+    def __init__(
+        self, tag: str, mechanism: str, *, initial: bytes | None, answers: tuple[bytes, ...],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:  # fmt: skip
+        super().__init__("AUTHENTICATE", tag, mechanism, loop=loop)
+        self.initial = initial
+        self._answers = list(answers)
+        self.challenges: list[bytes] = []
+
+    def next_answer(self, challenge: bytes) -> bytes | None:
+        """What to send for `challenge` (without CRLF); None: too many challenges."""
+        self.challenges.append(challenge)
+        if len(self.challenges) > self.MAX_CHALLENGES:
+            return None
+        return self._answers.pop(0) if self._answers else b""
+
+
 class FramedProtocol(IMAP4ClientProtocol, asyncio.BufferedProtocol):  # type: ignore[misc]
     def __init__(
         self, loop: asyncio.AbstractEventLoop, conn_lost_cb: Callable[[Exception | None], None] | None = None
@@ -149,6 +177,24 @@ class FramedProtocol(IMAP4ClientProtocol, asyncio.BufferedProtocol):  # type: ig
             return None
         result: Command | None = super()._handle_line(line, current_cmd)
         return result
+
+    def send(self, line: str, scrub: str | None = None) -> None:
+        command = self.pending_sync_command
+        if isinstance(command, SaslCommand) and command.initial is not None and self.transport is not None:
+            self.transport.write(line.encode() + b" " + command.initial + b"\r\n")  # never logged
+            return
+        super().send(line, scrub)
+
+    def _continuation(self, line: bytes) -> None:
+        command = self.pending_sync_command
+        if not isinstance(command, SaslCommand):
+            super()._continuation(line)
+            return
+        answer = command.next_answer(line[1:].strip())
+        if answer is None:
+            self.abort("the server kept sending challenges instead of finishing AUTHENTICATE")
+        elif self.transport is not None:
+            self.transport.write(answer + b"\r\n")  # a secret: never logged
 
     def _noise(self, line: bytes) -> bool:
         """A line no command can take (aioimaplib would log all of it, up to the line limit)."""

@@ -12,6 +12,11 @@ trickling one shortly after, and a large message on a slow but working link stil
 Whatever goes wrong ends as a FetchFailure whose reason names the step and the server
 (`pop3_reasons`); login and password never reach the wire with a control character in them.
 
+OAuth (S2): `AUTH XOAUTH2` (RFC 5034) in the two-step form, since the SASL string is longer than
+a POP3 command line may be: the command, the server's empty `+` challenge, the SASL string; a
+refused token gets the server's error challenge, which is answered with an empty line, and then
+the `-ERR`, which raises `TokenRejected` quoting it.
+
 UTF8 (RFC 6856) is sent before USER whenever CAPA offers it: Courier hands a client that has not
 sent it a made-up stand-in for every message with 8-bit headers (`stand_ins`). A server that
 refuses it (-ERR) is used as it is; `utf8` says which. UIDL and TOP are optional (RFC 1939 §7): a
@@ -26,8 +31,8 @@ from typing import TypeVar
 from mailbridge.common.endpoints import Endpoint, TransportSecurity
 from mailbridge.fetcher.adapters.pop3_client import Client, Line
 from mailbridge.fetcher.adapters.pop3_reasons import explain, where
-from mailbridge.fetcher.failures import FetchFailure, permanent, transient
-from mailbridge.fetcher.model import AccountConfig
+from mailbridge.fetcher.failures import FetchFailure, Kind, TokenRejected, permanent, transient
+from mailbridge.fetcher.model import AccountConfig, Credentials, Mechanism
 from mailbridge.fetcher.pop3_wire import (
     MAX_LISTED,
     MAX_LISTING_BYTES,
@@ -39,6 +44,7 @@ from mailbridge.fetcher.pop3_wire import (
     listing,
     parse_pairs,
 )
+from mailbridge.fetcher.xoauth2 import error_challenge, initial_response
 
 MIN_RATE = 16 * 1024  # bytes a second a step may average beyond its timeout
 T = TypeVar("T")
@@ -49,11 +55,12 @@ class Pop3Sessions:
     none between them), closed when the block ends; only `delete_and_quit` commits deletions."""
 
     @contextlib.asynccontextmanager
-    async def logged_in(self, account: AccountConfig, endpoint: Endpoint) -> AsyncIterator["Pop3Mailbox"]:
-        assert account.password is not None, "callers refuse accounts without a password"
+    async def logged_in(
+        self, account: AccountConfig, endpoint: Endpoint, credentials: Credentials
+    ) -> AsyncIterator["Pop3Mailbox"]:
         mailbox = Pop3Mailbox(endpoint)
         try:
-            await mailbox.connect_and_login(account.login, account.password)
+            await mailbox.connect_and_sign_in(credentials)
             yield mailbox
         finally:
             await mailbox.close()
@@ -71,7 +78,12 @@ class Pop3Mailbox:
         self.utf8 = False  # UTF8 sent and accepted
 
     async def connect_and_login(self, user: str, password: str) -> None:
-        for field, value in (("login", user), ("password", password)):
+        await self.connect_and_sign_in(Credentials(user, password))
+
+    async def connect_and_sign_in(self, credentials: Credentials) -> None:
+        oauth = credentials.mechanism is Mechanism.XOAUTH2
+        user, secret = credentials.login, credentials.secret
+        for field, value in (("login", user), ("token" if oauth else "password", secret)):
             found = control_character(value)
             if found is not None:
                 raise permanent(f"the account's {field} contains a control character ({found}), "
@@ -90,7 +102,22 @@ class Pop3Mailbox:
             self.capabilities = await self._step("CAPA", client.capabilities)  # RFC 2595 §4
         if self.capabilities.offers("UTF8"):
             self.utf8 = await self._step("UTF8", lambda: client.optional("UTF8"))
-        await self._step(f"login as {user}", lambda: (client.user(user), client.pass_(password)))
+        if oauth:
+            await self._xoauth2(client, user, secret)
+        else:
+            await self._step(f"login as {user}", lambda: (client.user(user), client.pass_(secret)))
+
+    async def _xoauth2(self, client: Client, user: str, token: str) -> None:
+        sasl = initial_response(user, token)
+        try:
+            await self._step(f"login as {user} with an OAuth token", lambda: client.xoauth2(sasl))
+        except FetchFailure as failure:
+            if not client.token_sent or failure.kind is not Kind.PERMANENT:
+                raise  # the server does not take XOAUTH2, or the connection failed
+            challenge = client.token_challenge
+            said = error_challenge(challenge) if challenge else None
+            reason = failure.reason + (f" ({said})" if said else "")
+            raise TokenRejected(Kind.PERMANENT, reason) from failure
 
     async def listing(self) -> list[Listed]:
         """Every message in the maildrop with its UIDL (None: the server refused UIDL) and LIST

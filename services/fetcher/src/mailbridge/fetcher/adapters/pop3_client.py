@@ -73,6 +73,8 @@ class Client(poplib.POP3):
         self, host: str, port: int, timeout_s: float, line: Line, tls: ssl.SSLContext | None = None
     ) -> None:
         self._line, self._implicit_tls, self._stls = line, tls, False
+        self.token_sent = False  # AUTH XOAUTH2 got as far as the SASL string
+        self.token_challenge: bytes | None = None  # the server's error challenge after it
         super().__init__(host, port, timeout_s)  # connects and reads the greeting
 
     @property
@@ -112,6 +114,23 @@ class Client(poplib.POP3):
                 return NONE
             raise
         return parse_capabilities(answer.lines())
+
+    def xoauth2(self, sasl: bytes) -> None:
+        """AUTH XOAUTH2 in two steps (RFC 5034 §4: the command, the server's `+`, the SASL string);
+        an error challenge is answered with an empty line. error_proto with the -ERR when refused."""
+        self.sock.sendall(b"AUTH XOAUTH2\r\n")
+        answer, _ = self._getline()
+        if not answer.startswith(b"+") or answer.startswith(b"+OK"):
+            raise poplib.error_proto(answer)
+        self.sock.sendall(sasl + b"\r\n")
+        self.token_sent = True
+        answer, _ = self._getline()
+        if answer.startswith(b"+") and not answer.startswith(b"+OK"):
+            self.token_challenge = answer[1:].strip()
+            self.sock.sendall(b"\r\n")
+            answer, _ = self._getline()
+        if not answer.startswith(b"+OK"):
+            raise poplib.error_proto(answer)
 
     def start_tls(self, context: ssl.SSLContext) -> None:
         """STLS (RFC 2595), the capabilities checked by the caller."""
