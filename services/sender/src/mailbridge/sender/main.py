@@ -1,5 +1,6 @@
-"""Composition root: settings → database, secrets, TLS trust, SMTP pool, byte budget, NATS → the
-command consumer, the outbox relay, claim renewal and the sweep."""
+"""Composition root: settings → database, secrets, TLS trust, SMTP pool (logging in with passwords
+or with the OAuth broker's tokens over NATS), byte budget, NATS → the command consumer, the outbox
+relay, claim renewal and the sweep."""
 
 import asyncio
 from datetime import timedelta
@@ -13,9 +14,11 @@ from mailbridge.common.secrets import SecretBox, resolve_key_ring
 from mailbridge.common.streams import ensure_streams
 from mailbridge.common.tls import client_context
 from mailbridge.sender import subscribers
+from mailbridge.sender.adapters.broker_tokens import BrokerTokens
 from mailbridge.sender.adapters.maintenance import renew_claims_forever, sweep_forever
 from mailbridge.sender.adapters.sent_folder import ImapSentFolder
 from mailbridge.sender.adapters.smtp import SmtpPool
+from mailbridge.sender.adapters.smtp_xoauth2 import SignIn
 from mailbridge.sender.adapters.store import OutboxStore
 from mailbridge.sender.adapters.sweep import SweepRule
 from mailbridge.sender.mime import build_message
@@ -29,7 +32,13 @@ def create_app(settings: SenderSettings) -> FastStream:
     engine = create_engine(settings.effective_database_url(settings.var_dir), settings.database_pool_size)
     sessions = create_session_factory(engine)
     tls = client_context(settings.extra_ca_file)
-    pool = SmtpPool(tls, timeout_s=settings.smtp_timeout_s, per_key=settings.smtp_connections_per_server)
+    nats_url = settings.require_nats_url()
+    broker = create_broker(nats_url, f"sender-{settings.send_pool}", settings.nats_connect_timeout_s)
+    tokens = BrokerTokens(lambda: broker.connection, settings.oauth_token_timeout_s)
+    pool = SmtpPool(
+        tls, timeout_s=settings.smtp_timeout_s, per_key=settings.smtp_connections_per_server,
+        authenticate=SignIn(tokens),
+    )  # fmt: skip
     sent_folder = ImapSentFolder(tls, settings.smtp_timeout_s)
     stale_after = timedelta(seconds=settings.send_stale_after_s)
     store = OutboxStore(sessions, secrets, stale_after)
@@ -40,8 +49,6 @@ def create_app(settings: SenderSettings) -> FastStream:
         stale_after, timedelta(seconds=settings.send_sweep_after_s),
         timedelta(seconds=settings.send_sweep_after_s + queue.backoff.cap_s),
     )  # fmt: skip
-    nats_url = settings.require_nats_url()
-    broker = create_broker(nats_url, f"sender-{settings.send_pool}", settings.nats_connect_timeout_s)
     commands = subscribers.consumer(deps, settings.send_pool, settings.send_workers, settings.send_ack_wait_s)
     app = FastStream(broker)
     background: list[asyncio.Task[None]] = []

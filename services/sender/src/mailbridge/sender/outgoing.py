@@ -41,3 +41,5 @@ class SmtpTarget:
     auth: bool  # S5
     login: str
     password: str | None = field(repr=False)
+    account_id: uuid.UUID | None = None  # whose OAuth token to ask the broker for
+    oauth: bool = False  # S2: the server has an OAuth provider, so AUTH XOAUTH2 with a broker token

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Protocol
 
 from mailbridge.common.endpoints import Endpoint
+from mailbridge.common.oauth_requests import TokenReply
 from mailbridge.sender.model import Claim, Outcome, Verdict
 from mailbridge.sender.outgoing import OutgoingMail, SmtpTarget
 
@@ -64,3 +65,10 @@ class Outbox(Protocol):
     async def record(self, outcome: Outcome) -> None: ...
 
     async def appended(self, outbox_id: uuid.UUID) -> None: ...
+
+
+class TokenSource(Protocol):
+    """Access tokens for XOAUTH2 from the OAuth broker (S2, O4). `rejected`: the fingerprint of a
+    token the mail server refused (`token_fingerprint`), so the broker refreshes once."""
+
+    async def access_token(self, account_id: uuid.UUID, rejected: str | None = None) -> TokenReply: ...

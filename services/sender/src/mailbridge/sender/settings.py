@@ -32,4 +32,6 @@ class SenderSettings(VarDirSettings, DatabaseSettings, NatsSettings, SecretSetti
     send_ack_wait_s: float = Field(
         default=120.0, gt=0, description="redelivery after a crash (new consumers)"
     )
+    # O4: how long a login waits for the OAuth broker's access token before retrying later.
+    oauth_token_timeout_s: float = Field(default=5.0, gt=0)
     extra_ca_file: Path | None = None  # S9: verification stays on; an admin may trust one more CA

@@ -32,6 +32,8 @@ from types import TracebackType
 from aioimaplib import IMAP4, AioImapException, Command, Response
 from mailbridge.common.endpoints import Endpoint, TransportSecurity
 from mailbridge.common.imap_text import encode_mailbox, parse_search, quoted
+from mailbridge.common.xoauth2 import error_challenge, initial_response
+from mailbridge.common.xoauth2 import sendable as sasl_sendable
 from mailbridge.fetcher.adapters import imap_changes
 from mailbridge.fetcher.adapters.imap_deadline import body_deadline_s, deadline
 from mailbridge.fetcher.adapters.imap_failures import failures, refusal, require_ok, text
@@ -46,8 +48,6 @@ from mailbridge.fetcher.imap_wire import (
 )
 from mailbridge.fetcher.model import Credentials, Mechanism
 from mailbridge.fetcher.sync_plan import FolderStatus, Pending, uid_set
-from mailbridge.fetcher.xoauth2 import error_challenge, initial_response
-from mailbridge.fetcher.xoauth2 import sendable as sasl_sendable
 
 # Every answer stays bounded: commands whose answer has one line per message ask for at most
 # this many messages.

@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
 
 from mailbridge.common.endpoints import Endpoint, TransportSecurity
+from mailbridge.common.xoauth2 import error_challenge, initial_response
 from mailbridge.fetcher.adapters.pop3_client import Client, Line
 from mailbridge.fetcher.adapters.pop3_reasons import explain, where
 from mailbridge.fetcher.failures import FetchFailure, Kind, TokenRejected, permanent, transient
@@ -44,7 +45,6 @@ from mailbridge.fetcher.pop3_wire import (
     listing,
     parse_pairs,
 )
-from mailbridge.fetcher.xoauth2 import error_challenge, initial_response
 
 MIN_RATE = 16 * 1024  # bytes a second a step may average beyond its timeout
 T = TypeVar("T")

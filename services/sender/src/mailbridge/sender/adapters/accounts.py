@@ -74,5 +74,6 @@ def _target(server: MailServer, account: MailAccount, secrets: SecretBox) -> Smt
     password = secrets.decrypt(account.password_encrypted) if account.password_encrypted else None
     return SmtpTarget(
         host=endpoint.host, port=smtp_port(endpoint, encryption), encryption=encryption.value,
-        auth=server.smtp_auth, login=account.login, password=password,
+        auth=server.smtp_auth, login=account.login, password=password, account_id=account.id,
+        oauth=server.oauth_provider_id is not None,
     )  # fmt: skip

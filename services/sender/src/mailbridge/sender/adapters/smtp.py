@@ -51,7 +51,7 @@ async def send(
         await quit_quietly(client)
 
 
-PoolKey = tuple[str, int, str, bool, str]
+PoolKey = tuple[str, int, str, bool, str, str]
 
 
 @dataclass
@@ -65,7 +65,8 @@ class _Lane:
 
 
 class SmtpPool:
-    """Up to `per_key` logged-in connections per (host, port, encryption, auth, login), reused
+    """Up to `per_key` logged-in connections per (host, port, encryption, auth, login, and the
+    account for an OAuth login), reused
     while mail is queued and quit after `idle_s` without work. Implements the `Mailer` port.
 
     A server that allows fewer connections per client answers the one too many with a 4xx
@@ -89,7 +90,9 @@ class SmtpPool:
         return (await self.send(target, Built(raw, "", envelope_from, envelope_to))).delivery()
 
     async def send(self, target: SmtpTarget, built: Built) -> SmtpResult:
-        key = (target.host.lower(), target.port, target.encryption, target.auth, target.login)
+        # an OAuth login is one account's (S2): its connections are never another's
+        owner = str(target.account_id) if target.oauth else ""
+        key = (target.host.lower(), target.port, target.encryption, target.auth, target.login, owner)
         lane = self._lanes.setdefault(key, _Lane(Budget(self._per_key)))
         while True:
             await lane.places.acquire(1)  # not `hold()`: its context manager costs 2 µs a mail

@@ -50,8 +50,8 @@ from mailbridge.sender.smtp_replies import (
     replied,
 )
 
-# Logs in on a connected (and, where wanted, encrypted) client. The seam for XOAUTH2: an
-# Authenticate that fetches a token and calls `client.auth_xoauth2(target.login, token)`.
+# Logs in on a connected (and, where wanted, encrypted) client: `password_login`, or
+# `smtp_xoauth2.SignIn`, which takes OAuth targets to AUTH XOAUTH2 with a broker token.
 Authenticate = Callable[[SMTP, SmtpTarget], Awaitable[None]]
 
 

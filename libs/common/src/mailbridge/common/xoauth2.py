@@ -1,4 +1,4 @@
-"""XOAUTH2 (S2) as pure functions: the client's initial response and the server's error challenge.
+"""XOAUTH2 (S2) as pure functions for the fetcher and the sender: initial response, error challenge.
 
 The SASL string is base64("user=" login ^A "auth=Bearer " token ^A ^A), the same for IMAP
 AUTHENTICATE, POP3 AUTH and SMTP AUTH (Microsoft's "Authenticate an IMAP, POP or SMTP connection
