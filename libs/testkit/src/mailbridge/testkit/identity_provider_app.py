@@ -17,11 +17,9 @@ from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from mailbridge.testkit.identity_provider_grants import (
-    DEVICE_CODE_GRANT,
-    AuthorizationRequest,
-    OAuthError,
-)
+from mailbridge.testkit.identity_provider_devices import DEVICE_CODE_GRANT
+from mailbridge.testkit.identity_provider_errors import OAuthError
+from mailbridge.testkit.identity_provider_grants import AuthorizationRequest
 from mailbridge.testkit.identity_provider_pages import device_page, done_page, error_page, sign_in_page
 from mailbridge.testkit.identity_provider_responses import IssuingProvider, token_response
 

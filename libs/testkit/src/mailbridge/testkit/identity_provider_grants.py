@@ -7,40 +7,27 @@ What it enforces, as Entra does or stricter so a careless client is caught:
   then on (a client that does not store the rotated token fails at its next refresh);
 - `revoke(login)` ends every refresh token and access token of that user (introspection answers
   inactive), a disabled user's refresh fails with AADSTS50057; a later sign-in works again;
-- a device code is pending until a person approves or declines it at the verification page;
-  polling sooner than the interval is answered `slow_down`, after expiry `expired_token`.
+- device codes: see identity_provider_devices.
 Errors are `OAuthError`s carrying the RFC 6749 code and an Entra-style AADSTS description. Every
 method takes the lock: the provider's server thread and the test's thread share one instance.
 """
 
 import secrets
-import string
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from mailbridge.testkit.identity_provider_devices import DeviceAuthorization, DeviceCodes
+from mailbridge.testkit.identity_provider_errors import OAuthError
 from mailbridge.testkit.identity_provider_tokens import pkce_matches
 
 CODE_LIFETIME_S = 60
-DEVICE_CODE_LIFETIME_S = 900
-DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
-_POLL_TOLERANCE_S = 0.25
 
 REVOKED = "AADSTS70000: The user or administrator has revoked the grant; a new sign-in is needed."
 DISABLED = "AADSTS50057: User account is disabled."
 ROTATED = "AADSTS70000: The refresh token was already redeemed and replaced by a newer one."
-
-
-class OAuthError(Exception):
-    """An OAuth error answer: `error` (RFC 6749 §5.2), `description` and the HTTP status."""
-
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
-        super().__init__(f"{error}: {description}")
-        self.error = error
-        self.description = description
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -89,26 +76,13 @@ class _Code:
     issued_at: float
 
 
-@dataclass
-class DeviceAuthorization:
-    device_code: str = field(repr=False)
-    user_code: str
-    client_id: str
-    scopes: tuple[str, ...]
-    expires_at: float
-    interval_s: int
-    login: str | None = None
-    declined: bool = False
-    last_poll: float | None = None
-
-
 class IdentityState:
     """The provider's whole state; `clock` is injectable so unit tests need no waiting."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic, device_interval_s: int = 1) -> None:
         self._lock = threading.Lock()
         self._clock = clock
-        self.device_interval_s = device_interval_s
+        self.devices = DeviceCodes(clock, device_interval_s)
         self.access_token_lifetime_s = 3600
         self._clients: dict[str, Client] = {}
         self._passwords: dict[str, str] = {}
@@ -118,7 +92,6 @@ class IdentityState:
         self._dead_refresh: dict[str, str] = {}  # token → why it is refused
         self._access: dict[str, str] = {}  # jti → login
         self._revoked_access: set[str] = set()
-        self._devices: dict[str, DeviceAuthorization] = {}
         self._redeemed: Counter[tuple[str, str]] = Counter()
 
     def now(self) -> float:
@@ -263,51 +236,12 @@ class IdentityState:
 
     # --- the device flow (RFC 8628) ---------------------------------------------------------
     def start_device(self, client: Client, scopes: tuple[str, ...]) -> DeviceAuthorization:
-        user_code = "".join(secrets.choice(string.ascii_uppercase) for _ in range(8))
-        device = DeviceAuthorization(
-            secrets.token_urlsafe(32),
-            user_code,
-            client.client_id,
-            scopes,
-            self._clock() + DEVICE_CODE_LIFETIME_S,
-            self.device_interval_s,
-        )
-        with self._lock:
-            self._devices[device.device_code] = device
-        return device
+        return self.devices.start(client.client_id, scopes)
 
     def decide_device(self, user_code: str, login: str | None) -> None:
         """A person at the verification page approved (`login`) or declined (None) the code."""
-        with self._lock:
-            found = [d for d in self._devices.values() if d.user_code == user_code.strip().upper()]
-            if not found or found[0].login is not None or found[0].declined:
-                raise OAuthError(
-                    "invalid_request", "AADSTS70019: The code is unknown, already used or expired."
-                )
-            if self._clock() > found[0].expires_at:
-                raise OAuthError("expired_token", "AADSTS70019: The code has expired.")
-            found[0].login, found[0].declined = login, login is None
+        self.devices.decide(user_code, login)
 
     def poll_device(self, client: Client, device_code: str) -> Grant:
-        now = self._clock()
-        with self._lock:
-            device = self._devices.get(device_code)
-            if device is None or device.client_id != client.client_id:
-                raise OAuthError(
-                    "invalid_grant", "AADSTS70000: The device code is not valid or already redeemed."
-                )
-            too_soon = (
-                device.last_poll is not None
-                and now - device.last_poll < device.interval_s - _POLL_TOLERANCE_S
-            )
-            device.last_poll = now
-            if now > device.expires_at:
-                raise OAuthError("expired_token", "AADSTS70020: The device code has expired.")
-            if device.declined:
-                raise OAuthError("access_denied", "AADSTS70000: The user declined the sign-in request.")
-            if device.login is None:
-                if too_soon:
-                    raise OAuthError("slow_down", "Polled sooner than the interval.")
-                raise OAuthError("authorization_pending", "AADSTS70016: The user has not yet signed in.")
-            del self._devices[device_code]
-        return self._refusing_disabled(Grant(device.login, client.client_id, device.scopes))
+        login, scopes = self.devices.poll(client.client_id, device_code)
+        return self._refusing_disabled(Grant(login, client.client_id, scopes))

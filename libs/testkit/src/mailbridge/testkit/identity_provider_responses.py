@@ -16,13 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mailbridge.testkit.identity_provider_grants import (
-    DEVICE_CODE_GRANT,
-    Client,
-    Grant,
-    IdentityState,
-    OAuthError,
-)
+from mailbridge.testkit.identity_provider_devices import DEVICE_CODE_GRANT
+from mailbridge.testkit.identity_provider_errors import OAuthError
+from mailbridge.testkit.identity_provider_grants import Client, Grant, IdentityState
 from mailbridge.testkit.identity_provider_tokens import (
     Person,
     SigningKey,
