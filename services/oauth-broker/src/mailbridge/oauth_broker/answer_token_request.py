@@ -1,4 +1,6 @@
-"""The use-case: a token request's body → the reply (a token, or a typed refusal), never a crash."""
+"""The token request's edge: a body → the reply (a token, or a typed refusal), never a crash."""
+
+import logging
 
 from mailbridge.common.oauth_requests import (
     AccessTokenRefused,
@@ -9,6 +11,8 @@ from mailbridge.common.oauth_requests import (
 from mailbridge.oauth_broker.ports import TokenSource
 from pydantic import ValidationError
 
+logger = logging.getLogger(__name__)
+
 
 async def answer_token_request(tokens: TokenSource, body: bytes) -> TokenReply:
     try:
@@ -16,4 +20,9 @@ async def answer_token_request(tokens: TokenSource, body: bytes) -> TokenReply:
     except ValidationError as error:
         detail = f'not a token request ({error.error_count()} problems): expected {{"account_id": UUID}}'
         return AccessTokenRefused(account_id=None, error=Refusal.BAD_REQUEST, detail=detail)
-    return await tokens.access_token(request.account_id)
+    try:
+        return await tokens.access_token(request.account_id, request.rejected)
+    except Exception:  # the database away, a bug: the asker gets a retryable answer, not silence
+        logger.exception("token request failed", extra={"account_id": str(request.account_id)})
+        detail = "the OAuth broker failed to answer (see its log): try again later"
+        return AccessTokenRefused(account_id=request.account_id, error=Refusal.UNAVAILABLE, detail=detail)
