@@ -31,7 +31,7 @@ COMMON, TESTKIT, LAUNCHER = "mailbridge.common", "mailbridge.testkit", "mailbrid
 SOURCE_ROOTS = ("libs/*/src", "services/*/src", "launcher/src")
 Graph = Mapping[str, Iterable[str]]  # module → the modules it imports
 # Services whose adapters only main.py and adapters import.
-USE_CASES_ON_PORTS = {"mailbridge.fetcher", "mailbridge.sender"}
+USE_CASES_ON_PORTS = {"mailbridge.fetcher", "mailbridge.sender", "mailbridge.oauth_broker"}
 
 
 def within(module: str, prefix: str) -> bool:
