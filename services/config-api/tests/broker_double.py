@@ -2,7 +2,7 @@
 real NATS, keeps every request it got, and answers each from a script (the last reply repeats)."""
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -10,9 +10,11 @@ import nats
 from nats.aio.msg import Msg
 from pydantic import BaseModel
 
+Script = Mapping[str, Sequence[BaseModel]]  # subject → its replies in order, the last one repeated
+
 
 class BrokerDouble:
-    def __init__(self, script: dict[str, Sequence[BaseModel]]) -> None:
+    def __init__(self, script: Script) -> None:
         self._script = {subject: list(replies) for subject, replies in script.items()}
         self.received: dict[str, list[dict[str, Any]]] = {subject: [] for subject in script}
 
@@ -24,7 +26,7 @@ class BrokerDouble:
 
 
 @asynccontextmanager
-async def broker_double(nats_url: str, script: dict[str, Sequence[BaseModel]]) -> AsyncIterator[BrokerDouble]:
+async def broker_double(nats_url: str, script: Script) -> AsyncIterator[BrokerDouble]:
     """Listening on every subject of `script` once entered (the subscriptions are flushed)."""
     double = BrokerDouble(script)
     client = await nats.connect(nats_url)

@@ -1,4 +1,5 @@
-"""The `mailbridge` command: run the embedded default, migrate, create API keys, rotate keys."""
+"""The `mailbridge` command: run the embedded default, migrate, create API keys, rotate keys,
+connect an OAuth account."""
 
 import argparse
 import asyncio
@@ -10,7 +11,10 @@ from mailbridge.common.db.migrate import downgrade, upgrade
 from mailbridge.common.secrets import SecretBox, SecretKeyError, resolve_key_ring
 from mailbridge.config_api.api_keys import Role, create_api_key
 from mailbridge.config_api.errors import ApiError
+from mailbridge.config_api.oauth_connect.redirect import redirect_uri
 from mailbridge.config_api.settings import ConfigApiSettings
+from mailbridge.launcher.nats_address import nats_url
+from mailbridge.launcher.oauth_cli import oauth_connect
 from mailbridge.launcher.runner import MissingServices, run
 
 
@@ -33,6 +37,14 @@ def _parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     secrets.add_parser("rotate", help="re-encrypt every secret with the newest key")
+    oauth = commands.add_parser("oauth", help="OAuth accounts (O4)").add_subparsers(
+        dest="action", required=True
+    )
+    connect = oauth.add_parser("connect", help="connect a mail account to its OAuth provider")
+    connect.add_argument("account_id", type=uuid.UUID, metavar="ACCOUNT_ID")
+    connect.add_argument(
+        "--device", action="store_true", help="sign in on another device with a code (headless set-ups)"
+    )
     return parser
 
 
@@ -85,7 +97,20 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(asyncio.run(_create_key(settings, args.user)))
     elif args.command == "secrets":
         print(f"re-encrypted {asyncio.run(_rotate(settings))} secrets with the newest key")
+    elif args.command == "oauth":
+        return _oauth_connect(settings, args.account_id, args.device)
     return 0
+
+
+def _oauth_connect(settings: ConfigApiSettings, account_id: uuid.UUID, device: bool) -> int:
+    """NATS as the services find it (MAILBRIDGE_NATS_URL, else the running `mailbridge run`'s);
+    the redirect URI as the configuration API shows it."""
+    url = nats_url(settings.nats_url, settings.var_dir)
+    callback = redirect_uri(settings.public_url or settings.local_base_url())
+    flow = oauth_connect(
+        url, account_id, device, callback, settings.oauth_broker_timeout_s, sys.stdout, sys.stderr
+    )
+    return asyncio.run(flow)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """The embedded default behind `make run`: one command starts the whole system.
 
 Order: the data folder (private: data_folder.py) and secret key → database migrations → the admin
-API key (created once, printed once) → NATS (embedded unless MAILBRIDGE_NATS_URL is set) → every
-service as a child process, restarted with a backoff when it dies (supervisor.py). A listed
-service that is not installed stops the start, named, before anything is created. Ctrl-C (or
-SIGTERM) stops the services, then NATS.
+API key (created once, printed once) → NATS (embedded unless MAILBRIDGE_NATS_URL is set; its URL is
+left in var/nats-url for the `mailbridge` command while this runs) → every service as a child
+process, restarted with a backoff when it dies (supervisor.py). The services get the data folder,
+the NATS URL and MAILBRIDGE_PUBLIC_URL, which is the API's own address unless set (the base of the
+OAuth redirect URI). A listed service that is not installed stops the start, named, before
+anything is created. Ctrl-C (or SIGTERM) stops the services, then NATS.
 """
 
 import asyncio
@@ -24,6 +26,7 @@ from mailbridge.common.nats_embedded import start_embedded_nats
 from mailbridge.common.secrets import SECRET_KEY_FILE, load_or_create_key_file
 from mailbridge.config_api.api_keys import Role, create_api_key
 from mailbridge.config_api.settings import ConfigApiSettings
+from mailbridge.launcher import nats_address
 from mailbridge.launcher.data_folder import make_private
 from mailbridge.launcher.supervisor import Child, Supervisor
 
@@ -110,6 +113,9 @@ def run(settings: ConfigApiSettings, services: tuple[str, ...] = SERVICE_MODULES
         print(f"Admin API key (shown once, kept in {var_dir / ADMIN_KEY_FILE}):\n{new_key}")
     nats = None if settings.nats_url else start_embedded_nats(var_dir / "jetstream")
     env["MAILBRIDGE_NATS_URL"] = settings.nats_url or (nats.url if nats else "")
+    nats_address.remember(var_dir, env["MAILBRIDGE_NATS_URL"])  # for `mailbridge oauth connect`
+    # The OAuth redirect URI's base: the API's own address unless set (what browsers reach).
+    env["MAILBRIDGE_PUBLIC_URL"] = settings.public_url or settings.local_base_url()
     print(f"Mailbridge: API on http://{settings.api_host}:{settings.api_port} (docs at /docs), "
           f"NATS at {env['MAILBRIDGE_NATS_URL']}, data in {var_dir}", flush=True)  # fmt: skip
     supervisor = Supervisor(modules, _spawner(env))
@@ -128,6 +134,7 @@ def run(settings: ConfigApiSettings, services: tuple[str, ...] = SERVICE_MODULES
             time.sleep(0.2)
     finally:
         supervisor.stop_all()
+        nats_address.forget(var_dir)
         if nats is not None:
             nats.stop()
     return 0
