@@ -63,6 +63,11 @@ class DovecotOptions:
     mail_gid: int = 5000
     fsync: bool = False
     """False: `mail_fsync = never` (tests); True: Dovecot's default `optimized` (benchmarks)."""
+    extra_mechanisms: tuple[str, ...] = ()
+    """SASL mechanisms besides PLAIN and LOGIN (e.g. xoauth2): the passwd-file passdb then
+    serves PLAIN and LOGIN only, and `extra_config` must bring the passdbs for these."""
+    extra_config: str = ""
+    """Appended to dovecot.conf as it is, e.g. `protocol imap { passdb { … } }` blocks."""
 
 
 def _mailboxes() -> str:
@@ -70,6 +75,10 @@ def _mailboxes() -> str:
         f"  mailbox {name} {{\n    special_use = {use}\n    auto = subscribe\n  }}\n"
         for name, use in SPECIAL_USE.items()
     )
+
+
+def _password_mechanisms(options: DovecotOptions) -> str:
+    return "  mechanisms = plain login\n" if options.extra_mechanisms else ""
 
 
 def render(paths: DovecotPaths, ports: DovecotPorts, tls: TlsFiles, options: DovecotOptions,
@@ -88,7 +97,7 @@ ssl_cert = <{tls.server_cert}
 ssl_key = <{tls.server_key}
 ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = yes
-auth_mechanisms = plain login
+auth_mechanisms = {" ".join(("plain", "login", *options.extra_mechanisms))}
 auth_failure_delay = 0
 stats_writer_socket_path =
 mail_location = maildir:~/Maildir
@@ -102,7 +111,7 @@ postmaster_address = postmaster@mailbridge.test
 passdb {{
   driver = passwd-file
   args = {paths.users}/%Lu
-}}
+{_password_mechanisms(options)}}}
 passdb {{
   driver = static
   deny = yes
@@ -158,4 +167,4 @@ namespace inbox {{
   inbox = yes
   separator = {SEPARATOR}
 {_mailboxes()}}}
-"""
+{options.extra_config}"""

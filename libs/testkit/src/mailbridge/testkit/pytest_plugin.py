@@ -15,7 +15,11 @@ from mailbridge.testkit.stack import DEFAULT_PARENT, MailStack
 from mailbridge.testkit.users import MailUser
 
 # The interoperability matrix's fixtures (`interop_server` and one per server) come with this plugin.
-pytest_plugins = ["mailbridge.testkit.interop_fixtures", "mailbridge.testkit.oauth_fixtures"]
+pytest_plugins = [
+    "mailbridge.testkit.interop_fixtures",
+    "mailbridge.testkit.oauth_fixtures",
+    "mailbridge.testkit.oauth_mail_fixtures",
+]
 
 INSTALL = (
     "DEBIAN_FRONTEND=noninteractive apt-get install -y dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix"
