@@ -6,6 +6,7 @@ test decides who receives it. A page that answers with the form again (wrong pas
 account, unknown code) raises `SignInRefused` with the page's error text.
 """
 
+import ssl
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin
@@ -49,7 +50,8 @@ def _read_form(response: httpx.Response) -> _Form:
 
 
 def _client(ca_file: Path) -> httpx.Client:
-    return httpx.Client(verify=str(ca_file), trust_env=False, follow_redirects=False, timeout=30.0)
+    trust = ssl.create_default_context(cafile=ca_file)
+    return httpx.Client(verify=trust, trust_env=False, follow_redirects=False, timeout=30.0)
 
 
 def submit_sign_in(authorization_url: str, ca_file: Path, login: str, password: str, accept: bool) -> str:
