@@ -12,6 +12,7 @@ import json
 import poplib
 import secrets
 import smtplib
+import socket
 import ssl
 import threading
 import time
@@ -393,6 +394,47 @@ def test_smtp_inline_xoauth2_is_cut_at_postfix_line_length_limit(
     ) as smtp:
         smtp.ehlo()
         assert smtp.docmd("AUTH", f"XOAUTH2 {base64.b64encode(small.encode()).decode()}")[0] == 235
+
+
+def imap_sasl_ir(stack: OAuthMailStack, initial_response: str) -> bytes:
+    """RFC 4959 `AUTHENTICATE XOAUTH2 <base64>` in one line; the server's next line (b"": closed)."""
+    raw = socket.create_connection((stack.host, stack.ports.imaps))
+    with stack.client_context().wrap_socket(raw, server_hostname="localhost") as session:
+        reader = session.makefile("rb")
+        assert b"SASL-IR" in reader.readline()
+        encoded = base64.b64encode(initial_response.encode())
+        session.sendall(b"a AUTHENTICATE XOAUTH2 " + encoded + b"\r\n")
+        return reader.readline()
+
+
+def test_imap_takes_the_token_inline_up_to_dovecots_login_buffer(
+    local_stack: OAuthMailStack, minter: Minter
+) -> None:
+    """SASL-IR works; a response past Dovecot's ~8 KB login buffer closes the connection, no reply."""
+    user = local_stack.add_user()
+    usual = minter.token(user.address, IMAP_SCOPE, padding="p" * 3000)  # ~6 KB in base64: fine
+    assert imap_sasl_ir(local_stack, xoauth2_string(user.address, usual)).startswith(b"a OK ")
+    huge = minter.token(user.address, IMAP_SCOPE, padding="p" * 6000)
+    assert imap_sasl_ir(local_stack, xoauth2_string(user.address, huge)) == b""
+    assert logged(local_stack, "Authentication response too large")
+
+
+def test_imap_error_challenge_answered_with_a_star_cancels(
+    local_stack: OAuthMailStack, minter: Minter
+) -> None:
+    user = local_stack.add_user()
+    token = base64.b64encode(
+        xoauth2_string(user.address, _expired(minter, user.address, IMAP_SCOPE)).encode()
+    )
+    raw = socket.create_connection((local_stack.host, local_stack.ports.imaps))
+    with local_stack.client_context().wrap_socket(raw, server_hostname="localhost") as session:
+        reader = session.makefile("rb")
+        reader.readline()
+        session.sendall(b"a AUTHENTICATE XOAUTH2 " + token + b"\r\n")
+        challenge = reader.readline()
+        assert json.loads(base64.b64decode(challenge.removeprefix(b"+ "))) == REJECTION
+        session.sendall(b"*\r\n")
+        assert reader.readline() == b"a BAD Authentication aborted by client.\r\n"
 
 
 def test_tokens_of_a_client_are_accepted_once_its_azp_is_trusted(

@@ -5,17 +5,20 @@ The same Dovecot and Postfix as `MailStack` (users, seeding, ports, logs), plus 
 the `ValidationMode` asked for (see `oauth_mail_config`). PLAIN and LOGIN still work with the
 users' passwords; the bearer mechanisms never look at a password.
 
-What the servers accept, as measured on Debian 12 (Dovecot 2.3.19, Postfix 3.7):
+What the servers accept, as measured on Debian 12 (Dovecot 2.3.19, Postfix 3.7; the base64
+XOAUTH2 string of the local identity provider's ~1,200-character JWT is ~1,700 characters):
 - IMAP `AUTHENTICATE XOAUTH2` (SASL-IR inline, or `+ ` then the token line) and POP3
-  `AUTH XOAUTH2` (inline, or `+ ` then the line): both forms work up to Dovecot's login limit
-  (the base64 XOAUTH2 string of ~6,300 characters passes, ~11,600 is cut off with "Authentication
-  response too large" and the connection closed, no tagged reply).
+  `AUTH XOAUTH2` (inline, or `+ ` then the line): both forms, up to Dovecot's login buffer of
+  8 KB — a 6,300-character response passes; at 11,600 the login process logs "Authentication
+  response too large" and closes the connection without a reply.
 - SMTP (Postfix submission after STARTTLS, and smtps) `AUTH XOAUTH2`: the two-step form
   (`AUTH XOAUTH2`, `334 `, token line) takes up to `smtpd_sasl_response_limit` (12,288
   characters; beyond: `500 5.5.6 SASL response limit exceeded`). The inline form
   `AUTH XOAUTH2 <base64>` is one command line, cut at `line_length_limit` (2,048): longer, it
   fails with `535 5.7.8 Error: authentication failed:` ("request longer than 2048" and "Invalid
-  base64 data in initial response" in maillog). Microsoft's tokens run past 2 KB: send two-step.
+  base64 data in initial response" in maillog). Send two-step. (Dovecot's own submission
+  service, which the issue found refusing inline responses over ~1 KB, is not used here: it
+  cannot hand mail to LMTP.)
 
 A rejected token, on every protocol, first gets an error challenge — base64 of Dovecot's
 `{"status":"401","schemes":"bearer","scope":"mail"}` — that the client must answer with an
@@ -24,8 +27,10 @@ empty line; only then comes the failure:
 - POP3: `+ eyJzdGF0dXMiOiI0MDEi…`, empty line, `-ERR [AUTH] Authentication failed.`
 - SMTP: `334 eyJzdGF0dXMiOiI0MDEi…`, empty line,
   `535 5.7.8 Error: authentication failed: (reason unavailable)`
-A client that waits for the tagged reply without answering the challenge hangs until it times
-out. The reason (expired, bad signature, scope, user, inactive) is only in Dovecot's log.
+A client that waits for the failure without answering the challenge hangs (Dovecot waited
+more than 10 s, measured) until one side times out; answering IMAP's challenge with `*` cancels:
+`<tag> BAD Authentication aborted by client.`. The reason (expired, bad signature, scope, user,
+inactive) is only in Dovecot's log.
 """
 
 import os
