@@ -124,6 +124,32 @@ def test_a_wrong_client_secret_is_invalid_client(signing: Signing) -> None:
     )
 
 
+def test_client_secret_basic_authenticates_too(signing: Signing) -> None:
+    verifier, challenge = _pkce()
+    form = {"grant_type": "authorization_code", "code": signing.code(challenge), "code_verifier": verifier,
+            "redirect_uri": signing.client.redirect_uri}  # fmt: skip
+    credentials = (signing.client.client_id, signing.client.client_secret or "")
+    answer = signing.http.post(f"{signing.provider.authority}/oauth2/v2.0/token", data=form, auth=credentials)
+    assert answer.status_code == 200
+    assert "access_token" in answer.json()
+
+
+@pytest.mark.parametrize(
+    ("asked", "error"),
+    [
+        ({"response_type": "token"}, "unsupported_response_type"),
+        ({"code_challenge_method": "S512"}, "invalid_request"),
+    ],
+)
+def test_a_bad_request_from_a_known_client_is_redirected_with_the_error(
+    signing: Signing, asked: dict[str, str], error: str
+) -> None:
+    answer = signing.http.get(signing.authorize_url(_pkce()[1], **asked))
+    assert answer.status_code == 302
+    callback = _callback(answer.headers["location"])
+    assert (callback["error"], callback["state"]) == (error, "the-state")
+
+
 def test_without_offline_access_there_is_no_refresh_token(signing: Signing) -> None:
     verifier, challenge = _pkce()
     body = signing.redeem(signing.code(challenge, scope=f"openid {IMAP}"), verifier).json()

@@ -103,7 +103,10 @@ class LocalIdentityProvider:
             time.sleep(0.01)
 
     def stop(self) -> None:
+        """Stop at once: clients keep TLS connections alive, and waiting for them to close would
+        cost the graceful timeout for nothing at the end of a session."""
         self._server.should_exit = True
+        self._server.force_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10.0)
 
