@@ -153,6 +153,14 @@ def test_sign_in_refuses_a_wrong_password_or_unknown_user(state: IdentityState) 
     assert state.sign_in("Alice@Example.org", "pw") == "alice@example.org"
 
 
+def test_a_login_keeps_the_case_it_was_added_with(state: IdentityState) -> None:
+    state.add_user("Bob.Smith@Example.org", "pw")
+    login = state.sign_in("bob.smith@example.org", "pw")
+    assert login == "Bob.Smith@Example.org"  # as Entra's preferred_username: the directory's spelling
+    state.count_redeemed(login, "authorization_code")
+    assert state.grants_redeemed("BOB.SMITH@example.org", "authorization_code") == 1
+
+
 def test_client_authentication(state: IdentityState) -> None:
     assert _refusal(lambda: state.authenticate_client("app", None)).status == 401
     wrong = _refusal(lambda: state.authenticate_client("app", "nope"))

@@ -85,7 +85,7 @@ class IdentityState:
         self.devices = DeviceCodes(clock, device_interval_s)
         self.access_token_lifetime_s = 3600
         self._clients: dict[str, Client] = {}
-        self._passwords: dict[str, str] = {}
+        self._users: dict[str, tuple[str, str]] = {}  # lower-case login → (login as added, password)
         self._disabled: set[str] = set()
         self._codes: dict[str, _Code | None] = {}  # None: already redeemed
         self._refresh: dict[str, Grant] = {}
@@ -104,7 +104,7 @@ class IdentityState:
 
     def add_user(self, login: str, password: str) -> None:
         with self._lock:
-            self._passwords[login.lower()] = password
+            self._users[login.lower()] = (login, password)
             self._disabled.discard(login.lower())
 
     def disable_user(self, login: str) -> None:
@@ -114,7 +114,7 @@ class IdentityState:
     def revoke(self, login: str) -> None:
         with self._lock:
             for token, grant in list(self._refresh.items()):
-                if grant.login == login.lower():
+                if grant.login.lower() == login.lower():
                     del self._refresh[token]
                     self._dead_refresh[token] = REVOKED
             self._revoked_access |= {jti for jti, owner in self._access.items() if owner == login.lower()}
@@ -137,14 +137,15 @@ class IdentityState:
         return client
 
     def sign_in(self, login: str, password: str) -> str:
-        """The canonical login when the password is right and the account enabled."""
+        """The login as it was added (any case signs in, as at Entra), when the password is right
+        and the account enabled."""
         with self._lock:
-            known = self._passwords.get(login.lower())
+            login_as_added, known = self._users.get(login.lower(), (login, None))
             if known is None or not secrets.compare_digest(known, password):
                 raise OAuthError("invalid_grant", "AADSTS50126: Your account or password is incorrect.")
             if login.lower() in self._disabled:
                 raise OAuthError("invalid_grant", DISABLED)
-        return login.lower()
+        return login_as_added
 
     def issue_code(self, request: AuthorizationRequest, login: str) -> str:
         code = secrets.token_urlsafe(32)
@@ -201,7 +202,7 @@ class IdentityState:
                 raise OAuthError(
                     "invalid_grant", self._dead_refresh.get(token, "AADSTS9002313: Invalid refresh token.")
                 )
-            if grant.login in self._disabled:
+            if grant.login.lower() in self._disabled:
                 raise OAuthError("invalid_grant", DISABLED)
             beyond = set(requested) - set(grant.scopes) - {"openid", "profile", "offline_access"}
             if beyond:
@@ -212,7 +213,7 @@ class IdentityState:
 
     def _refusing_disabled(self, grant: Grant) -> Grant:
         with self._lock:
-            if grant.login in self._disabled:
+            if grant.login.lower() in self._disabled:
                 raise OAuthError("invalid_grant", DISABLED)
         return grant
 
@@ -232,7 +233,7 @@ class IdentityState:
 
     def count_redeemed(self, login: str, grant_type: str) -> None:
         with self._lock:
-            self._redeemed[(login, grant_type)] += 1
+            self._redeemed[(login.lower(), grant_type)] += 1
 
     # --- the device flow (RFC 8628) ---------------------------------------------------------
     def start_device(self, client: Client, scopes: tuple[str, ...]) -> DeviceAuthorization:

@@ -47,7 +47,7 @@ class IssuingProvider:
 
     def mint_access_token(self, login: str, scopes: tuple[str, ...], client_id: str, lifetime_s: int) -> str:
         token, token_id = self.minter.access_token(
-            Person(login.lower(), self.tenant_id),
+            Person(login, self.tenant_id),
             resource_scopes(scopes),
             client_id,
             lifetime_s,
