@@ -30,8 +30,8 @@ from mailbridge.sender.send_outbox import SendDeps, send_outbox
 from mailbridge.testkit.config_rows import add_account, empty_tables
 from mailbridge.testkit.identity_provider import LocalIdentityProvider
 from mailbridge.testkit.oauth_mail import OAuthMailStack
-from mailbridge.testkit.oauth_mail_config import SMTP_SCOPE
-from mailbridge.testkit.oauth_mail_fixtures import oauth_mail_stack, oauth_mail_user  # noqa: F401 - fixtures
+from mailbridge.testkit.oauth_mail_config import IMAP_SCOPE, SMTP_SCOPE
+from mailbridge.testkit.oauth_mail_fixtures import oauth_mail_stack, oauth_mail_user
 from mailbridge.testkit.users import MailUser
 from oauth_testing import TokenDesk, granted, refused
 from sender_testing import delivered
@@ -46,7 +46,7 @@ class World:
     stack: OAuthMailStack
     desk: TokenDesk
 
-    async def account(self, user: MailUser) -> uuid.UUID:
+    async def account(self, user: MailUser, sent_folder: str | None = None) -> uuid.UUID:
         """An account on a server with an OAuth provider (S2): no password (A3), connected (O4)."""
         async with self.sessions() as session:
             provider = OAuthProvider(name=f"m365-{uuid.uuid4().hex}", server_type="microsoft365_email")
@@ -56,7 +56,10 @@ class World:
         rows = await add_account(
             self.sessions, smtp_host=f"127.0.0.1:{self.stack.ports.submission}", login=user.address,
             address=user.address, incoming_protocol="imap", incoming_host=f"127.0.0.1:{self.stack.ports.imaps}",
-            server={"smtp_auth": True, "smtp_encryption": "auto", "oauth_provider_id": provider_id},
+            server={
+                "smtp_auth": True, "smtp_encryption": "auto", "oauth_provider_id": provider_id,
+                "incoming_tls_mode": "implicit", "sent_folder": sent_folder,
+            },
             account={"oauth_state": "connected"},
         )  # fmt: skip
         return rows.account_id
@@ -83,7 +86,7 @@ class World:
 async def world(
     database_url: str,
     oauth_mail_stack: OAuthMailStack,
-    nats_url: str,  # noqa: F811
+    nats_url: str,
 ) -> AsyncIterator[World]:
     await upgrade_async(database_url)
     engine = create_engine(database_url)
@@ -92,9 +95,15 @@ async def world(
     client = await nats.connect(nats_url)
     desk = await TokenDesk([]).start(nats_url)
     tls = oauth_mail_stack.client_context()
-    pool = SmtpPool(tls, timeout_s=10, authenticate=SignIn(BrokerTokens(lambda: client, 5.0)))
+    tokens = BrokerTokens(lambda: client, 5.0)
+    pool = SmtpPool(tls, timeout_s=10, authenticate=SignIn(tokens))
     store = OutboxStore(sessions, SecretBox([generate_key()]))
-    yield World(SendDeps(store, build_message, pool, ImapSentFolder(tls)), sessions, oauth_mail_stack, desk)
+    yield World(
+        SendDeps(store, build_message, pool, ImapSentFolder(tls, 10, tokens)),
+        sessions,
+        oauth_mail_stack,
+        desk,
+    )
     await pool.close()
     await desk.stop()
     await client.close()
@@ -104,7 +113,7 @@ async def world(
 async def test_s2_a_mail_sent_with_xoauth2_is_delivered(
     world: World,
     oauth_mail_user: MailUser,
-    identity_provider: LocalIdentityProvider,  # noqa: F811
+    identity_provider: LocalIdentityProvider,
 ) -> None:
     world.desk.answers = [granted(identity_provider.mint_access_token(oauth_mail_user.address, [SMTP_SCOPE]))]
     account = await world.account(oauth_mail_user)
@@ -117,10 +126,27 @@ async def test_s2_a_mail_sent_with_xoauth2_is_delivered(
     assert [r.rejected for r in world.desk.requests] == [None]
 
 
+async def test_s10_the_sent_mail_is_filed_in_the_sent_folder_with_xoauth2_too(
+    world: World, oauth_mail_user: MailUser, identity_provider: LocalIdentityProvider
+) -> None:
+    # a Microsoft 365 token carries every scope granted: SMTP for the send, IMAP for the append
+    token = identity_provider.mint_access_token(oauth_mail_user.address, [SMTP_SCOPE, IMAP_SCOPE])
+    expired = identity_provider.mint_access_token(
+        oauth_mail_user.address, [SMTP_SCOPE, IMAP_SCOPE], expires_in_s=-600
+    )
+    world.desk.answers = [granted(token), granted(expired), granted(token)]
+    account = await world.account(oauth_mail_user, sent_folder="Sent")
+    result = await send_outbox(world.deps, await world.queue(account, "bob@example.org", "filed"))
+    assert (result.verdict, result.detail) == (Verdict.DONE, "sent and filed in the Sent folder")
+    filed = delivered(world.stack, oauth_mail_user, "Sent")
+    assert [b"Subject: filed" in raw for raw in filed] == [True]
+    assert [r.rejected for r in world.desk.requests] == [None, None, token_fingerprint(expired)]
+
+
 async def test_o4_an_expired_token_is_refreshed_once_and_the_mail_goes(
     world: World,
     oauth_mail_user: MailUser,
-    identity_provider: LocalIdentityProvider,  # noqa: F811
+    identity_provider: LocalIdentityProvider,
 ) -> None:
     expired = identity_provider.mint_access_token(oauth_mail_user.address, [SMTP_SCOPE], expires_in_s=-600)
     fresh = identity_provider.mint_access_token(oauth_mail_user.address, [SMTP_SCOPE])
@@ -136,7 +162,7 @@ async def test_o4_an_expired_token_is_refreshed_once_and_the_mail_goes(
 async def test_o4_a_token_refused_twice_keeps_the_mail_queued_for_a_later_attempt(
     world: World,
     oauth_mail_user: MailUser,
-    identity_provider: LocalIdentityProvider,  # noqa: F811
+    identity_provider: LocalIdentityProvider,
 ) -> None:
     expired = identity_provider.mint_access_token(oauth_mail_user.address, [SMTP_SCOPE], expires_in_s=-600)
     world.desk.answers = [granted(expired)]
@@ -154,7 +180,7 @@ async def test_o4_a_token_refused_twice_keeps_the_mail_queued_for_a_later_attemp
 
 async def test_o4_needs_reconnect_fails_the_send_at_once_with_the_reason_and_no_retry(
     world: World,
-    oauth_mail_user: MailUser,  # noqa: F811
+    oauth_mail_user: MailUser,
 ) -> None:
     world.desk.answers = [refused(Refusal.NEEDS_RECONNECT, "AADSTS50173: the grant was revoked")]
     account = await world.account(oauth_mail_user)
@@ -171,3 +197,6 @@ async def test_o4_needs_reconnect_fails_the_send_at_once_with_the_reason_and_no_
     async with world.sessions() as session:
         events = list(await session.scalars(select(OutboxEvent.subject)))
     assert SendFailed.subject in events
+
+
+__all__ = ["oauth_mail_stack", "oauth_mail_user"]  # the OAuth mail stack's fixtures, used above

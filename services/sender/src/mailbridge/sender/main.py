@@ -8,12 +8,14 @@ from datetime import timedelta
 from faststream import FastStream
 from mailbridge.common.budget import Budget
 from mailbridge.common.db.engine import create_engine, create_session_factory
+from mailbridge.common.db.types import utcnow
 from mailbridge.common.messaging import GRACEFUL_TIMEOUT_S, connect, create_broker
 from mailbridge.common.outbox_relay import relay_forever
 from mailbridge.common.secrets import SecretBox, resolve_key_ring
 from mailbridge.common.streams import ensure_streams
 from mailbridge.common.tls import client_context
 from mailbridge.sender import subscribers
+from mailbridge.sender.adapters.auto_replies import AutoReplies
 from mailbridge.sender.adapters.broker_tokens import BrokerTokens
 from mailbridge.sender.adapters.maintenance import renew_claims_forever, sweep_forever
 from mailbridge.sender.adapters.sent_folder import ImapSentFolder
@@ -21,6 +23,8 @@ from mailbridge.sender.adapters.smtp import SmtpPool
 from mailbridge.sender.adapters.smtp_xoauth2 import SignIn
 from mailbridge.sender.adapters.store import OutboxStore
 from mailbridge.sender.adapters.sweep import SweepRule
+from mailbridge.sender.auto_reply import AutoReplyDeps
+from mailbridge.sender.auto_reply_consumer import auto_reply_consumer
 from mailbridge.sender.mime import build_message
 from mailbridge.sender.send_outbox import SendDeps
 from mailbridge.sender.settings import SenderSettings
@@ -39,7 +43,7 @@ def create_app(settings: SenderSettings) -> FastStream:
         tls, timeout_s=settings.smtp_timeout_s, per_key=settings.smtp_connections_per_server,
         authenticate=SignIn(tokens),
     )  # fmt: skip
-    sent_folder = ImapSentFolder(tls, settings.smtp_timeout_s)
+    sent_folder = ImapSentFolder(tls, settings.smtp_timeout_s, tokens)
     stale_after = timedelta(seconds=settings.send_stale_after_s)
     store = OutboxStore(sessions, secrets, stale_after)
     budget = Budget(settings.send_max_bytes_in_flight)
@@ -53,6 +57,12 @@ def create_app(settings: SenderSettings) -> FastStream:
     app = FastStream(broker)
     background: list[asyncio.Task[None]] = []
     relay_wake = asyncio.Event()
+    # A12: out-of-office replies to fetched mail, decided by the default pool's senders only.
+    auto_replies = (
+        auto_reply_consumer(AutoReplyDeps(AutoReplies(sessions), utcnow, relay_wake.set), settings.auto_reply_workers)
+        if settings.send_pool == "default"
+        else None
+    )
 
     @app.on_startup
     async def declare_streams() -> None:
@@ -72,10 +82,14 @@ def create_app(settings: SenderSettings) -> FastStream:
             )),
         ))  # fmt: skip
         await commands.start(js)
+        if auto_replies is not None:
+            await auto_replies.start(js)
 
     @app.on_shutdown
     async def stop() -> None:
         await commands.stop(GRACEFUL_TIMEOUT_S)  # the mails in flight finish; the rest are redelivered
+        if auto_replies is not None:
+            await auto_replies.stop(GRACEFUL_TIMEOUT_S)
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)

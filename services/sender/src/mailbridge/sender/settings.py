@@ -34,4 +34,6 @@ class SenderSettings(VarDirSettings, DatabaseSettings, NatsSettings, SecretSetti
     )
     # O4: how long a login waits for the OAuth broker's access token before retrying later.
     oauth_token_timeout_s: float = Field(default=5.0, gt=0)
+    # A12: out-of-office decisions in flight per process (each a read or two and one transaction).
+    auto_reply_workers: int = Field(default=16, ge=1, le=256)
     extra_ca_file: Path | None = None  # S9: verification stays on; an admin may trust one more CA

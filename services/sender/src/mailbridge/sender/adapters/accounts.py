@@ -41,6 +41,7 @@ class Sender:
             html=field("html"), attachments=tuple(files), in_reply_to=field("in_reply_to"),
             references=tuple(field("references", [])),
             message_id_domain=account.address.rsplit("@", 1)[-1],
+            extra_headers=dict(field("headers", {})),  # e.g. Auto-Submitted on an out-of-office reply (A12)
         )  # fmt: skip
 
 

@@ -8,43 +8,74 @@ appends of the same row at the same moment are prevented by the outbox claim, no
 The IMAP server is reached with the transport security of the account's server settings (S9,
 `Endpoint.security`; the trust and the timeout are the sender's own). aioimaplib 2.0 has no
 STARTTLS call, so the command is sent by hand and the transport upgraded with `start_tls`.
+
+On a server with an OAuth provider (S2) the login is AUTHENTICATE XOAUTH2 with a token from the
+broker (`imap_xoauth2`), with one more token after a refused one, as for SMTP; the broker's
+refusals decide as they do for the send (`token_refusals`).
 """
 
 import asyncio
 import ssl
+from collections.abc import Awaitable, Callable
 
 from aioimaplib import IMAP4, IMAP4_SSL, AioImapException, Command, Response
 from mailbridge.common.endpoints import Endpoint, TransportSecurity
 from mailbridge.common.imap_text import encode_mailbox, parse_search, quoted
+from mailbridge.common.oauth_requests import AccessTokenGranted, token_fingerprint
+from mailbridge.sender.adapters.imap_xoauth2 import xoauth2
 from mailbridge.sender.model import Verdict
 from mailbridge.sender.outgoing import SmtpTarget
-from mailbridge.sender.ports import SentFolderFailure
+from mailbridge.sender.ports import SentFolderFailure, TokenSource
+from mailbridge.sender.token_refusals import broker_refusal
 
 RETRY, GIVE_UP = Verdict.RETRY, Verdict.GIVE_UP
+SignIn = Callable[[IMAP4], Awaitable[None]]  # logs in on a greeted (and encrypted) client
 
 
 class ImapSentFolder:
-    """The `SentFolder` port: the account's SMTP login and password are its IMAP login."""
+    """The `SentFolder` port: the account's SMTP login and password (or OAuth token, from
+    `tokens`) are its IMAP login."""
 
-    def __init__(self, tls: ssl.SSLContext, timeout_s: float = 30.0) -> None:
-        self._tls, self._timeout_s = tls, timeout_s
+    def __init__(
+        self, tls: ssl.SSLContext, timeout_s: float = 30.0, tokens: TokenSource | None = None
+    ) -> None:
+        self._tls, self._timeout_s, self._tokens = tls, timeout_s, tokens
 
     async def append_once(
         self, target: SmtpTarget, imap: Endpoint, folder: str, raw: bytes, message_id: str
     ) -> None:
-        if target.password is None:
+        if not target.oauth and target.password is None:
             raise SentFolderFailure(GIVE_UP, f"no password stored for {target.login}")
+        sign_in = (lambda client: self._xoauth2(client, target)) if target.oauth else None
         await append_once(
-            imap.host, imap.port, imap.security, self._tls, target.login, target.password,
-            folder, raw, message_id, self._timeout_s,
+            imap.host, imap.port, imap.security, self._tls, target.login, target.password or "",
+            folder, raw, message_id, self._timeout_s, sign_in=sign_in,
         )  # fmt: skip
+
+    async def _xoauth2(self, client: IMAP4, target: SmtpTarget) -> None:
+        token = await self._token(target, None)
+        response = await xoauth2(client, target.login, token)
+        if response.result != "OK":  # refused: one more token, refreshed by the broker
+            fresh = await self._token(target, token_fingerprint(token))
+            response = await xoauth2(client, target.login, fresh)
+        _require(response, f"OAuth login as {target.login}", failing=RETRY)
+
+    async def _token(self, target: SmtpTarget, rejected: str | None) -> str:
+        if self._tokens is None or target.account_id is None:
+            raise SentFolderFailure(GIVE_UP, "no OAuth broker to ask for a token")
+        reply = await self._tokens.access_token(target.account_id, rejected)
+        if isinstance(reply, AccessTokenGranted):
+            return reply.access_token
+        refused = broker_refusal(reply, target.login)
+        raise SentFolderFailure(refused.outcome, refused.reply)
 
 
 async def append_once(
     host: str, port: int, security: TransportSecurity, tls: ssl.SSLContext, login: str, password: str,
-    folder: str, raw: bytes, message_id: str, timeout_s: float = 30.0,
+    folder: str, raw: bytes, message_id: str, timeout_s: float = 30.0, *, sign_in: SignIn | None = None,
 ) -> bool:  # fmt: skip
-    """True when appended, False when the folder already holds a mail with this Message-ID."""
+    """True when appended, False when the folder already holds a mail with this Message-ID;
+    `sign_in` instead of LOGIN with `password` (XOAUTH2)."""
     if security is TransportSecurity.IMPLICIT_TLS:
         client: IMAP4 = IMAP4_SSL(host, port, timeout=timeout_s, ssl_context=tls)
     else:
@@ -53,7 +84,10 @@ async def append_once(
         await client.wait_hello_from_server()
         if security is not TransportSecurity.IMPLICIT_TLS:
             await _starttls(client, tls, host)
-        _require((await client.login(login, password)), f"login as {login}", failing=GIVE_UP)
+        if sign_in is not None:
+            await sign_in(client)
+        else:
+            _require((await client.login(login, password)), f"login as {login}", failing=GIVE_UP)
         mailbox = encode_mailbox(folder)
         if (await client.select(mailbox)).result != "OK":
             # A new account often has no Sent folder yet; the first sent mail creates it.
