@@ -18,6 +18,7 @@ from mailbridge.common.events import (
     EgressSendRequested,
     FetchRequested,
     MailboxChangeRequested,
+    MailFetched,
     Message,
     SendRequested,
 )
@@ -72,4 +73,8 @@ SEND_QUEUE = WorkQueue(SendRequested, "sender", 120.0, UNLIMITED, Backoff(10.0, 
 EGRESS_SEND_QUEUE: WorkQueue[SendRequested] = WorkQueue(
     EgressSendRequested, "sender-egress", 120.0, UNLIMITED, Backoff(10.0, 1800.0)
 )
+# Out-of-office (A12): the sender's default pool reads MailFetched from the events stream (not a
+# work queue: other readers see the same events) on a durable of its own; a decision is recorded
+# once per message, so a redelivery is harmless.
+AUTO_REPLY_QUEUE = WorkQueue(MailFetched, "sender-auto-replies", 60.0, 20, Backoff(5.0, 900.0))
 ALL_QUEUES = (FETCH_QUEUE, CHANGES_QUEUE, SEND_QUEUE, EGRESS_SEND_QUEUE)
