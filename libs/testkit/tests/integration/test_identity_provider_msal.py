@@ -3,6 +3,7 @@ broker runs — authorization code with PKCE and nonce, silent refresh with rota
 a disabled user, the device flow — with `instance_discovery=False` and a requests session that
 trusts only the test CA (`trust_env=False`: REQUESTS_CA_BUNDLE would override `verify`)."""
 
+import socket
 import ssl
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -11,7 +12,7 @@ import httpx
 import msal  # type: ignore[import-untyped]
 import pytest
 import requests
-from mailbridge.testkit.identity_provider import LocalIdentityProvider
+from mailbridge.testkit.identity_provider import LocalIdentityProvider, running_identity_provider
 from mailbridge.testkit.oauth_fixtures import OAuthClient, OAuthUser
 
 IMAP = "https://outlook.office.com/IMAP.AccessAsUser.All"
@@ -160,3 +161,15 @@ def test_access_tokens_introspect_active_until_revoked(
         assert http.post(identity_provider.introspection_url, data={"token": token}).json() == {
             "active": False
         }
+
+
+def test_a_provider_of_its_own_serves_another_tenant_until_stopped() -> None:
+    with running_identity_provider(tenant="contoso.onmicrosoft.com") as provider:
+        provider.register_client("single-tenant-app", "secret", ["http://127.0.0.1/cb"])
+        assert provider.authority.endswith("/contoso.onmicrosoft.com")
+        app = _confidential(provider, OAuthClient("single-tenant-app", "secret", "http://127.0.0.1/cb"))
+        flow = app.initiate_auth_code_flow([IMAP], redirect_uri="http://127.0.0.1/cb")
+        assert flow["auth_uri"].startswith(f"{provider.authority}/oauth2/v2.0/authorize?")
+        port = int(provider.base_url.rsplit(":", 1)[1])
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()

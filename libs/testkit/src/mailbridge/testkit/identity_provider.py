@@ -114,7 +114,7 @@ class LocalIdentityProvider:
 def start_identity_provider(
     *, tenant: str = DEFAULT_TENANT, tls: TlsFiles | None = None, device_interval_s: int = 1
 ) -> LocalIdentityProvider:
-    """Start a provider on a free port of 127.0.0.1; `stop()` it (or use `identity_provider`)."""
+    """Start a provider on a free port of 127.0.0.1; `stop()` it (or use `running_identity_provider`)."""
     tls = tls or ensure_tls_files()
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -138,7 +138,7 @@ def start_identity_provider(
 
 
 @contextmanager
-def identity_provider(
+def running_identity_provider(
     *, tenant: str = DEFAULT_TENANT, device_interval_s: int = 1
 ) -> Iterator[LocalIdentityProvider]:
     """A running provider for the `with` block."""

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
-from mailbridge.testkit.identity_provider import LocalIdentityProvider, start_identity_provider
+from mailbridge.testkit.identity_provider import LocalIdentityProvider, running_identity_provider
 from mailbridge.testkit.loopback_guard import GUARD
 
 CALLBACK_URL = "http://127.0.0.1/oauth/callback"
@@ -45,11 +45,8 @@ class OAuthUser:
 @pytest.fixture(scope="session")
 def identity_provider() -> Iterator[LocalIdentityProvider]:
     """The session's local Entra-shaped provider over TLS on loopback (see identity_provider)."""
-    provider = start_identity_provider()
-    try:
+    with running_identity_provider() as provider:
         yield provider
-    finally:
-        provider.stop()
 
 
 @pytest.fixture
