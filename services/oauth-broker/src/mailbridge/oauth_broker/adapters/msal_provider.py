@@ -15,6 +15,7 @@ thread, bounded by the provider timeout.
 
 import asyncio
 import logging
+import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -51,6 +52,11 @@ class MsalProvider:
         token_events = logging.getLogger("msal.token_cache")
         if not any(isinstance(known, _NoTokenEvents) for known in token_events.filters):
             token_events.addFilter(_NoTokenEvents())
+        # The callback is a GET that config-api hands over (issue #13), so the code comes in the
+        # query; msal warns about every such flow.
+        warnings.filterwarnings(
+            "ignore", message="response_mode='form_post' is recommended", category=UserWarning
+        )
 
     def _application(self, provider: ProviderConfig, cache: msal.TokenCache) -> Any:
         where = {"oidc_authority" if provider.oidc else "authority": provider.authority}
