@@ -17,9 +17,11 @@ from mailbridge.common.streams import ensure_streams
 from mailbridge.common.tls import client_context
 from mailbridge.fetcher import subscribers
 from mailbridge.fetcher.adapters.broker_tokens import BrokerTokens
+from mailbridge.fetcher.adapters.credential_incoming import IncomingChecks, sent_folders
 from mailbridge.fetcher.adapters.imap_connections import ImapConnections
 from mailbridge.fetcher.adapters.pop3 import Pop3Sessions
 from mailbridge.fetcher.adapters.store import MailStore
+from mailbridge.fetcher.credential_requests import credential_requests
 from mailbridge.fetcher.fetch_account import FetchDeps
 from mailbridge.fetcher.settings import FetcherSettings
 from mailbridge.fetcher.sync import Limits
@@ -43,6 +45,9 @@ def create_app(settings: FetcherSettings) -> FastStream:
         tokens=BrokerTokens(lambda: broker.connection, settings.oauth_token_timeout_s),
     )  # fmt: skip
     commands = subscribers.consumers(deps, settings.fetch_workers, settings.fetch_max_deliver)
+    credential_checks = credential_requests(
+        IncomingChecks(deps.store, deps.tokens, sent_folders(sessions), deps.ssl_context, deps.timeout_s)
+    )  # T1: the credentials test's incoming check and receive
     app = FastStream(broker)
     background: list[asyncio.Task[None]] = []
 
@@ -59,11 +64,13 @@ def create_app(settings: FetcherSettings) -> FastStream:
         js = broker.connection.jetstream()
         for consumer in commands:
             await consumer.start(js)
+        await credential_checks.start(broker.connection)
 
     @app.on_shutdown
     async def stop() -> None:
         # the fetches in flight finish; the rest are redelivered
         await asyncio.gather(*(consumer.stop(GRACEFUL_TIMEOUT_S) for consumer in commands))
+        await credential_checks.stop()
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)

@@ -1,0 +1,155 @@
+"""Diagnoses of the credentials test (T1) that fetcher and sender share, as pure functions: a
+network, TLS or certificate error, a deadline, a broker's refusal → a `Diagnosis` with a code and a
+message that says what failed and what to change.
+
+The services' adapters wrap library errors in their own failures (`raise … from error`), so the
+original error is looked for along the chain of causes (`root_causes`). Certificate errors are told
+apart by OpenSSL's verify code (`X509_V_ERR_*`); a TLS handshake that meets a plain-text greeting
+fails with a record-layer error (WRONG_VERSION_NUMBER and kin), which is `tls_on_plain_port`. The
+opposite, a plain-text client on a TLS port, only waits: the server never speaks first, so that is
+found by a probe after the deadline (`credential_probes.speaks_tls`), not here.
+"""
+
+import socket
+import ssl
+from collections.abc import Iterator
+
+from mailbridge.common.credential_checks import Code, Diagnosis
+from mailbridge.common.oauth_requests import AccessTokenRefused, Refusal
+
+# OpenSSL verify codes (x509_vfy.h)
+CERT_NOT_YET_VALID, CERT_HAS_EXPIRED = 9, 10
+HOSTNAME_MISMATCH, IP_ADDRESS_MISMATCH = 62, 64
+_PLAIN_TEXT_SIGNS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST",
+                     "UNKNOWN_PROTOCOL", "record layer failure", "wrong version number")  # fmt: skip
+
+
+def root_causes(error: BaseException) -> Iterator[BaseException]:
+    """`error`, then its causes (or the exceptions it was raised while handling), at most 10 deep."""
+    seen: BaseException | None = error
+    for _ in range(10):
+        if seen is None:
+            return
+        yield seen
+        seen = seen.__cause__ or seen.__context__
+
+
+def network(error: BaseException, where: str, security_hint: str) -> Diagnosis | None:
+    """A DNS, TCP, TLS or certificate failure anywhere in `error`'s chain, else None.
+    `security_hint` names the setting a person changes for a TLS mix-up (e.g. "incoming TLS")."""
+    for cause in root_causes(error):
+        if isinstance(cause, socket.gaierror):
+            return unknown_host(where.rsplit(":", 1)[0])
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return certificate(cause, where)
+        if isinstance(cause, ssl.SSLError) and any(sign in str(cause) for sign in _PLAIN_TEXT_SIGNS):
+            return tls_on_plain_port(where, security_hint)
+        if isinstance(cause, ConnectionRefusedError):
+            return connection_refused(where)
+        if isinstance(cause, TimeoutError):
+            return timeout(where, "the server")
+    return None
+
+
+def unknown_host(host: str) -> Diagnosis:
+    return Diagnosis(
+        Code.UNKNOWN_HOST,
+        f"the host name {host} does not resolve (DNS): check the server's host name for typing errors",
+    )
+
+
+def connection_refused(where: str) -> Diagnosis:
+    return Diagnosis(
+        Code.CONNECTION_REFUSED,
+        f"{where} refused the connection: nothing listens on that port; check the port number "
+        "(and that the server is running and no firewall rejects it)",
+    )
+
+
+def timeout(where: str, doing: str, seconds: float | None = None) -> Diagnosis:
+    within = f" within {seconds:g} s" if seconds is not None else ""
+    return Diagnosis(
+        Code.TIMEOUT,
+        f"no answer from {where} ({doing}){within}: check the host and port, and that no firewall drops "
+        "the connection",
+    )
+
+
+def tls_on_plain_port(where: str, setting: str) -> Diagnosis:
+    return Diagnosis(
+        Code.TLS_ON_PLAIN_PORT,
+        f"{where} answered the TLS handshake in plain text: the port does not speak implicit TLS; "
+        f"use STARTTLS (or the server's TLS port) in the {setting} setting",
+    )
+
+
+def plain_on_tls_port(where: str, setting: str) -> Diagnosis:
+    return Diagnosis(
+        Code.PLAIN_ON_TLS_PORT,
+        f"{where} expects a TLS handshake first (implicit TLS) and sent no greeting: turn on implicit "
+        f"TLS (SSL/TLS) in the {setting} setting, or use the server's plain/STARTTLS port",
+    )
+
+
+def certificate(error: ssl.SSLCertVerificationError, where: str) -> Diagnosis:
+    """OpenSSL's verify code tells expired, for another name, and not trusted apart."""
+    said = error.verify_message or str(error)
+    if error.verify_code in (CERT_HAS_EXPIRED, CERT_NOT_YET_VALID):
+        return Diagnosis(
+            Code.CERTIFICATE_EXPIRED,
+            f"the TLS certificate of {where} is outside its validity period ({said}): the server's "
+            "administrator must renew it",
+        )
+    if error.verify_code in (HOSTNAME_MISMATCH, IP_ADDRESS_MISMATCH):
+        return Diagnosis(
+            Code.HOSTNAME_MISMATCH,
+            f"the TLS certificate of {where} is issued for another name ({said}): use the host name the "
+            "certificate names as the server's host",
+        )
+    return Diagnosis(
+        Code.CERTIFICATE_UNTRUSTED,
+        f"the TLS certificate of {where} is not trusted ({said}): the server needs a certificate from "
+        "a public authority, or its CA must be added to MAILBRIDGE_EXTRA_CA_FILE",
+    )
+
+
+def broker_refusal(refused: AccessTokenRefused) -> Diagnosis:
+    """The OAuth broker's refusal of a token (O4)."""
+    if refused.error is Refusal.NOT_CONNECTED:
+        return Diagnosis(
+            Code.OAUTH_NOT_CONNECTED,
+            f"the account is not connected at its OAuth provider yet: use Connect (O4) ({refused.detail})",
+        )
+    if refused.error is Refusal.NEEDS_RECONNECT:
+        return Diagnosis(
+            Code.OAUTH_NEEDS_RECONNECT,
+            f"the account's OAuth grant is no longer valid: connect it again (O4) ({refused.detail})",
+        )
+    return Diagnosis(
+        Code.ERROR, f"no OAuth access token ({refused.error}): {refused.detail}; try again later"
+    )
+
+
+def mechanism_unavailable(where: str, oauth: bool) -> Diagnosis:
+    wanted = "XOAUTH2 (OAuth)" if oauth else "a password login (AUTH PLAIN/LOGIN, IMAP LOGIN)"
+    return Diagnosis(
+        Code.MECHANISM_UNAVAILABLE,
+        f"{where} offers no login by {wanted}: check that the account's server type and the "
+        "server's authentication settings match (for Microsoft 365: IMAP/POP/SMTP AUTH enabled, O2)",
+    )
+
+
+def starttls_unavailable(where: str, setting: str) -> Diagnosis:
+    return Diagnosis(
+        Code.STARTTLS_UNAVAILABLE,
+        f"{where} does not offer STARTTLS, so the password would travel in clear: use the server's "
+        f"implicit TLS port, or turn TLS off in the {setting} setting only on a trusted network",
+    )
+
+
+def auth_failed(where: str, login: str, said: str) -> Diagnosis:
+    return Diagnosis(
+        Code.AUTH_FAILED,
+        f"{where} refused the login as {login} ({said}): check the login name and the password "
+        "(or connect the OAuth account again)",
+    )

@@ -1,0 +1,121 @@
+"""The fetcher's part of the credentials test's diagnoses (T1): a `FetchFailure` of the IMAP or
+POP3 adapter (with the library's error as its cause) → a `Diagnosis`. Pure; the shared network,
+TLS and certificate rules are `common.credential_diagnosis`'s.
+"""
+
+import uuid
+
+from mailbridge.common import credential_diagnosis as diagnosis
+from mailbridge.common.credential_checks import Code, Diagnosis
+from mailbridge.common.oauth_requests import AccessTokenRefused, TokenReply
+from mailbridge.fetcher.failures import FetchFailure, Kind, TokenRejected
+from mailbridge.fetcher.ports import TokenSource
+
+__all__ = [
+    "Diagnosed",
+    "Diagnosis",
+    "FolderMissing",
+    "NotReceived",
+    "RefusalMemory",
+    "connection",
+    "folder",
+    "login",
+    "receiving",
+]  # fmt: skip
+SETTING = "mail server's incoming TLS"
+
+
+class RefusalMemory:
+    """The fetcher's TokenSource, remembering the broker's last refusal: `credentials` turns it
+    into a FetchFailure, the diagnosis needs which refusal it was (not connected, or gone)."""
+
+    def __init__(self, tokens: TokenSource) -> None:
+        self._tokens = tokens
+        self.refused: AccessTokenRefused | None = None
+
+    async def access_token(self, account_id: uuid.UUID, rejected: str | None = None) -> TokenReply:
+        reply = await self._tokens.access_token(account_id, rejected)
+        self.refused = reply if isinstance(reply, AccessTokenRefused) else None
+        return reply
+
+
+class Diagnosed(Exception):
+    """A step's failure already diagnosed where it was found (a probe, a capability check)."""
+
+    def __init__(self, found: Diagnosis) -> None:
+        super().__init__(found.message)
+        self.found = found
+
+
+class FolderMissing(Exception):
+    def __init__(self, name: str, said: str) -> None:
+        super().__init__(f"folder {name!r} cannot be opened: {said}")
+        self.name = name
+
+
+class NotReceived(Exception):
+    def __init__(self, folder: str, seconds: float) -> None:
+        super().__init__(f"not in {folder} after {seconds:g} s")
+        self.folder, self.seconds = folder, seconds
+
+
+def reason(error: BaseException) -> str:
+    return error.reason if isinstance(error, FetchFailure) else f"{type(error).__name__}: {error}"
+
+
+def timed_out(error: BaseException) -> bool:
+    """A step the adapter gave up for want of an answer (its deadline, or poplib's watchdog)."""
+    said = reason(error)
+    return any(
+        sign in said for sign in ("no answer to", "did not answer", "too slow during", "stopped sending")
+    )
+
+
+def connection(error: BaseException, where: str) -> Diagnosis:
+    """Resolving, connecting, the greeting and TLS."""
+    if isinstance(error, Diagnosed):
+        return error.found
+    found = diagnosis.network(error, where, SETTING)
+    if found is not None:
+        return found
+    said = reason(error)
+    if "does not offer STARTTLS" in said or "does not offer STLS" in said:
+        return diagnosis.starttls_unavailable(where, SETTING)
+    if timed_out(error):
+        return diagnosis.timeout(where, said)
+    return Diagnosis(Code.ERROR, f"{where}: {said}")
+
+
+def login(error: BaseException, where: str, user: str, refused: AccessTokenRefused | None) -> Diagnosis:
+    """The login: a refusal of the password or token, the broker's refusal, or the connection."""
+    if isinstance(error, FetchFailure) and error.kind is Kind.NEEDS_CONNECT and refused is not None:
+        return diagnosis.broker_refusal(refused)
+    if isinstance(error, TokenRejected):
+        return diagnosis.auth_failed(where, user, error.reason)
+    if isinstance(error, FetchFailure) and error.kind is Kind.PERMANENT and " rejected" in error.reason:
+        return diagnosis.auth_failed(where, user, error.reason)
+    if isinstance(error, FetchFailure) and error.kind is Kind.PERMANENT and "has no password" in error.reason:
+        return Diagnosis(Code.AUTH_FAILED, "the account has no password stored: set one (A3)")
+    return connection(error, where)
+
+
+def folder(error: BaseException, where: str) -> Diagnosis:
+    if isinstance(error, FolderMissing):
+        return Diagnosis(
+            Code.FOLDER_MISSING,
+            f"{where}: {error}: create the folder on the server, or correct the folder name in the "
+            "account's or server's settings (A11, S10)",
+        )
+    return connection(error, where)
+
+
+def receiving(error: BaseException, where: str) -> Diagnosis:
+    if isinstance(error, NotReceived):
+        return Diagnosis(
+            Code.NOT_RECEIVED,
+            f"the test message sent to the account's own address was not in {error.folder} at {where} "
+            f"within {error.seconds:g} s: check that the outgoing and incoming servers serve the same "
+            "mailbox and the address (A5) is this mailbox's, and look in the spam folder; a slow "
+            "server may need a longer receive_timeout_s",
+        )
+    return connection(error, where)
