@@ -27,6 +27,7 @@ from mailbridge.config_api.oauth_connect import callback as oauth_callback
 from mailbridge.config_api.oauth_connect import router as oauth_connect
 from mailbridge.config_api.oauth_providers.service import OAuthProviders
 from mailbridge.config_api.openapi import include_models
+from mailbridge.config_api.out_of_office import router as out_of_office
 from mailbridge.config_api.outbox import intake as outbox_intake
 from mailbridge.config_api.outbox import router as outbox_routes
 from mailbridge.config_api.problems import install_problem_handlers
@@ -125,6 +126,7 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
         outbox_routes.router,
         mail_settings.router,
         oauth_connect.router,
+        out_of_office.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(oauth_callback.router)  # the browser's, outside the API and its keys

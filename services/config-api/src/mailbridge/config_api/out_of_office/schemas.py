@@ -1,0 +1,64 @@
+"""Out-of-office request and response bodies (A12); problems name the field and the rule."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from mailbridge.config_api.fields import NoControlCharacters, in_range
+from mailbridge.config_api.schemas import RequestModel
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
+from pydantic_core import PydanticCustomError
+
+RULE = "A12"
+MAX_SUBJECT = 200  # the reply's subject adds ": " and the original subject
+MAX_BODY = 10_000
+DEFAULT_SUBJECT = "Out of office"
+DEFAULT_INTERVAL_DAYS = 7
+
+
+def _length(low: int, high: int) -> AfterValidator:
+    def check(value: str) -> str:
+        if not low <= len(value) <= high:
+            raise PydanticCustomError(
+                RULE, "must be {low} to {high} characters long", {"low": low, "high": high}
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+def _stripped(value: str) -> str:
+    return value.strip()
+
+
+# Control characters are refused before stripping (NoControlCharacters runs first), so a trailing
+# line break is an error rather than trimmed away: the subject goes into a header.
+Subject = Annotated[str, AfterValidator(_stripped), _length(1, MAX_SUBJECT), NoControlCharacters]
+Body = Annotated[str, _length(0, MAX_BODY)]
+
+
+class OutOfOfficeIn(RequestModel):
+    """The whole out-of-office (PUT replaces it). While `enabled`, each newly fetched message in the
+    inbox gets one reply (RFC 3834 rules), at most one per sender every `reply_interval_days`,
+    between `starts_at` and `ends_at` when given (times with a zone). Cross-field rules (the end
+    after the start, a body while enabled) are `service.problems`."""
+
+    enabled: bool
+    subject: Subject = Field(description="the reply's subject is this, ': ' and the original subject")
+    body: Body = Field(description="the reply's text; needed while enabled")
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+    reply_interval_days: Annotated[int, in_range(RULE, 1, 365)] = DEFAULT_INTERVAL_DAYS
+
+
+class OutOfOfficeOut(BaseModel):
+    account_id: uuid.UUID
+    enabled: bool
+    subject: str
+    body: str
+    starts_at: datetime | None
+    ends_at: datetime | None
+    reply_interval_days: int
+    active: bool = Field(description="enabled and now within the period: fetched mail is answered")
+    may_set: bool = Field(description="the account's can_set_out_of_office (A12); off: PUT answers 403")
+    updated_at: datetime | None = Field(description="None: never set, these are the defaults")
