@@ -1,5 +1,5 @@
-"""Fetcher fixtures: the store on SQLite and PostgreSQL, deps trusting the stack's CA, and POP3
-accounts on scripted servers."""
+"""Fetcher fixtures: the store on SQLite and PostgreSQL, deps trusting the stack's CA, POP3
+accounts on scripted servers, and testkit's OAuth mail stack (Dovecot checking tokens, S2)."""
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,6 +16,7 @@ from mailbridge.fetcher.adapters.store import MailStore
 from mailbridge.fetcher.sync import Limits
 from mailbridge.testkit.config_rows import empty_tables
 from mailbridge.testkit.hostile import HostileServer
+from mailbridge.testkit.oauth_mail_fixtures import oauth_mail_stack, oauth_mail_user  # noqa: F401 - fixtures (S2)
 from mailbridge.testkit.stack import MailStack
 
 

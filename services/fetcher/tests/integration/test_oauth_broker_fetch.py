@@ -42,7 +42,6 @@ from mailbridge.testkit.config_rows import empty_tables
 from mailbridge.testkit.identity_provider import LocalIdentityProvider
 from mailbridge.testkit.oauth_fixtures import CALLBACK_URL, OAuthClient, OAuthUser
 from mailbridge.testkit.oauth_mail import OAuthMailStack
-from mailbridge.testkit.oauth_mail_fixtures import oauth_mail_stack
 from nats.aio.client import Client
 from nats.errors import NoRespondersError
 
@@ -171,6 +170,3 @@ async def test_o4_a_connected_account_is_fetched_with_the_brokers_token_until_it
         assert row.oauth_state == "needs_reconnect"
     scheduled = await fetch_world.fetch(account, FetchReason.SCHEDULED)
     assert scheduled.outcome is Outcome.SKIPPED
-
-
-__all__ = ["oauth_mail_stack"]  # the OAuth mail stack's fixture, used above

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import nats
 import pytest
-from fetcher_testing import FetchWorld, fetch_deps, message
+from fetcher_testing import FetchWorld, fetch_deps, message, no_heartbeat
 from hostile_accounts import fetch_state
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.tables import MailAccount
@@ -20,14 +20,14 @@ from mailbridge.common.events import FetchReason
 from mailbridge.common.oauth_requests import Refusal, token_fingerprint
 from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.fetcher.adapters.broker_tokens import BrokerTokens
+from mailbridge.fetcher.adapters.imap_connections import ImapConnections
 from mailbridge.fetcher.adapters.store import MailStore
-from mailbridge.fetcher.fetch_account import Outcome
+from mailbridge.fetcher.fetch_account import Outcome, fetch_account
 from mailbridge.fetcher.sync import Limits
 from mailbridge.testkit.config_rows import empty_tables
 from mailbridge.testkit.identity_provider import LocalIdentityProvider
 from mailbridge.testkit.oauth_mail import OAuthMailStack
 from mailbridge.testkit.oauth_mail_config import IMAP_SCOPE, POP_SCOPE
-from mailbridge.testkit.oauth_mail_fixtures import oauth_mail_stack, oauth_mail_user  # noqa: F401 - fixtures
 from mailbridge.testkit.users import MailUser
 from oauth_testing import TokenDesk, granted, make_oauth, refused
 
@@ -37,7 +37,7 @@ SCOPES = {"imap": IMAP_SCOPE, "pop3": POP_SCOPE}
 @pytest.fixture
 async def oauth_world(
     migrated_url: str, oauth_mail_stack: OAuthMailStack, nats_url: str
-) -> AsyncIterator[FetchWorld]:  # noqa: F811
+) -> AsyncIterator[FetchWorld]:
     engine = create_engine(migrated_url)
     sessions = create_session_factory(engine)
     await empty_tables(sessions)
@@ -69,7 +69,7 @@ async def oauth_account(
 
 @pytest.mark.parametrize("protocol", ["imap", "pop3"])
 async def test_o4_a_fetch_with_xoauth2_stores_the_seeded_mail(
-    oauth_world: FetchWorld, oauth_mail_user: MailUser, identity_provider: LocalIdentityProvider,  # noqa: F811
+    oauth_world: FetchWorld, oauth_mail_user: MailUser, identity_provider: LocalIdentityProvider,
     desk: TokenDesk, protocol: str,
 ) -> None:  # fmt: skip
     seeded = [message(i, oauth_mail_user.address) for i in range(3)]
@@ -85,7 +85,7 @@ async def test_o4_a_fetch_with_xoauth2_stores_the_seeded_mail(
 @pytest.mark.parametrize("protocol", ["imap", "pop3"])
 @pytest.mark.parametrize("first", ["expired", "forged", "another mailbox's"])
 async def test_o4_a_refused_token_is_asked_for_again_once_and_the_fresh_one_logs_in(
-    oauth_world: FetchWorld, oauth_mail_user: MailUser, identity_provider: LocalIdentityProvider,  # noqa: F811
+    oauth_world: FetchWorld, oauth_mail_user: MailUser, identity_provider: LocalIdentityProvider,
     desk: TokenDesk, protocol: str, first: str,
 ) -> None:  # fmt: skip
     oauth_world.stack.seed(oauth_mail_user.address, [message(1, oauth_mail_user.address)])
@@ -106,7 +106,7 @@ async def test_o4_a_refused_token_is_asked_for_again_once_and_the_fresh_one_logs
 
 @pytest.mark.parametrize("protocol", ["imap", "pop3"])
 async def test_o4_a_token_refused_twice_is_a_clear_failure_not_a_loop(
-    oauth_world: FetchWorld, oauth_mail_user: MailUser, identity_provider: LocalIdentityProvider,  # noqa: F811
+    oauth_world: FetchWorld, oauth_mail_user: MailUser, identity_provider: LocalIdentityProvider,
     desk: TokenDesk, protocol: str,
 ) -> None:  # fmt: skip
     expired = identity_provider.mint_access_token(
@@ -132,7 +132,7 @@ async def test_o4_needs_reconnect_fails_the_fetch_at_once_with_the_reason_and_no
     oauth_world: FetchWorld,
     oauth_mail_user: MailUser,
     desk: TokenDesk,
-    protocol: str,  # noqa: F811
+    protocol: str,
 ) -> None:
     desk.answers = [
         refused(Refusal.NEEDS_RECONNECT, "AADSTS50173: the grant was revoked; connect the account again")
@@ -156,12 +156,36 @@ async def test_o4_needs_reconnect_fails_the_fetch_at_once_with_the_reason_and_no
 
 async def test_o4_a_broker_that_does_not_answer_is_a_transient_failure(
     oauth_world: FetchWorld,
-    oauth_mail_user: MailUser,  # noqa: F811
+    oauth_mail_user: MailUser,
 ) -> None:
     account = await oauth_account(oauth_world, oauth_mail_user, "imap")
     result = await oauth_world.fetch(account)
     assert result.outcome is Outcome.RETRY
     assert result.reason == "no OAuth access token for now: no OAuth broker is running (no responder on NATS)"
+
+
+async def test_s2_a_kept_connection_serves_the_next_fetch_whatever_its_token(
+    oauth_world: FetchWorld, oauth_mail_user: MailUser, identity_provider: LocalIdentityProvider,
+    desk: TokenDesk,
+) -> None:  # fmt: skip
+    login = oauth_mail_user.address
+    desk.answers = [
+        granted(identity_provider.mint_access_token(login, [IMAP_SCOPE], expires_in_s=e)) for e in (600, 900)
+    ]
+    account = await oauth_account(oauth_world, oauth_mail_user, "imap")
+    connections = ImapConnections(keep=4)
+    keeping = replace(oauth_world.deps, connections=connections)
+    try:
+        for _ in range(2):
+            result = await fetch_account(keeping, account, FetchReason.MANUAL, no_heartbeat)
+            assert (result.outcome, result.reason) == (Outcome.DONE, None)
+    finally:
+        await connections.close_all()
+    assert len({r.account_id for r in desk.requests}) == len(desk.requests) // 2 == 1, (
+        "a token asked for each fetch"
+    )
+    log = oauth_world.stack.dovecot_log.read_text()
+    assert log.count(f"Login: user=<{login}>") == 1, "the second token needed no second login"
 
 
 async def make_oauth_state(world: FetchWorld, account_id: uuid.UUID, state: str) -> None:

@@ -31,7 +31,6 @@ from mailbridge.testkit.config_rows import add_account, empty_tables
 from mailbridge.testkit.identity_provider import LocalIdentityProvider
 from mailbridge.testkit.oauth_mail import OAuthMailStack
 from mailbridge.testkit.oauth_mail_config import IMAP_SCOPE, SMTP_SCOPE
-from mailbridge.testkit.oauth_mail_fixtures import oauth_mail_stack, oauth_mail_user
 from mailbridge.testkit.users import MailUser
 from oauth_testing import TokenDesk, granted, refused
 from sender_testing import delivered
@@ -197,6 +196,3 @@ async def test_o4_needs_reconnect_fails_the_send_at_once_with_the_reason_and_no_
     async with world.sessions() as session:
         events = list(await session.scalars(select(OutboxEvent.subject)))
     assert SendFailed.subject in events
-
-
-__all__ = ["oauth_mail_stack", "oauth_mail_user"]  # the OAuth mail stack's fixtures, used above

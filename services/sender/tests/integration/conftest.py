@@ -1,0 +1,4 @@
+"""Sender integration fixtures beyond testkit's plugin: the OAuth mail stack (Postfix submission
+and Dovecot checking the local identity provider's tokens, S2)."""
+
+from mailbridge.testkit.oauth_mail_fixtures import oauth_mail_stack, oauth_mail_user  # noqa: F401 - fixtures
