@@ -3,9 +3,12 @@ in the test's loop against real NATS (and the local identity provider), OAuth ac
 whole connect flow as a browser runs it (connect → sign in → callback)."""
 
 import asyncio
+import os
 import secrets
+import signal
+import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -20,6 +23,7 @@ from mailbridge.common.oauth_requests import (
     CALLBACK_REQUEST_SUBJECT,
     CONNECT_REPLY,
     CONNECT_REQUEST_SUBJECT,
+    TOKEN_REQUEST_SUBJECT,
     CallbackReply,
     CallbackRequest,
     ConnectRequest,
@@ -41,6 +45,7 @@ AddOAuthAccount = Callable[[OAuthUser, OAuthClient], Awaitable[uuid.UUID]]
 Connect = Callable[[uuid.UUID, OAuthUser], Awaitable[CallbackReply]]
 SignIn = Callable[..., Awaitable[str]]
 SendCallback = Callable[[str], Awaitable[CallbackReply]]
+BrokerProcess = Callable[[], Awaitable[asyncio.subprocess.Process]]
 
 
 @pytest.fixture(scope="session")
@@ -73,6 +78,15 @@ async def client(nats_url: str) -> AsyncIterator[Client]:
     connection = await nats.connect(nats_url)
     yield connection
     await connection.close()
+
+
+@pytest.fixture
+def short_lived_tokens(identity_provider: LocalIdentityProvider) -> Iterator[None]:
+    """Access tokens that live 60 s: always inside the 5-minute margin, so each request refreshes."""
+    before = identity_provider.access_token_lifetime_s
+    identity_provider.access_token_lifetime_s = 60
+    yield
+    identity_provider.access_token_lifetime_s = before
 
 
 @pytest.fixture
@@ -180,3 +194,47 @@ def connect(sign_in: SignIn, send_callback: SendCallback) -> Connect:
         return await send_callback(await sign_in(account_id, user))
 
     return run
+
+
+def broker_environment(settings: OAuthBrokerSettings) -> dict[str, str]:
+    """The environment of a `python -m mailbridge.oauth_broker` process with `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBRIDGE_")}
+    assert settings.secret_key is not None
+    return env | {
+        "MAILBRIDGE_NATS_URL": str(settings.nats_url), "MAILBRIDGE_DATABASE_URL": str(settings.database_url),
+        "MAILBRIDGE_SECRET_KEY": settings.secret_key.get_secret_value(), "MAILBRIDGE_LOG_FORMAT": "text",
+        "MAILBRIDGE_EXTRA_CA_FILE": str(settings.extra_ca_file), "MAILBRIDGE_VAR_DIR": str(settings.var_dir),
+    }  # fmt: skip
+
+
+@pytest.fixture
+async def broker_process(
+    broker_settings: OAuthBrokerSettings, client: Client
+) -> AsyncIterator[BrokerProcess]:
+    """`await broker_process()`: a broker replica as its own process, started (FastStream says so
+    on stderr); each is sent SIGTERM at the end, and must exit 0 without a traceback."""
+    started: list[tuple[asyncio.subprocess.Process, list[str]]] = []
+
+    async def start() -> asyncio.subprocess.Process:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "mailbridge.oauth_broker", env=broker_environment(broker_settings),
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert process.stderr is not None
+        lines: list[str] = []
+        started.append((process, lines))
+        while "started successfully" not in (lines[-1] if lines else ""):
+            line = await asyncio.wait_for(process.stderr.readline(), 60)
+            assert line, "".join(lines)
+            lines.append(line.decode())
+        await until_answered(client, TOKEN_REQUEST_SUBJECT)  # its subscriptions reached the server
+        return process
+
+    yield start
+    for process, lines in started:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        _, rest = await asyncio.wait_for(process.communicate(), 60)
+        log = "".join(lines) + rest.decode()
+        assert process.returncode == 0, log
+        assert "Traceback" not in log, log

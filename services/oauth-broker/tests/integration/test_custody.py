@@ -7,7 +7,7 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
@@ -54,15 +54,6 @@ Connect = Callable[[uuid.UUID, OAuthUser], Awaitable[CallbackReply]]
 
 REFRESH = "refresh_token"
 ASK_S = 30.0
-
-
-@pytest.fixture
-def short_lived_tokens(identity_provider: LocalIdentityProvider) -> Iterator[None]:
-    """Access tokens that live 60 s: always inside the 5-minute margin, so each request refreshes."""
-    before = identity_provider.access_token_lifetime_s
-    identity_provider.access_token_lifetime_s = 60
-    yield
-    identity_provider.access_token_lifetime_s = before
 
 
 async def granted(client: Client, account: uuid.UUID, rejected: str | None = None) -> AccessTokenGranted:

@@ -2,10 +2,9 @@
 (a body that does not parse too), and SIGTERM stops the process cleanly."""
 
 import asyncio
-import os
 import signal
-import sys
 import uuid
+from collections.abc import Awaitable, Callable
 
 import pytest
 from faststream import FastStream
@@ -21,7 +20,6 @@ from mailbridge.common.oauth_requests import (
     FlowRefusal,
     Refusal,
 )
-from mailbridge.oauth_broker.settings import OAuthBrokerSettings
 from nats.aio.client import Client
 from nats.errors import NoRespondersError
 
@@ -57,40 +55,14 @@ async def test_every_subject_answers_a_typed_refusal(broker: FastStream, client:
     assert (unknown.error, unknown.detail) == (FlowRefusal.NOT_OAUTH, "no such mail account")
 
 
-def broker_environment(settings: OAuthBrokerSettings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBRIDGE_")}
-    assert settings.secret_key is not None
-    return env | {
-        "MAILBRIDGE_NATS_URL": str(settings.nats_url), "MAILBRIDGE_DATABASE_URL": str(settings.database_url),
-        "MAILBRIDGE_SECRET_KEY": settings.secret_key.get_secret_value(), "MAILBRIDGE_LOG_FORMAT": "text",
-        "MAILBRIDGE_EXTRA_CA_FILE": str(settings.extra_ca_file), "MAILBRIDGE_VAR_DIR": str(settings.var_dir),
-    }  # fmt: skip
-
-
 async def test_the_process_answers_and_stops_cleanly_on_sigterm(
-    broker_settings: OAuthBrokerSettings, client: Client
+    broker_process: Callable[[], Awaitable[asyncio.subprocess.Process]], client: Client
 ) -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "mailbridge.oauth_broker", env=broker_environment(broker_settings),
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        account = uuid.uuid4()
-        for _ in range(600):
-            try:
-                reply = await _token_refusal(client, f'{{"account_id": "{account}"}}'.encode())
-                break
-            except NoRespondersError:
-                await asyncio.sleep(0.05)
-        assert (reply.account_id, reply.error) == (account, Refusal.NOT_CONNECTED)
-        process.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(process.communicate(), 60)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    log = stderr.decode()
-    assert process.returncode == 0, log
-    assert "Traceback" not in log
+    process = await broker_process()
+    account = uuid.uuid4()
+    reply = await _token_refusal(client, f'{{"account_id": "{account}"}}'.encode())
+    assert (reply.account_id, reply.error) == (account, Refusal.NOT_CONNECTED)
+    process.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(process.wait(), 60) == 0  # the fixture checks its log
     with pytest.raises(NoRespondersError):
         await client.request(TOKEN_REQUEST_SUBJECT, b"{}", timeout=REQUEST_TIMEOUT_S)
