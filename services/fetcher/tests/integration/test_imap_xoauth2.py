@@ -13,7 +13,7 @@ import pytest
 from mailbridge.common.endpoints import Endpoint, TransportSecurity
 from mailbridge.common.xoauth2 import initial_response
 from mailbridge.fetcher.adapters.imap import ImapMailbox
-from mailbridge.fetcher.adapters.imap_protocol import SaslCommand
+from mailbridge.fetcher.adapters.imap_sasl import SaslCommand
 from mailbridge.fetcher.failures import FetchFailure, Kind, TokenRejected
 from mailbridge.fetcher.model import Credentials, Mechanism
 from mailbridge.testkit.hostile import Conversation, HostileServer

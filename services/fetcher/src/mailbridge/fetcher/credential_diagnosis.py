@@ -3,13 +3,11 @@ POP3 adapter (with the library's error as its cause) → a `Diagnosis`. Pure; th
 TLS and certificate rules are `common.credential_diagnosis`'s.
 """
 
-import uuid
-
 from mailbridge.common import credential_diagnosis as diagnosis
 from mailbridge.common.credential_checks import Code, Diagnosis
-from mailbridge.common.oauth_requests import AccessTokenRefused, TokenReply
+from mailbridge.common.credential_diagnosis import Diagnosed, RefusalMemory
+from mailbridge.common.oauth_requests import AccessTokenRefused
 from mailbridge.fetcher.failures import FetchFailure, Kind, TokenRejected
-from mailbridge.fetcher.ports import TokenSource
 
 __all__ = [
     "Diagnosed",
@@ -23,28 +21,6 @@ __all__ = [
     "receiving",
 ]  # fmt: skip
 SETTING = "mail server's incoming TLS"
-
-
-class RefusalMemory:
-    """The fetcher's TokenSource, remembering the broker's last refusal: `credentials` turns it
-    into a FetchFailure, the diagnosis needs which refusal it was (not connected, or gone)."""
-
-    def __init__(self, tokens: TokenSource) -> None:
-        self._tokens = tokens
-        self.refused: AccessTokenRefused | None = None
-
-    async def access_token(self, account_id: uuid.UUID, rejected: str | None = None) -> TokenReply:
-        reply = await self._tokens.access_token(account_id, rejected)
-        self.refused = reply if isinstance(reply, AccessTokenRefused) else None
-        return reply
-
-
-class Diagnosed(Exception):
-    """A step's failure already diagnosed where it was found (a probe, a capability check)."""
-
-    def __init__(self, found: Diagnosis) -> None:
-        super().__init__(found.message)
-        self.found = found
 
 
 class FolderMissing(Exception):
@@ -95,7 +71,7 @@ def login(error: BaseException, where: str, user: str, refused: AccessTokenRefus
     if isinstance(error, FetchFailure) and error.kind is Kind.PERMANENT and " rejected" in error.reason:
         return diagnosis.auth_failed(where, user, error.reason)
     if isinstance(error, FetchFailure) and error.kind is Kind.PERMANENT and "has no password" in error.reason:
-        return Diagnosis(Code.AUTH_FAILED, "the account has no password stored: set one (A3)")
+        return diagnosis.NO_PASSWORD
     return connection(error, where)
 
 

@@ -11,11 +11,8 @@ the protocol what its answer may bring (`_room` of each announced size). Greetin
 and LOGIN are our own commands: aioimaplib's would wait under its state lock, send the login
 unquoted and raise ValueError for a line break. Every failure leaves as a `FetchFailure`.
 
-OAuth (S2): `AUTHENTICATE XOAUTH2` instead of LOGIN, with the SASL string on the command's line
-where CAPABILITY offers SASL-IR, else after the server's empty challenge (`SaslCommand` answers
-continuations, including the error challenge of a refused token, which aioimaplib's `xoauth2`
-leaves unanswered until its timeout). A refused token raises `TokenRejected` with the server's
-words; a "not now" refusal is transient like LOGIN's.
+OAuth (S2): `AUTHENTICATE XOAUTH2` instead of LOGIN (`imap_xoauth2`, our own framing, since
+aioimaplib's `xoauth2` hangs on a refused token).
 
 UTF-8 (RFC 6855, #11): after LOGIN or AUTHENTICATE, `ENABLE UTF8=ACCEPT` where CAPABILITY offers it. Once the
 server says ENABLED, mailbox names go out as UTF-8 quoted strings instead of modified UTF-7
@@ -32,13 +29,11 @@ from types import TracebackType
 from aioimaplib import IMAP4, AioImapException, Command, Response
 from mailbridge.common.endpoints import Endpoint, TransportSecurity
 from mailbridge.common.imap_text import encode_mailbox, parse_search, quoted
-from mailbridge.common.xoauth2 import error_challenge, initial_response
-from mailbridge.common.xoauth2 import sendable as sasl_sendable
-from mailbridge.fetcher.adapters import imap_changes
+from mailbridge.fetcher.adapters import imap_changes, imap_xoauth2
 from mailbridge.fetcher.adapters.imap_deadline import body_deadline_s, deadline
 from mailbridge.fetcher.adapters.imap_failures import failures, refusal, require_ok, text
-from mailbridge.fetcher.adapters.imap_protocol import FramedImap4, SaslCommand
-from mailbridge.fetcher.failures import Kind, TokenRejected, not_selectable, permanent, transient
+from mailbridge.fetcher.adapters.imap_protocol import FramedImap4
+from mailbridge.fetcher.failures import Kind, not_selectable, permanent, transient
 from mailbridge.fetcher.imap_wire import (
     FetchedItem,
     enabled,
@@ -147,27 +142,14 @@ class ImapMailbox:
         response = await self.call(protocol.execute(command, scrub=quoted(password)), "LOGIN")
         if response.result != "OK":  # throttled, or a wrong password (#11: `refusal` tells them apart)
             raise refusal(response, f"login as {user} rejected")
-        await self._logged_in()
+        await self.logged_in()
 
     async def xoauth2(self, user: str, token: str) -> None:
-        """AUTHENTICATE XOAUTH2 (S2); TokenRejected when the server refuses the token."""
-        if not sasl_sendable(user, token):
-            raise permanent("the login or token contains a control character, which XOAUTH2 cannot send")
-        protocol, sasl = self.client.protocol, initial_response(user, token)
-        inline = "SASL-IR" in {name.upper() for name in self.capabilities}
-        command = SaslCommand(
-            protocol.new_tag(), "XOAUTH2", initial=sasl if inline else None,
-            answers=() if inline else (sasl,), loop=protocol.loop,
-        )  # fmt: skip
-        response = await self.call(protocol.execute(command), "AUTHENTICATE XOAUTH2")
-        if response.result != "OK":
-            failure = refusal(response, f"OAuth login as {user} rejected")
-            said = next(filter(None, map(error_challenge, command.challenges)), None)
-            reason = failure.reason + (f" ({said})" if said else "")
-            raise TokenRejected(failure.kind, reason) if failure.kind is Kind.PERMANENT else transient(reason)
-        await self._logged_in()
+        """AUTHENTICATE XOAUTH2 (S2, `imap_xoauth2`); TokenRejected when the server refuses the token."""
+        await imap_xoauth2.authenticate(self, user, token)
+        await self.logged_in()
 
-    async def _logged_in(self) -> None:
+    async def logged_in(self) -> None:
         """After LOGIN or AUTHENTICATE: the capabilities again (they may grow), then UTF-8."""
         protocol = self.client.protocol
         protocol.state = "AUTH"
