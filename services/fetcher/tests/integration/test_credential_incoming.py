@@ -21,7 +21,6 @@ from mailbridge.common.credential_checks import (
     ReceiveCheckRequest,
     Status,
     Step,
-    StepReport,
     ask,
     holder,
     message_token,
@@ -32,6 +31,7 @@ from mailbridge.common.oauth_requests import AccessTokenGranted, AccessTokenRefu
 from mailbridge.fetcher.adapters.credential_incoming import IncomingChecks, sent_folders
 from mailbridge.fetcher.credential_requests import credential_requests
 from mailbridge.fetcher.ports import TokenSource
+from mailbridge.testkit.credential_reports import by_step, failed_at
 from mailbridge.testkit.credential_servers import imap_offering
 from mailbridge.testkit.hostile import Conversation, HostileServer
 from mailbridge.testkit.ports import free_port
@@ -70,23 +70,6 @@ async def incoming(
 INCOMING = (Step.RESOLVE, Step.CONNECT_INCOMING, Step.TLS_INCOMING, Step.LOGIN_INCOMING, Step.FOLDERS)
 
 
-def by_step(reply: CheckReply) -> dict[Step, StepReport]:
-    return {report.step: report for report in reply.steps}
-
-
-def failed_at(reply: CheckReply, step: Step, code: Code) -> None:
-    """`step` failed with `code`, the steps before it passed, the ones after it were skipped."""
-    seen = by_step(reply)
-    assert seen[step].status is Status.FAILED, seen[step]
-    assert seen[step].code is code, seen[step]
-    order = [report.step for report in reply.steps]
-    for before in order[: order.index(step)]:
-        assert seen[before].status is Status.OK, seen[before]
-    for after in order[order.index(step) + 1 :]:
-        assert seen[after].status is Status.SKIPPED, seen[after]
-        assert step.value in seen[after].message
-
-
 async def point(
     world: FetchWorld, account: uuid.UUID, host: str, tls: bool, mode: str = "auto", **more: object
 ) -> None:
@@ -116,7 +99,7 @@ async def test_a_good_imap_account_passes_every_incoming_step(world: FetchWorld)
     account = await world.account(user)
     reply = await incoming(world, account)
     assert all(report.status is Status.OK for report in reply.steps), reply.steps
-    assert "INBOX" in by_step(reply)[Step.FOLDERS].message
+    assert "INBOX" in by_step(reply.steps)[Step.FOLDERS].message
     assert reply.lease_token is None  # not asked to hold the lease
 
 
@@ -144,8 +127,8 @@ async def test_a_host_under_invalid_is_unknown_host(world: FetchWorld) -> None:
     account = await world.account(world.stack.add_user())
     await point(world, account, "mail.example.invalid:993", True)
     reply = await incoming(world, account)
-    failed_at(reply, Step.RESOLVE, Code.UNKNOWN_HOST)
-    assert "mail.example.invalid" in by_step(reply)[Step.RESOLVE].message
+    failed_at(reply.steps, Step.RESOLVE, Code.UNKNOWN_HOST)
+    assert "mail.example.invalid" in by_step(reply.steps)[Step.RESOLVE].message
 
 
 async def test_a_closed_port_is_connection_refused(world: FetchWorld) -> None:
@@ -164,8 +147,8 @@ async def test_implicit_tls_on_the_plain_imap_port_is_tls_on_plain_port(world: F
     account = await world.account(world.stack.add_user())
     await point(world, account, f"127.0.0.1:{world.stack.ports.imap}", True, "implicit")
     reply = await incoming(world, account)
-    failed_at(reply, Step.TLS_INCOMING, Code.TLS_ON_PLAIN_PORT)
-    assert "STARTTLS" in by_step(reply)[Step.TLS_INCOMING].message
+    failed_at(reply.steps, Step.TLS_INCOMING, Code.TLS_ON_PLAIN_PORT)
+    assert "STARTTLS" in by_step(reply.steps)[Step.TLS_INCOMING].message
 
 
 async def test_plain_imap_on_the_imaps_port_is_plain_on_tls_port(world: FetchWorld) -> None:
@@ -217,7 +200,7 @@ async def test_an_oauth_account_on_a_server_without_xoauth2_is_mechanism_unavail
     account = await world.account(world.stack.add_user())
     await make_oauth(world.sessions, account)
     reply = await incoming(world, account, tokens=Tokens(None))
-    failed_at(reply, Step.LOGIN_INCOMING, Code.MECHANISM_UNAVAILABLE)
+    failed_at(reply.steps, Step.LOGIN_INCOMING, Code.MECHANISM_UNAVAILABLE)
 
 
 @pytest.mark.parametrize(
@@ -233,15 +216,15 @@ async def test_the_brokers_refusal_is_oauth_not_connected_or_needs_reconnect(
     account = await world.account(world.stack.add_user())
     await make_oauth(world.sessions, account, state="disconnected")
     reply = await incoming(world, account, tokens=Tokens(refusal))
-    failed_at(reply, Step.LOGIN_INCOMING, code)
-    assert "connect" in by_step(reply)[Step.LOGIN_INCOMING].message
+    failed_at(reply.steps, Step.LOGIN_INCOMING, code)
+    assert "connect" in by_step(reply.steps)[Step.LOGIN_INCOMING].message
 
 
 async def test_a_missing_spam_folder_is_folder_missing(world: FetchWorld) -> None:
     account = await world.account(world.stack.add_user(), spam_folder="Spam-Nowhere")
     reply = await incoming(world, account)
-    failed_at(reply, Step.FOLDERS, Code.FOLDER_MISSING)
-    assert "Spam-Nowhere" in by_step(reply)[Step.FOLDERS].message
+    failed_at(reply.steps, Step.FOLDERS, Code.FOLDER_MISSING)
+    assert "Spam-Nowhere" in by_step(reply.steps)[Step.FOLDERS].message
 
 
 async def test_the_lease_is_held_for_the_receive_and_released_after_it(world: FetchWorld) -> None:

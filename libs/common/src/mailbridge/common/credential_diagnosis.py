@@ -12,16 +12,26 @@ found by a probe after the deadline (`credential_probes.speaks_tls`), not here.
 
 import socket
 import ssl
+import uuid
 from collections.abc import Iterator
+from typing import Protocol
 
 from mailbridge.common.credential_checks import Code, Diagnosis
-from mailbridge.common.oauth_requests import AccessTokenRefused, Refusal
+from mailbridge.common.oauth_requests import AccessTokenRefused, Refusal, TokenReply
 
 # OpenSSL verify codes (x509_vfy.h)
 CERT_NOT_YET_VALID, CERT_HAS_EXPIRED = 9, 10
 HOSTNAME_MISMATCH, IP_ADDRESS_MISMATCH = 62, 64
 _PLAIN_TEXT_SIGNS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST",
                      "UNKNOWN_PROTOCOL", "record layer failure", "wrong version number")  # fmt: skip
+
+
+class Diagnosed(Exception):
+    """A step's failure already diagnosed where it was found (a probe, a capability check)."""
+
+    def __init__(self, found: Diagnosis) -> None:
+        super().__init__(found.message)
+        self.found = found
 
 
 def root_causes(error: BaseException) -> Iterator[BaseException]:
@@ -153,3 +163,26 @@ def auth_failed(where: str, login: str, said: str) -> Diagnosis:
         f"{where} refused the login as {login} ({said}): check the login name and the password "
         "(or connect the OAuth account again)",
     )
+
+
+class TokenSource(Protocol):
+    """The fetcher's and sender's port to the OAuth broker (their `ports.TokenSource`)."""
+
+    async def access_token(self, account_id: uuid.UUID, rejected: str | None = None) -> TokenReply: ...
+
+
+class RefusalMemory:
+    """A TokenSource that remembers the broker's last refusal: the services turn a refusal into
+    their own failure, the diagnosis needs to know which refusal it was (not connected, or gone)."""
+
+    def __init__(self, tokens: TokenSource) -> None:
+        self._tokens = tokens
+        self.refused: AccessTokenRefused | None = None
+
+    async def access_token(self, account_id: uuid.UUID, rejected: str | None = None) -> TokenReply:
+        reply = await self._tokens.access_token(account_id, rejected)
+        self.refused = reply if isinstance(reply, AccessTokenRefused) else None
+        return reply
+
+
+NO_PASSWORD = Diagnosis(Code.AUTH_FAILED, "the account has no password stored: set one (A3)")

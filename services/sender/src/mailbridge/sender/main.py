@@ -17,6 +17,7 @@ from mailbridge.common.tls import client_context
 from mailbridge.sender import subscribers
 from mailbridge.sender.adapters.auto_replies import AutoReplies
 from mailbridge.sender.adapters.broker_tokens import BrokerTokens
+from mailbridge.sender.adapters.credential_outgoing import OutgoingChecks
 from mailbridge.sender.adapters.maintenance import renew_claims_forever, sweep_forever
 from mailbridge.sender.adapters.sent_folder import ImapSentFolder
 from mailbridge.sender.adapters.smtp import SmtpPool
@@ -25,6 +26,7 @@ from mailbridge.sender.adapters.store import OutboxStore
 from mailbridge.sender.adapters.sweep import SweepRule
 from mailbridge.sender.auto_reply import AutoReplyDeps
 from mailbridge.sender.auto_reply_consumer import auto_reply_consumer
+from mailbridge.sender.credential_requests import credential_requests
 from mailbridge.sender.mime import build_message
 from mailbridge.sender.send_outbox import SendDeps
 from mailbridge.sender.settings import SenderSettings
@@ -64,6 +66,13 @@ def create_app(settings: SenderSettings) -> FastStream:
         else None
     )
 
+    # T1: the credentials test's outgoing check and test send, answered by the default pool only.
+    credential_checks = (
+        credential_requests(OutgoingChecks(sessions, secrets, tokens, tls, settings.smtp_timeout_s))
+        if settings.send_pool == "default"
+        else None
+    )
+
     @app.on_startup
     async def declare_streams() -> None:
         await connect(broker, nats_url, settings.nats_connect_timeout_s * 3)
@@ -84,12 +93,16 @@ def create_app(settings: SenderSettings) -> FastStream:
         await commands.start(js)
         if auto_replies is not None:
             await auto_replies.start(js)
+        if credential_checks is not None:
+            await credential_checks.start(broker.connection)
 
     @app.on_shutdown
     async def stop() -> None:
         await commands.stop(GRACEFUL_TIMEOUT_S)  # the mails in flight finish; the rest are redelivered
         if auto_replies is not None:
             await auto_replies.stop(GRACEFUL_TIMEOUT_S)
+        if credential_checks is not None:
+            await credential_checks.stop()
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
