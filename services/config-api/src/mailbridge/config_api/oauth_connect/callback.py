@@ -6,6 +6,8 @@ answer is a plain page (pages.py). The URL carries the code: the page is never c
 nothing (a strict CSP) and sends no Referer on.
 """
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from mailbridge.common.oauth_requests import CallbackReply, ConnectRefused, FlowRefusal
@@ -31,7 +33,16 @@ def _too_large(params: dict[str, str]) -> bool:
     return len(params) > MAX_PARAMS or any(len(value) > MAX_VALUE_CHARS for value in params.values())
 
 
-@router.get(CALLBACK_PATH, response_class=HTMLResponse, operation_id="oauth_callback")
+PAGES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "refused: the page names why", "content": {"text/html": {}}},
+    503: {
+        "description": "the broker or the provider is unavailable: try again",
+        "content": {"text/html": {}},
+    },
+}
+
+
+@router.get(CALLBACK_PATH, response_class=HTMLResponse, operation_id="oauth_callback", responses=PAGES)
 async def oauth_callback(request: Request, broker: BrokerDep) -> HTMLResponse:
     """Hand the provider's answer (state and code, or error) to the broker; show what happened:
     200 connected, 400 refused (consent denied, wrong mailbox, flow expired, state unknown, code
