@@ -136,6 +136,16 @@ async def test_submission_with_starttls_sends_the_marked_test_message_to_the_own
         assert await session.scalar(select(func.count()).select_from(OutboxMessage)) == 0  # no outbox row
 
 
+async def test_an_account_that_may_not_send_logs_in_and_sends_nothing(world: World) -> None:
+    user = world.stack.add_user()
+    account = await world.account(user, at(world, "submission"), "auto")
+    request = OutgoingCheckRequest(account_id=account, test_id=uuid.uuid4(), send=False)
+    reply = await world.checks().check(request)
+    assert isinstance(reply, CheckReply)
+    assert [r.status for r in reply.steps] == [Status.OK, Status.OK, Status.OK, Status.SKIPPED]
+    assert "can_send" in reply.steps[-1].message
+
+
 async def test_smtps_passes_every_step(world: World) -> None:
     user = world.stack.add_user()
     reply = await world.check(await world.account(user, at(world, "smtps"), "ssl"))

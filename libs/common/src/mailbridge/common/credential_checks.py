@@ -184,6 +184,7 @@ class IncomingCheckRequest(_Frozen):
 class OutgoingCheckRequest(_Frozen):
     account_id: uuid.UUID
     test_id: uuid.UUID  # its hex is the token in TEST_HEADER and the subject
+    send: bool = True  # False (the account may not send): connect, TLS and login only
 
 
 class ReceiveCheckRequest(_Frozen):

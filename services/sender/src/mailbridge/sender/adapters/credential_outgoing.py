@@ -45,6 +45,8 @@ from mailbridge.sender.outgoing import SmtpTarget
 from mailbridge.sender.ports import Built, TokenSource
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+NOT_SENDING = "the account may not send (can_send off, A8): no test message sent"
+
 
 class OutgoingChecks:
     """Answers the outgoing check of `credential_checks` (wired in `main`)."""
@@ -89,6 +91,9 @@ class OutgoingChecks:
                 Step.LOGIN_OUTGOING, lambda: self._login(client, target, tokens),
                 lambda error: diagnose.login(error, at, target, tokens.refused), str,
             )  # fmt: skip
+            if not request.send:
+                log.skip(Step.SEND, NOT_SENDING)
+                return
             built = Built(check_message(address, message_token(request.test_id)), "", address, (address,))
             await log.run(Step.SEND, lambda: _send(client, built), lambda error: diagnose.sending(error, at),
                           lambda said: f"{at} accepted the test message to {address}: {said}")  # fmt: skip
@@ -152,4 +157,3 @@ def check_message(address: str, token: str) -> bytes:
         "It is deleted again as soon as it has arrived; if you see it, the test could not delete it.\n"
     )
     return message.as_bytes()
-
