@@ -6,7 +6,7 @@ broker's refusals before any AUTH."""
 import base64
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import pytest
@@ -19,7 +19,7 @@ from mailbridge.common.oauth_requests import (
 )
 from mailbridge.common.tls import client_context
 from mailbridge.common.xoauth2 import initial_response
-from mailbridge.sender.adapters.smtp import send
+from mailbridge.sender.adapters.smtp import SmtpPool, send
 from mailbridge.sender.adapters.smtp_xoauth2 import SignIn
 from mailbridge.sender.model import Verdict
 from mailbridge.sender.outgoing import SmtpTarget
@@ -152,3 +152,18 @@ async def test_s5_a_target_without_oauth_logs_in_with_its_password() -> None:
         await send(plain, BUILT, client_context(None), 5.0, SignIn(tokens))
     assert tokens.asked == []
     assert any(line.startswith(b"AUTH PLAIN") for line in server.received)
+
+
+async def test_s2_pooled_connections_of_an_oauth_login_are_never_another_accounts() -> None:
+    tokens = Tokens()
+    pool = SmtpPool(client_context(None), timeout_s=5.0, authenticate=SignIn(tokens))
+    with HostileServer(submission) as server:
+        first = target(server)
+        second = replace(first, account_id=uuid.uuid4())  # the same login on the same server
+        try:
+            for sending in (first, first, second):
+                assert (await pool.send(sending, BUILT)).outcome is Verdict.DONE
+        finally:
+            await pool.close()
+    assert sum(line == b"AUTH XOAUTH2" for line in server.received) == 2, "one login per account"
+    assert len(tokens.asked) == 2
