@@ -121,6 +121,8 @@ async def test_a12_an_unknown_account_is_404(api: Api) -> None:
         ({"body": "x" * 10_001}, {"body": "A12"}),
         ({"body": "  \n"}, {"body": "A12"}),  # enabled needs a body
         ({"starts_at": "2026-07-01T00:00:00"}, {"starts_at": "timezone_aware"}),
+        ({"starts_at": "0001-01-01T00:00:00+05:00"}, {"starts_at": "A12"}),
+        ({"ends_at": "9999-12-31T23:00:00-05:00"}, {"ends_at": "A12"}),
         ({"body": "a\x00b"}, {"body": "nul_character"}),
         ({"extra": 1}, {"extra": "extra_forbidden"}),
     ],

@@ -1,7 +1,7 @@
 """Out-of-office request and response bodies (A12); problems name the field and the rule."""
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from mailbridge.config_api.fields import NoControlCharacters, in_range
@@ -31,10 +31,19 @@ def _stripped(value: str) -> str:
     return value.strip()
 
 
+def _in_utc(value: datetime) -> datetime:
+    """Stored in UTC: a time whose UTC equivalent falls outside years 1–9999 is refused, not a 500."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as error:
+        raise PydanticCustomError(RULE, "out of range once converted to UTC") from error
+
+
 # Control characters are refused before stripping (NoControlCharacters runs first), so a trailing
 # line break is an error rather than trimmed away: the subject goes into a header.
 Subject = Annotated[str, AfterValidator(_stripped), _length(1, MAX_SUBJECT), NoControlCharacters]
 Body = Annotated[str, _length(0, MAX_BODY)]
+Moment = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 
 class OutOfOfficeIn(RequestModel):
@@ -46,8 +55,8 @@ class OutOfOfficeIn(RequestModel):
     enabled: bool
     subject: Subject = Field(description="the reply's subject is this, ': ' and the original subject")
     body: Body = Field(description="the reply's text; needed while enabled")
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
+    starts_at: Moment | None = None
+    ends_at: Moment | None = None
     reply_interval_days: Annotated[int, in_range(RULE, 1, 365)] = DEFAULT_INTERVAL_DAYS
 
 
