@@ -2,7 +2,8 @@
 identity provider, a server on the OAuth mail stack and an account without a password; connect
 → the browser signs in at the provider → the browser's callback on the configuration API says
 "Authorisation code obtained" → the account is connected; then the fetcher fetches and the
-sender sends with the broker's tokens (XOAUTH2 against Dovecot and Postfix checking them). A
+sender sends with the broker's tokens (XOAUTH2 against Dovecot and Postfix checking them); a
+grant revoked at the provider turns the account to needs_reconnect with the provider's reason. A
 wrong mailbox and declined consent show their pages and connect nothing; the command line's
 device flow connects too, finding the embedded NATS through the data folder (var/nats-url, there
 only while the runner runs). The redirect URI is MAILBRIDGE_PUBLIC_URL as the runner sets it,
@@ -14,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -117,6 +119,24 @@ def test_o4_connect_then_fetch_and_send_with_the_brokers_tokens(
     assert (sent["status"], sent["attempts"]) == ("sent", 1), sent
     oauth_mail_stack.wait_for_messages(oauth_mail_user.address, 2)
     assert "sasl_method=XOAUTH2" in oauth_mail_stack.postfix_log.read_text()
+
+
+def test_a_revoked_grant_shows_needs_reconnect_with_the_providers_reason(
+    api: httpx.Client, server: OAuthServer, identity_provider: LocalIdentityProvider,
+    oauth_user: OAuthUser, oauth_mail_user: MailUser,  # noqa: F811
+) -> None:  # fmt: skip
+    account = oauth_account(api, server, oauth_user.login)
+    page = browser_connect(api, identity_provider, account["id"], oauth_user.login, oauth_user.password)
+    assert page.status_code == 200, page.text
+    identity_provider.revoke(oauth_user.login)  # the mail server's introspection sees it at once
+    assert api.post(f"/mail-accounts/{account['id']}/fetch").status_code == 202
+
+    def reconnect_needed() -> dict[str, Any] | None:
+        shown: dict[str, Any] = api.get(f"/mail-accounts/{account['id']}").json()
+        return shown if shown["oauth_status"] == "needs_reconnect" else None
+
+    shown = until(reconnect_needed, "needs_reconnect after the revocation")
+    assert "AADSTS70000" in shown["oauth_reason"], shown  # the provider's own words
 
 
 def test_a_wrong_mailbox_and_declined_consent_show_their_pages_and_connect_nothing(
