@@ -5,6 +5,7 @@ fingerprint, and the fresh one logs in; refused twice is a clear failure, not a 
 that says the account needs reconnecting ends the fetch at once, recorded, without a retry."""
 
 import base64
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -19,6 +20,7 @@ from mailbridge.common.db.tables import MailAccount
 from mailbridge.common.events import FetchReason
 from mailbridge.common.oauth_requests import Refusal, token_fingerprint
 from mailbridge.common.secrets import SecretBox, generate_key
+from mailbridge.common.xoauth2 import initial_response
 from mailbridge.fetcher.adapters.broker_tokens import BrokerTokens
 from mailbridge.fetcher.adapters.imap_connections import ImapConnections
 from mailbridge.fetcher.adapters.store import MailStore
@@ -200,3 +202,22 @@ def forged(token: str) -> str:
     """The token with another signature: the same claims, not signed by the provider."""
     header, claims, _ = token.split(".")
     return f"{header}.{claims}.{base64.urlsafe_b64encode(b'x' * 256).rstrip(b'=').decode()}"
+
+
+@pytest.mark.parametrize("protocol", ["imap", "pop3"])
+async def test_o4_no_token_reaches_a_log_line_even_at_debug(
+    oauth_world: FetchWorld, oauth_mail_user: MailUser, identity_provider: LocalIdentityProvider,
+    desk: TokenDesk, protocol: str, caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    scope = SCOPES[protocol]
+    expired = identity_provider.mint_access_token(oauth_mail_user.address, [scope], expires_in_s=-600)
+    fresh = identity_provider.mint_access_token(oauth_mail_user.address, [scope])
+    desk.answers = [granted(expired), granted(fresh)]
+    account = await oauth_account(oauth_world, oauth_mail_user, protocol)
+    with caplog.at_level(logging.DEBUG):
+        result = await oauth_world.fetch(account)
+    assert result.outcome is Outcome.DONE
+    assert protocol == "pop3" or "Sending : " in caplog.text, "aioimaplib's own debug lines are in"
+    for token in (expired, fresh):
+        for secret in (token, initial_response(oauth_mail_user.address, token).decode()):
+            assert secret not in caplog.text
