@@ -31,7 +31,7 @@ from mailbridge.oauth_broker.callback import finish_callback
 from mailbridge.oauth_broker.connect import start_connect
 from mailbridge.oauth_broker.device import poll_device_flow, start_device_flow
 from mailbridge.oauth_broker.flows import FlowDeps
-from mailbridge.oauth_broker.keep_alive import keep_alive_once
+from mailbridge.oauth_broker.keep_alive import KeepAlive
 from mailbridge.oauth_broker.model import (
     AccountView,
     Custody,
@@ -311,10 +311,28 @@ async def test_the_keep_alive_refreshes_idle_grants_only(world: World) -> None:
         cache_with("busy", NOW + timedelta(hours=1)), NOW - timedelta(hours=1), 0
     )
     world.provider.answers = [tokens("renewed", NOW + timedelta(hours=1))]
-    assert await keep_alive_once(world.keeper, world.grants, timedelta(hours=24), 10) == 1
+    assert await KeepAlive(world.keeper, world.grants, timedelta(hours=24), 10).once() == 1
     assert world.provider.calls == ["refresh"]
     assert world.grants.grants[idle].revision == 1
     assert world.grants.grants[busy].revision == 0
+
+
+async def test_a_grant_the_keep_alive_cannot_refresh_rests_and_leaves_the_batch_to_others(
+    world: World,
+) -> None:
+    broken, other = ACCOUNT, uuid.uuid4()
+    world.grants.accounts[other] = AccountView(other, "b@contoso.com", "connected", None, M365)
+    world.connected("broken", NOW + timedelta(hours=1), refreshed_at=NOW - timedelta(hours=30))
+    world.grants.grants[other] = Grant(
+        cache_with("other", NOW + timedelta(hours=1)), NOW - timedelta(hours=25), 0
+    )
+    world.provider.answers = [ProviderUnavailable("away"), tokens("renewed", NOW + timedelta(hours=1))]
+    keep_alive = KeepAlive(world.keeper, world.grants, timedelta(hours=24), 1, rest=timedelta(hours=1))
+    assert (await keep_alive.once(), await keep_alive.once()) == (1, 1)
+    assert (world.grants.grants[broken].revision, world.grants.grants[other].revision) == (0, 1)
+    world.clock[0] = NOW + timedelta(hours=2)  # rested: tried again
+    assert await keep_alive.once() == 1
+    assert world.provider.calls == ["refresh"] * 3
 
 
 # --- connect and callback ---------------------------------------------------------------------

@@ -16,7 +16,7 @@ from mailbridge.oauth_broker.adapters.msal_provider import MsalProvider
 from mailbridge.oauth_broker.adapters.sql_flows import SqlFlows
 from mailbridge.oauth_broker.adapters.sql_grants import SqlGrants
 from mailbridge.oauth_broker.flows import FlowDeps
-from mailbridge.oauth_broker.keep_alive import keep_alive_forever
+from mailbridge.oauth_broker.keep_alive import KeepAlive
 from mailbridge.oauth_broker.providers import InstallationApp
 from mailbridge.oauth_broker.settings import OAuthBrokerSettings
 from mailbridge.oauth_broker.tokens import TokenDeps, TokenKeeper
@@ -61,8 +61,8 @@ def create_app(settings: OAuthBrokerSettings) -> FastStream:
         background.append(asyncio.create_task(outbox_relay.relay_forever(sessions, broker, timeout)))
         every = timedelta(seconds=settings.oauth_keep_alive_every_s)
         after = timedelta(seconds=settings.oauth_keep_alive_after_s)
-        refresher = keep_alive_forever(keeper, grants, after, settings.oauth_keep_alive_batch, every)
-        background.append(asyncio.create_task(refresher))
+        refresher = KeepAlive(keeper, grants, after, settings.oauth_keep_alive_batch)
+        background.append(asyncio.create_task(refresher.forever(every)))
 
     @app.on_shutdown
     async def stop() -> None:
