@@ -4,6 +4,7 @@ delivered; a token the server refuses is asked for again once and the fresh one 
 that says the account needs reconnecting fails the mail at once with the reason, acked, with one
 token request and no retry."""
 
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from mailbridge.common.events import SendFailed
 from mailbridge.common.oauth_requests import Refusal, token_fingerprint
 from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.common.work_queue import Settle
+from mailbridge.common.xoauth2 import initial_response
 from mailbridge.sender.adapters.broker_tokens import BrokerTokens
 from mailbridge.sender.adapters.sent_folder import ImapSentFolder
 from mailbridge.sender.adapters.smtp import SmtpPool
@@ -196,3 +198,21 @@ async def test_o4_needs_reconnect_fails_the_send_at_once_with_the_reason_and_no_
     async with world.sessions() as session:
         events = list(await session.scalars(select(OutboxEvent.subject)))
     assert SendFailed.subject in events
+
+
+async def test_o4_no_token_reaches_a_log_line_even_at_debug(
+    world: World, oauth_mail_user: MailUser, identity_provider: LocalIdentityProvider,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    scopes = [SMTP_SCOPE, IMAP_SCOPE]
+    expired = identity_provider.mint_access_token(oauth_mail_user.address, scopes, expires_in_s=-600)
+    fresh = identity_provider.mint_access_token(oauth_mail_user.address, scopes)
+    world.desk.answers = [granted(expired), granted(fresh)]
+    account = await world.account(oauth_mail_user, sent_folder="Sent")
+    with caplog.at_level(logging.DEBUG):
+        result = await send_outbox(world.deps, await world.queue(account, "bob@example.org", "quiet"))
+    assert result.detail == "sent and filed in the Sent folder"
+    assert "Sending : " in caplog.text, "aioimaplib's own debug lines are in"
+    for token in (expired, fresh):
+        for secret in (token, initial_response(oauth_mail_user.address, token).decode()):
+            assert secret not in caplog.text
