@@ -42,6 +42,7 @@ class World:
     sessions: async_sessionmaker[AsyncSession]
     account_id: uuid.UUID
     server_id: uuid.UUID
+    owner_id: uuid.UUID
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     woken: int = 0
 
@@ -80,7 +81,7 @@ async def world(database_url: str) -> AsyncIterator[World]:
     await empty_tables(sessions)
     rows = await add_account(sessions, address=ME, login=ME, account={"can_set_out_of_office": True})
     await set_out_of_office(sessions, rows.account_id)
-    yield World(sessions, rows.account_id, rows.server_id)
+    yield World(sessions, rows.account_id, rows.server_id, rows.owner_id)
     await engine.dispose()
 
 
@@ -91,6 +92,7 @@ async def test_a12_a_reply_is_queued_with_its_send_command_in_one_transaction(wo
     (row,) = await world.outbox()
     assert row.status == "queued"
     assert row.idempotency_key == f"auto-reply:{message_id}"
+    assert row.requested_by_user_id == world.owner_id  # the owner sees it in the outbox (G3)
     assert row.request["to"] == [BOB]
     assert row.request["subject"] == "Out of office: Meeting on Friday"
     assert row.request["text"] == "Back on Monday.\n"

@@ -15,12 +15,14 @@ Headers = Mapping[str, Sequence[str]]  # lower-case field name → its values, i
 @dataclass(frozen=True)
 class Situation:
     """An account with an out-of-office switched on: its settings, what the rules need of the
-    account, and whether its mail leaves through the server's egress (S6)."""
+    account, whether its mail leaves through the server's egress (S6), and its owning user, in
+    whose name a reply is queued (so the user sees it in the outbox, G3)."""
 
     account_id: uuid.UUID
     settings: OutOfOffice
     account: Account
     egress: bool
+    owner_user_id: uuid.UUID | None = None  # None: a group's account (its members see it, G3)
 
 
 class Recorded(StrEnum):

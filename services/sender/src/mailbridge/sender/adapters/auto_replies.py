@@ -10,7 +10,8 @@ the one transaction that records a decision and queues the reply.
    to that sender within the interval (two racing messages: PostgreSQL re-checks the WHERE on the
    row the first one wrote), and the decision reads `recently_replied`;
 3. claimed: the outbox row (as the API queues a mail: `request` with to, subject, text, threading
-   and the `Auto-Submitted` header; Idempotency-Key `auto-reply:<message id>`) and its
+   and the `Auto-Submitted` header; Idempotency-Key `auto-reply:<message id>`; requested by the
+   account's owning user, so the outbox shows it to them under G3) and its
    SendRequested (EgressSendRequested under S6) through the transactional outbox.
 """
 
@@ -90,7 +91,7 @@ class AutoReplies:
                 address=account.address, inbox_folder=account.inbox_folder or INBOX,
                 may_set_out_of_office=account.can_set_out_of_office, can_send=account.can_send,
             ),
-            egress=bool(egress),
+            egress=bool(egress), owner_user_id=account.owner_user_id,
         )  # fmt: skip
 
     async def headers(self, message_id: uuid.UUID) -> Headers | None:
@@ -135,8 +136,8 @@ async def _queue(
     session: AsyncSession, message_id: uuid.UUID, situation: Situation, reply: Reply
 ) -> uuid.UUID:
     row = OutboxMessage(
-        account_id=situation.account_id, requested_by_user_id=None, egress=situation.egress,
-        idempotency_key=f"auto-reply:{message_id}", request=outbox_request(reply),
+        account_id=situation.account_id, requested_by_user_id=situation.owner_user_id,
+        egress=situation.egress, idempotency_key=f"auto-reply:{message_id}", request=outbox_request(reply),
     )  # fmt: skip
     session.add(row)
     await session.flush()
