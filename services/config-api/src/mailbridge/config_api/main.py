@@ -12,6 +12,7 @@ from mailbridge.common.messaging import connect, create_broker
 from mailbridge.common.secrets import SecretBox, resolve_key_ring
 from mailbridge.common.streams import ensure_streams
 from mailbridge.config_api.business_units.service import BusinessUnits
+from mailbridge.config_api.credential_tests import router as credential_tests
 from mailbridge.config_api.deps import AppContext
 from mailbridge.config_api.fetching import router as fetching_routes
 from mailbridge.config_api.fetching.scheduler import run_scheduler
@@ -127,6 +128,7 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
         mail_settings.router,
         oauth_connect.router,
         out_of_office.router,
+        credential_tests.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(oauth_callback.router)  # the browser's, outside the API and its keys

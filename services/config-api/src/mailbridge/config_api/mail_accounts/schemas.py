@@ -4,6 +4,7 @@ import uuid
 from enum import StrEnum
 from typing import Annotated, Literal
 
+from mailbridge.config_api.credential_tests.schemas import ReportOut
 from mailbridge.config_api.fields import AddressText as Address
 from mailbridge.config_api.fields import FolderName, NoControlCharacters, address
 from mailbridge.config_api.schemas import RequestModel, ResourceOut, patch_of
@@ -75,6 +76,9 @@ class MailAccountOut(ResourceOut):
     oauth_status: OAuthStatus
     oauth_reason: str | None = Field(
         description="why the account needs reconnecting, as the provider or broker said (O4)"
+    )
+    last_test: ReportOut | None = Field(
+        default=None, description="the report of the last credentials test (T1, O5); None: never tested"
     )
 
 

@@ -14,6 +14,7 @@ from mailbridge.common.db.tables import (
 )
 from mailbridge.common.endpoints import IncomingProtocol
 from mailbridge.config_api.api_keys import Principal
+from mailbridge.config_api.credential_tests.runs import last_report
 from mailbridge.config_api.errors import FieldProblem
 from mailbridge.config_api.mail_accounts.schemas import (
     MailAccountIn,
@@ -101,6 +102,7 @@ class MailAccounts(ResourceService[MailAccount, MailAccountIn, MailAccountOut]):
                 "has_password": row.password_encrypted is not None,
                 "oauth_status": OAuthStatus(row.oauth_state) if uses_oauth else OAuthStatus.NOT_REQUIRED,
                 "oauth_reason": row.oauth_reason if uses_oauth else None,
+                "last_test": await last_report(ctx.session, row.id),
             }
         )
 
