@@ -28,7 +28,9 @@ def create_app(settings: OAuthBrokerSettings) -> FastStream:
     secrets = SecretBox.from_ring(resolve_key_ring(key, settings.var_dir))
     engine = create_engine(settings.effective_database_url(settings.var_dir), settings.database_pool_size)
     sessions = create_session_factory(engine)
-    http = ProviderSession(settings.extra_ca_file, settings.oauth_provider_timeout_s)
+    # Half the bound per HTTP request (discovery, then the token endpoint): the thread ends within
+    # the bound, so a rotated refresh token it received is not dropped by an outer timeout.
+    http = ProviderSession(settings.extra_ca_file, settings.oauth_provider_timeout_s / 2)
     provider = MsalProvider(http, settings.oauth_provider_timeout_s)
     m365_secret = settings.oauth_m365_client_secret
     installation = InstallationApp(
