@@ -8,13 +8,19 @@ from collections.abc import Awaitable, Callable
 
 from faststream import FastStream
 from mailbridge.common.db.oauth_grants import OAuthFlow, OAuthGrant
-from mailbridge.common.db.tables import MailAccount
+from mailbridge.common.db.tables import MailAccount, OAuthProvider
 from mailbridge.common.oauth_requests import (
+    CONNECT_REPLY,
+    CONNECT_REQUEST_SUBJECT,
     AccessTokenGranted,
+    AccessTokenRefused,
     CallbackReply,
     ConnectFinished,
     ConnectRefused,
+    ConnectRequest,
     FlowRefusal,
+    Refusal,
+    ask,
     request_access_token,
 )
 from mailbridge.common.secrets import SecretBox
@@ -146,3 +152,49 @@ async def test_another_mailbox_signed_in_stores_nothing(
     assert oauth_user.login in reply.detail
     assert await grant_rows(sessions, account) == []
     assert await account_state(sessions, account) == ("disconnected", None)
+
+
+async def test_a_generic_oidc_provider_connects_through_its_issuer(
+    broker: FastStream, client: Client, sessions: async_sessionmaker[AsyncSession],
+    add_oauth_account: AddOAuthAccount, connect: Connect, oauth_user: OAuthUser, oauth_client: OAuthClient,
+    identity_provider: LocalIdentityProvider,
+) -> None:  # fmt: skip
+    account = await add_oauth_account(oauth_user, oauth_client)
+    issuer = f"{identity_provider.authority}/v2.0"  # msal reads {issuer}/.well-known/openid-configuration
+    async with sessions() as session:
+        await session.execute(
+            update(OAuthProvider).values(
+                server_type="generic_oidc",
+                authority=issuer,
+                scopes=["https://outlook.office.com/IMAP.AccessAsUser.All"],
+            )
+        )
+        await session.commit()
+    assert await connect(account, oauth_user) == ConnectFinished(account_id=account, login=oauth_user.login)
+    assert isinstance(await request_access_token(client, account, 30.0), AccessTokenGranted)
+
+
+async def test_an_unreachable_provider_is_unavailable_and_changes_nothing(
+    broker: FastStream, client: Client, sessions: async_sessionmaker[AsyncSession],
+    add_oauth_account: AddOAuthAccount, connect: Connect, oauth_user: OAuthUser, oauth_client: OAuthClient,
+    short_lived_tokens: None,
+) -> None:  # fmt: skip
+    account = await add_oauth_account(oauth_user, oauth_client)
+    assert isinstance(await connect(account, oauth_user), ConnectFinished)
+    [before] = await grant_rows(sessions, account)
+    async with sessions() as session:  # nothing listens on port 9 of loopback
+        await session.execute(update(OAuthProvider).values(authority="https://127.0.0.1:9/organizations"))
+        await session.commit()
+    reply = await request_access_token(client, account, 30.0)
+    assert isinstance(reply, AccessTokenRefused)
+    assert (reply.error, reply.retryable) == (Refusal.UNAVAILABLE, True)
+    assert "identity provider" in reply.detail
+    [after] = await grant_rows(sessions, account)
+    assert (after.token_cache_encrypted, after.revision) == (before.token_cache_encrypted, before.revision)
+    assert await account_state(sessions, account) == ("connected", None)
+    started = await ask(
+        client, CONNECT_REQUEST_SUBJECT, ConnectRequest(account_id=account, redirect_uri="http://127.0.0.1/cb"),
+        CONNECT_REPLY, 30.0,
+    )  # fmt: skip
+    assert isinstance(started, ConnectRefused)
+    assert started.error is FlowRefusal.UNAVAILABLE
