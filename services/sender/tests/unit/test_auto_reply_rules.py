@@ -4,16 +4,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from mailbridge.sender.auto_reply_rules import (
-    Account,
-    Hold,
-    Incoming,
-    OutOfOffice,
-    Reply,
-    decide,
-    envelope_sender,
-    machine_address,
-)
+from mailbridge.sender.auto_reply_headers import Incoming, envelope_sender
+from mailbridge.sender.auto_reply_rules import Account, Hold, OutOfOffice, Reply, decide, machine_address
 
 NOW = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
 SETTINGS = OutOfOffice(

@@ -15,8 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from mailbridge.sender.auto_reply_headers import Incoming
 from mailbridge.sender.auto_reply_ports import AutoReplyStore, Headers, Recorded
-from mailbridge.sender.auto_reply_rules import Incoming, decide
+from mailbridge.sender.auto_reply_rules import decide
 
 NO_OUT_OF_OFFICE = "no_out_of_office"
 MESSAGE_GONE = "message_gone"

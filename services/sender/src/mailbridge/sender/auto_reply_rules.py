@@ -32,14 +32,19 @@ the original subject (§3.1.5; without an original subject the configured one al
 account's address with its alias, as every mail the sender builds.
 """
 
-import unicodedata
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.errors import HeaderParseError
-from email.header import decode_header, make_header
-from email.utils import getaddresses, parseaddr, parsedate_to_datetime
+from email.utils import getaddresses
 from enum import StrEnum
+
+from mailbridge.sender.auto_reply_headers import (
+    Incoming,
+    envelope_sender,
+    is_message_id,
+    keyword,
+    message_id_in,
+    readable,
+)
 
 CLOCK_LEEWAY = timedelta(minutes=10)
 AUTO_SUBMITTED = "Auto-Submitted"
@@ -116,21 +121,6 @@ class Account:
 
 
 @dataclass(frozen=True)
-class Incoming:
-    """The fetched message: its folder and header fields (lower-case name → values, in order)."""
-
-    folder: str
-    headers: Mapping[str, Sequence[str]]
-
-    def first(self, name: str) -> str | None:
-        values = self.headers.get(name)
-        return _unfolded(values[0]) if values else None
-
-    def all(self, name: str) -> list[str]:
-        return [_unfolded(value) for value in self.headers.get(name, ())]
-
-
-@dataclass(frozen=True)
 class Reply:
     to: str  # the envelope sender, as it came
     subject: str
@@ -154,7 +144,7 @@ def decide(settings: OutOfOffice, account: Account, message: Incoming, now: date
         return Hold.NOT_ALLOWED
     if message.folder != account.inbox_folder:
         return Hold.NOT_INBOX
-    dated = _date(message)
+    dated = message.date()
     if dated is not None and dated < settings.began_at - CLOCK_LEEWAY:
         return Hold.OLDER_THAN_OUT_OF_OFFICE
     held = _automatic(message) or _sender_hold(message, account)
@@ -172,7 +162,7 @@ def decide(settings: OutOfOffice, account: Account, message: Incoming, now: date
 def _automatic(message: Incoming) -> Hold | None:
     """RFC 3834 §2 and §5: mail sent by a machine or to many is not answered."""
     auto = message.first("auto-submitted")
-    if auto is not None and _token(auto) != "no":
+    if auto is not None and keyword(auto) != "no":
         return Hold.AUTO_SUBMITTED
     suppress = {
         part.strip().lower() for value in message.all("x-auto-response-suppress") for part in value.split(",")
@@ -181,7 +171,7 @@ def _automatic(message: Incoming) -> Hold | None:
         return Hold.RESPONSE_SUPPRESSED
     if any(message.headers.get(name) for name in LIST_HEADERS):
         return Hold.LIST_MAIL
-    if any(_token(value) in BULK_PRECEDENCE for value in message.all("precedence")):
+    if any(keyword(value) in BULK_PRECEDENCE for value in message.all("precedence")):
         return Hold.BULK_PRECEDENCE
     return None
 
@@ -195,22 +185,6 @@ def _sender_hold(message: Incoming, account: Account) -> Hold | None:
     if sender.lower() == account.address.lower():
         return Hold.OWN_ADDRESS
     return None
-
-
-def envelope_sender(message: Incoming) -> str:
-    """Return-Path (the first: the delivering server's), else Sender, else From; "" for the null
-    sender `<>`, for none, or for a value that holds no address."""
-    return_path = message.first("return-path")
-    if return_path is not None:
-        value = return_path.strip()
-        if value in ("<>", ""):
-            return ""
-        return _address_in(value)
-    for name in ("sender", "from"):
-        value_or_none = message.first(name)
-        if value_or_none is not None:
-            return _address_in(value_or_none)
-    return ""
 
 
 def machine_address(address: str) -> bool:
@@ -229,62 +203,13 @@ def _addressed_to(message: Incoming, address: str) -> bool:
 
 
 def _reply(settings: OutOfOffice, message: Incoming, sender: str) -> Reply:
-    original = _readable(message.first("subject") or "")
+    original = readable(message.first("subject") or "")
     subject = f"{settings.subject}: {original}" if original else settings.subject
-    message_id = _message_id(message.first("message-id"))
-    references = [ref for value in message.all("references") for ref in value.split() if _is_msg_id(ref)]
+    message_id = message_id_in(message.first("message-id"))
+    references = [ref for value in message.all("references") for ref in value.split() if is_message_id(ref)]
     if message_id and message_id not in references:
         references.append(message_id)
     return Reply(
         to=sender, subject=subject[:MAX_SUBJECT], body=settings.body, in_reply_to=message_id,
         references=tuple(references),
     )  # fmt: skip
-
-
-def _address_in(value: str) -> str:
-    _, address = parseaddr(value)
-    address = address.strip()
-    return address if "@" in address and _printable(address) and " " not in address else ""
-
-
-def _message_id(value: str | None) -> str | None:
-    found = (value or "").split()
-    return found[0] if found and _is_msg_id(found[0]) else None
-
-
-def _is_msg_id(value: str) -> bool:
-    return value.startswith("<") and value.endswith(">") and "@" in value and _printable(value)
-
-
-def _date(message: Incoming) -> datetime | None:
-    value = message.first("date")
-    if value is None:
-        return None
-    try:
-        dated = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return dated if dated.tzinfo is not None else None  # "-0000" dates are of no known zone
-
-
-def _token(value: str) -> str:
-    """`auto-generated; type=...` → `auto-generated`: the keyword before any parameters."""
-    return value.partition(";")[0].strip().lower()
-
-
-def _readable(value: str) -> str:
-    """A subject as a person reads it: RFC 2047 words decoded, no control characters."""
-    try:
-        text = str(make_header(decode_header(value)))
-    except (HeaderParseError, LookupError, UnicodeError, ValueError):
-        text = value
-    return " ".join("".join(ch if unicodedata.category(ch) != "Cc" else " " for ch in text).split())
-
-
-def _printable(value: str) -> bool:
-    return all(unicodedata.category(ch) != "Cc" for ch in value)
-
-
-def _unfolded(value: str) -> str:
-    """A header value on one line (RFC 5322 §2.2.3): a line break before white space goes."""
-    return value.replace("\r\n", "").replace("\n", "").replace("\r", "")
