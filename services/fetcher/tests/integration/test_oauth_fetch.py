@@ -17,13 +17,14 @@ from fetcher_testing import FetchWorld, fetch_deps, message, no_heartbeat
 from hostile_accounts import fetch_state
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.tables import MailAccount
-from mailbridge.common.events import FetchReason
+from mailbridge.common.events import FetchReason, MailboxAction, MailboxChangeRequested
 from mailbridge.common.oauth_requests import Refusal, token_fingerprint
 from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.common.xoauth2 import initial_response
 from mailbridge.fetcher.adapters.broker_tokens import BrokerTokens
 from mailbridge.fetcher.adapters.imap_connections import ImapConnections
 from mailbridge.fetcher.adapters.store import MailStore
+from mailbridge.fetcher.changes import apply_change
 from mailbridge.fetcher.fetch_account import Outcome, fetch_account
 from mailbridge.fetcher.sync import Limits
 from mailbridge.testkit.config_rows import empty_tables
@@ -221,3 +222,27 @@ async def test_o4_no_token_reaches_a_log_line_even_at_debug(
     for token in (expired, fresh):
         for secret in (token, initial_response(oauth_mail_user.address, token).decode()):
             assert secret not in caplog.text
+
+
+async def test_s2_a_change_on_the_server_logs_in_with_a_token_too(
+    oauth_world: FetchWorld, oauth_mail_user: MailUser, identity_provider: LocalIdentityProvider,
+    desk: TokenDesk,
+) -> None:  # fmt: skip
+    oauth_world.stack.seed(oauth_mail_user.address, [message(1, oauth_mail_user.address)])
+    desk.answers = [granted(identity_provider.mint_access_token(oauth_mail_user.address, [IMAP_SCOPE]))]
+    account = await oauth_account(oauth_world, oauth_mail_user, "imap")
+    assert (await oauth_world.fetch(account)).outcome is Outcome.DONE
+    (stored,) = await oauth_world.stored(account)
+    seen = MailboxChangeRequested(message_id=stored.id, action=MailboxAction.MARK_SEEN)
+    assert (await apply_change(oauth_world.deps, seen)).outcome is Outcome.DONE
+    with oauth_world.stack.imap(oauth_mail_user) as imap:
+        imap.select("INBOX")
+        _, flags = imap.uid("FETCH", "1", "(FLAGS)")
+    assert b"\\Seen" in flags[0]
+    desk.answers = [refused(Refusal.NEEDS_RECONNECT, "the grant was revoked")]
+    unseen = MailboxChangeRequested(message_id=stored.id, action=MailboxAction.MARK_UNSEEN)
+    refusal = await apply_change(oauth_world.deps, unseen)
+    assert (refusal.outcome, refusal.reason) == (
+        Outcome.DONE,
+        "the account must be connected again at its OAuth provider (O4): the grant was revoked",
+    ), "acked: no retry until the account is connected again"
