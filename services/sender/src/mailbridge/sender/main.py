@@ -60,11 +60,9 @@ def create_app(settings: SenderSettings) -> FastStream:
     background: list[asyncio.Task[None]] = []
     relay_wake = asyncio.Event()
     # A12: out-of-office replies to fetched mail, decided by the default pool's senders only.
-    auto_replies = (
-        auto_reply_consumer(AutoReplyDeps(AutoReplies(sessions), utcnow, relay_wake.set), settings.auto_reply_workers)
-        if settings.send_pool == "default"
-        else None
-    )
+    auto_reply_deps = AutoReplyDeps(AutoReplies(sessions), utcnow, relay_wake.set)
+    default_pool = settings.send_pool == "default"
+    auto_replies = auto_reply_consumer(auto_reply_deps, settings.auto_reply_workers) if default_pool else None
 
     # T1: the credentials test's outgoing check and test send, answered by the default pool only.
     credential_checks = (
