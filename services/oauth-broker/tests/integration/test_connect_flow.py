@@ -22,6 +22,7 @@ from mailbridge.common.oauth_requests import (
     Refusal,
     ask,
     request_access_token,
+    token_fingerprint,
 )
 from mailbridge.common.secrets import SecretBox
 from mailbridge.testkit.identity_provider import LocalIdentityProvider
@@ -174,18 +175,24 @@ async def test_a_generic_oidc_provider_connects_through_its_issuer(
     assert isinstance(await request_access_token(client, account, 30.0), AccessTokenGranted)
 
 
-async def test_an_unreachable_provider_is_unavailable_and_changes_nothing(
+async def test_an_unreachable_provider_changes_nothing_and_a_valid_token_is_still_answered(
     broker: FastStream, client: Client, sessions: async_sessionmaker[AsyncSession],
     add_oauth_account: AddOAuthAccount, connect: Connect, oauth_user: OAuthUser, oauth_client: OAuthClient,
     short_lived_tokens: None,
 ) -> None:  # fmt: skip
     account = await add_oauth_account(oauth_user, oauth_client)
     assert isinstance(await connect(account, oauth_user), ConnectFinished)
+    current = await request_access_token(client, account, 30.0)  # due (60 s): refreshed
+    assert isinstance(current, AccessTokenGranted)
     [before] = await grant_rows(sessions, account)
     async with sessions() as session:  # nothing listens on port 9 of loopback
         await session.execute(update(OAuthProvider).values(authority="https://127.0.0.1:9/organizations"))
         await session.commit()
-    reply = await request_access_token(client, account, 30.0)
+    still = await request_access_token(client, account, 30.0)  # due, the refresh fails, it still works
+    assert still == current
+    reply = await request_access_token(
+        client, account, 30.0, rejected=token_fingerprint(current.access_token)
+    )
     assert isinstance(reply, AccessTokenRefused)
     assert (reply.error, reply.retryable) == (Refusal.UNAVAILABLE, True)
     assert "identity provider" in reply.detail

@@ -280,9 +280,18 @@ async def test_a_provider_that_cannot_refresh_leaves_the_account_as_it_was(
     world.connected("old", NOW + timedelta(minutes=1))
     before = world.grants.custody_now(ACCOUNT)
     world.provider.answers = [answer]
-    reply = await world.keeper.access_token(ACCOUNT)
-    assert isinstance(reply, AccessTokenRefused)
-    assert (reply.error, reply.retryable) == (Refusal.UNAVAILABLE, True)
+    # The token still works: it is answered while the provider is away …
+    still = await world.keeper.access_token(ACCOUNT)
+    assert isinstance(still, AccessTokenGranted)
+    assert (still.access_token, still.expires_at) == ("old", NOW + timedelta(minutes=1))
+    # … but not to the asker whose mail server refused it, nor once it has expired.
+    refused = await world.keeper.access_token(ACCOUNT, rejected=token_fingerprint("old"))
+    world.clock[0] = NOW + timedelta(minutes=1)
+    expired = await world.keeper.access_token(ACCOUNT)
+    for reply in (refused, expired):
+        assert isinstance(reply, AccessTokenRefused)
+        assert (reply.error, reply.retryable) == (Refusal.UNAVAILABLE, True)
+    assert world.provider.calls == ["refresh"] * 3
     assert (world.grants.custody_now(ACCOUNT), world.grants.events) == (before, [])
 
 

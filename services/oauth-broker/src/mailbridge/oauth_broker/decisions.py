@@ -59,6 +59,11 @@ def refresh_due(token: CachedToken | None, now: datetime, margin: timedelta, rej
     return rejected is not None and rejected == token.fingerprint
 
 
+def still_usable(token: CachedToken, now: datetime, rejected: str | None) -> bool:
+    """Whether `token` may be answered when its refresh failed: not expired, not the refused one."""
+    return token.expires_at > now and token.fingerprint != rejected
+
+
 def grant_gone(error: ProviderError) -> bool:
     return error.error in GRANT_GONE
 

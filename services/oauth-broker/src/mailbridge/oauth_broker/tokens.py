@@ -8,7 +8,9 @@ then finds the new token and answers it without calling the provider.
 
 A grant the provider says is gone (`invalid_grant`…) is deleted and the account marked
 needs_reconnect with the provider's reason; later requests are refused at once from that state,
-never by asking the provider again. A provider that does not answer leaves everything as it was.
+never by asking the provider again. A provider that does not answer leaves everything as it was;
+the asker then gets the current token while it is still valid (and not the one it refused), else
+`unavailable`.
 """
 
 import asyncio
@@ -26,12 +28,14 @@ from mailbridge.oauth_broker.decisions import (
     grant_gone,
     provider_reason,
     refresh_due,
+    still_usable,
 )
-from mailbridge.oauth_broker.model import Custody, Grant, ProviderError, ProviderUnavailable
-from mailbridge.oauth_broker.ports import GrantStore, IdentityProvider
+from mailbridge.oauth_broker.model import AccountView, Custody, Grant, ProviderError, ProviderUnavailable
+from mailbridge.oauth_broker.ports import GrantStore, IdentityProvider, LockedGrant
 from mailbridge.oauth_broker.providers import InstallationApp, provider_config
 
 Due = Callable[[CachedToken | None, Grant], bool]
+Fallback = Callable[[CachedToken], bool]  # may this token be answered when the refresh fails?
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,9 @@ class TokenKeeper:
         if token is not None and not refresh_due(token, now, margin, rejected):
             return _granted(account_id, token)
         return await self._refresh(
-            account_id, lambda current, _grant: refresh_due(current, now, margin, rejected)
+            account_id,
+            due=lambda current, _grant: refresh_due(current, now, margin, rejected),
+            fallback=lambda current: still_usable(current, now, rejected),
         )
 
     def now(self) -> datetime:
@@ -69,41 +75,58 @@ class TokenKeeper:
 
     async def keep_alive(self, account_id: uuid.UUID, refreshed_before: datetime) -> TokenReply:
         """Refresh a grant not refreshed since `refreshed_before` (the background refresher)."""
-        return await self._refresh(account_id, lambda _token, grant: grant.refreshed_at < refreshed_before)
+        return await self._refresh(
+            account_id,
+            due=lambda _token, grant: grant.refreshed_at < refreshed_before,
+            fallback=lambda _token: False,
+        )
 
-    async def _refresh(self, account_id: uuid.UUID, due: Due) -> TokenReply:
+    async def _refresh(self, account_id: uuid.UUID, due: Due, fallback: Fallback) -> TokenReply:
+        async with self._account_lock(account_id), self._deps.grants.locked(account_id) as locked:
+            custody = locked.custody
+            refused = _without_grant(account_id, custody)
+            if refused is not None:
+                return refused
+            assert custody.grant is not None
+            assert custody.account is not None
+            token = current_access_token(custody.grant.cache_json)
+            if token is not None and not due(token, custody.grant):
+                return _granted(account_id, token)
+            reply = await self._refreshed(locked, custody.account, custody.grant)
+            if (
+                isinstance(reply, AccessTokenRefused)
+                and reply.retryable
+                and token is not None
+                and fallback(token)
+            ):
+                return _granted(account_id, token)  # the provider is away, and this token still works
+            return reply
+
+    async def _refreshed(self, locked: LockedGrant, account: AccountView, grant: Grant) -> TokenReply:
+        """Ask the provider; save the rotated cache, or revoke a grant that is gone."""
+        account_id = account.account_id
+        if account.provider is None:
+            return _refused(
+                account_id, Refusal.NOT_CONNECTED, "the account's server has no OAuth provider (S2)"
+            )
+        config = provider_config(account.provider, self._deps.installation)
+        if isinstance(config, str):
+            return _refused(account_id, Refusal.UNAVAILABLE, config)
         try:
-            async with self._account_lock(account_id), self._deps.grants.locked(account_id) as locked:
-                custody = locked.custody
-                refused = _without_grant(account_id, custody)
-                if refused is not None:
-                    return refused
-                assert custody.grant is not None
-                assert custody.account is not None
-                token = current_access_token(custody.grant.cache_json)
-                if token is not None and not due(token, custody.grant):
-                    return _granted(account_id, token)
-                if custody.account.provider is None:
-                    return _refused(
-                        account_id, Refusal.NOT_CONNECTED, "the account's server has no OAuth provider (S2)"
-                    )
-                config = provider_config(custody.account.provider, self._deps.installation)
-                if isinstance(config, str):
-                    return _refused(account_id, Refusal.UNAVAILABLE, config)
-                result = await self._deps.provider.refresh(config, custody.grant.cache_json)
-                if isinstance(result, ProviderError):
-                    if not grant_gone(result):
-                        detail = f"the identity provider refused the refresh: {provider_reason(result)}"
-                        return _refused(account_id, Refusal.UNAVAILABLE, detail)
-                    reason = provider_reason(result)
-                    await locked.revoke(reason)
-                    return _refused(account_id, Refusal.NEEDS_RECONNECT, _reconnect(reason))
-                await locked.save(result)
-                return AccessTokenGranted(
-                    account_id=account_id, access_token=result.access_token, expires_at=result.expires_at
-                )
+            result = await self._deps.provider.refresh(config, grant.cache_json)
         except ProviderUnavailable as error:
             return _refused(account_id, Refusal.UNAVAILABLE, str(error))
+        if isinstance(result, ProviderError):
+            if not grant_gone(result):
+                detail = f"the identity provider refused the refresh: {provider_reason(result)}"
+                return _refused(account_id, Refusal.UNAVAILABLE, detail)
+            reason = provider_reason(result)
+            await locked.revoke(reason)
+            return _refused(account_id, Refusal.NEEDS_RECONNECT, _reconnect(reason))
+        await locked.save(result)
+        return AccessTokenGranted(
+            account_id=account_id, access_token=result.access_token, expires_at=result.expires_at
+        )
 
     @asynccontextmanager
     async def _account_lock(self, account_id: uuid.UUID) -> AsyncIterator[None]:
