@@ -1,5 +1,5 @@
-"""The `mailbridge` command: run the embedded default, migrate, create API keys, rotate keys,
-connect an OAuth account."""
+"""The `mailbridge` command: run the embedded default, set up a deployment, migrate, create API
+keys, rotate keys, connect an OAuth account."""
 
 import argparse
 import asyncio
@@ -16,6 +16,7 @@ from mailbridge.config_api.settings import ConfigApiSettings
 from mailbridge.launcher.nats_address import nats_url
 from mailbridge.launcher.oauth_cli import oauth_connect
 from mailbridge.launcher.runner import MissingServices, run
+from mailbridge.launcher.setup import prepare_database, prepare_nats
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,6 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="start the whole system on the embedded default (make run)")
     commands.add_parser("serve", help="serve only the configuration API")
+    commands.add_parser(
+        "setup", help="migrate the database and create the JetStream streams and durables (once per deploy)"
+    )
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("--to", default="head", help="upgrade to this revision (default: head)")
     migrate.add_argument("--down", metavar="REVISION", help="downgrade to REVISION ('base': empty)")
@@ -90,6 +94,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from mailbridge.config_api.__main__ import serve
 
         serve()
+    elif args.command == "setup":
+        return _setup(settings, url)
     elif args.command == "migrate":
         settings.var_dir.mkdir(parents=True, exist_ok=True)
         downgrade(url, args.down) if args.down else upgrade(url, args.to)
@@ -99,6 +105,21 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"re-encrypted {asyncio.run(_rotate(settings))} secrets with the newest key")
     elif args.command == "oauth":
         return _oauth_connect(settings, args.account_id, args.device)
+    return 0
+
+
+def _setup(settings: ConfigApiSettings, database_url: str) -> int:
+    """What `mailbridge run` does before it starts the services (launcher/setup.py), for a
+    deployment whose services run elsewhere: MAILBRIDGE_NATS_URL is required."""
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    prepare_database(database_url)
+    prepared = asyncio.run(
+        prepare_nats(
+            settings.require_nats_url(), settings.nats_stream_replicas, settings.nats_connect_timeout_s * 3
+        )
+    )
+    durables = ", ".join(f"{stream}/{durable}" for stream, durable in prepared.durables)
+    print(f"database migrated; streams {', '.join(prepared.streams)}; durables {durables}")
     return 0
 
 

@@ -2,11 +2,12 @@
 
 Order: the data folder (private: data_folder.py) and secret key → database migrations → the admin
 API key (created once, printed once) → NATS (embedded unless MAILBRIDGE_NATS_URL is set; its URL is
-left in var/nats-url for the `mailbridge` command while this runs) → every service as a child
-process, restarted with a backoff when it dies (supervisor.py). The services get the data folder,
-the NATS URL and MAILBRIDGE_PUBLIC_URL, which is the API's own address unless set (the base of the
-OAuth redirect URI). A listed service that is not installed stops the start, named, before
-anything is created. Ctrl-C (or SIGTERM) stops the services, then NATS.
+left in var/nats-url for the `mailbridge` command while this runs) → its streams and durable
+consumers (these and the migrations are setup.py's, the path `mailbridge setup` takes) → every
+service as a child process, restarted with a backoff when it dies (supervisor.py). The services
+get the data folder, the NATS URL and MAILBRIDGE_PUBLIC_URL, which is the API's own address unless
+set (the base of the OAuth redirect URI). A listed service that is not installed stops the start,
+named, before anything is created. Ctrl-C (or SIGTERM) stops the services, then NATS.
 """
 
 import asyncio
@@ -20,7 +21,6 @@ from collections.abc import Callable
 from types import FrameType
 
 from mailbridge.common.db.engine import create_engine, create_session_factory
-from mailbridge.common.db.migrate import upgrade
 from mailbridge.common.logging import configure_logging
 from mailbridge.common.nats_embedded import start_embedded_nats
 from mailbridge.common.secrets import SECRET_KEY_FILE, load_or_create_key_file
@@ -28,6 +28,7 @@ from mailbridge.config_api.api_keys import Role, create_api_key
 from mailbridge.config_api.settings import ConfigApiSettings
 from mailbridge.launcher import nats_address
 from mailbridge.launcher.data_folder import make_private
+from mailbridge.launcher.setup import prepare_database, prepare_nats
 from mailbridge.launcher.supervisor import Child, Supervisor
 
 ADMIN_KEY_FILE = "admin-api-key"
@@ -107,12 +108,19 @@ def run(settings: ConfigApiSettings, services: tuple[str, ...] = SERVICE_MODULES
     if settings.secret_key is None:
         load_or_create_key_file(var_dir / SECRET_KEY_FILE)
     database_url = settings.effective_database_url(var_dir)
-    upgrade(database_url)
+    prepare_database(database_url)
     new_key = ensure_admin_key(settings.model_copy(update={"var_dir": var_dir}), database_url)
     if new_key:
         print(f"Admin API key (shown once, kept in {var_dir / ADMIN_KEY_FILE}):\n{new_key}")
     nats = None if settings.nats_url else start_embedded_nats(var_dir / "jetstream")
     env["MAILBRIDGE_NATS_URL"] = settings.nats_url or (nats.url if nats else "")
+    timeout_s = settings.nats_connect_timeout_s * 3
+    try:
+        asyncio.run(prepare_nats(env["MAILBRIDGE_NATS_URL"], settings.nats_stream_replicas, timeout_s))
+    except BaseException:
+        if nats is not None:
+            nats.stop()
+        raise
     nats_address.remember(var_dir, env["MAILBRIDGE_NATS_URL"])  # for `mailbridge oauth connect`
     # The OAuth redirect URI's base: the API's own address unless set (what browsers reach).
     env["MAILBRIDGE_PUBLIC_URL"] = settings.public_url or settings.local_base_url()

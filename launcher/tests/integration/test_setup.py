@@ -1,0 +1,92 @@
+"""`mailbridge setup`: the deployments' one-shot set-up job (docker-compose.yml's `setup`,
+deploy/k8s's Job) takes the path `mailbridge run` takes before its services start: the database
+migrated, every stream and every work queue's durable consumer in JetStream."""
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import nats
+import pytest
+from mailbridge.common.consumers import AUTO_REPLY_QUEUE, CHANGES_QUEUE, FETCH_QUEUE, SEND_QUEUE
+from mailbridge.common.db.engine import create_engine
+from mailbridge.common.streams import ALL_STREAMS
+from mailbridge.testkit.nats import nats_server
+from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+def setup(var_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`mailbridge setup` as a job runs it: its own process, only MAILBRIDGE_* from `env`."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MAILBRIDGE_")}
+    clean |= {"MAILBRIDGE_VAR_DIR": str(var_dir), **env}
+    command = [sys.executable, "-m", "mailbridge.launcher.cli", "setup"]
+    return subprocess.run(command, env=clean, capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.fixture
+def fresh_nats() -> Iterator[str]:
+    """A NATS server of this test's own: nothing declared in its JetStream yet."""
+    with nats_server() as url:
+        yield url
+
+
+async def _tables(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as connection:
+        return set(await connection.run_sync(lambda sync: inspect(sync).get_table_names()))
+
+
+async def test_setup_migrates_and_declares_streams_and_durables(
+    empty_database_url: str, fresh_nats: str, tmp_path: Path
+) -> None:
+    env = {
+        "MAILBRIDGE_DATABASE_URL": empty_database_url, "MAILBRIDGE_NATS_URL": fresh_nats,
+        "MAILBRIDGE_FETCH_MAX_DELIVER": "7", "MAILBRIDGE_SEND_ACK_WAIT_S": "300",
+    }  # fmt: skip
+    done = setup(tmp_path, **env)
+    assert done.returncode == 0, done.stderr
+    assert "MAILBRIDGE_FETCH/fetcher" in done.stdout
+
+    engine = create_engine(empty_database_url)
+    try:
+        assert {"alembic_version", "mail_accounts", "oauth_grants", "outbox_messages"} <= await _tables(
+            engine
+        )
+    finally:
+        await engine.dispose()
+    connection = await nats.connect(fresh_nats)
+    try:
+        js = connection.jetstream()
+        assert {(await js.stream_info(spec.name)).config.name for spec in ALL_STREAMS} == {
+            "MAILBRIDGE_FETCH", "MAILBRIDGE_SEND", "MAILBRIDGE_EVENTS"
+        }  # fmt: skip
+        for queue in (FETCH_QUEUE, CHANGES_QUEUE):  # the fetcher's own maximum deliveries
+            info = await js.consumer_info(queue.stream.name, queue.durable)
+            assert info.config.max_deliver == 7
+            assert info.config.filter_subject == queue.command.subject
+        sender = await js.consumer_info(SEND_QUEUE.stream.name, SEND_QUEUE.durable)
+        assert sender.config.ack_wait == 300  # the sender's own ack wait
+        egress = await js.consumer_info("MAILBRIDGE_SEND", "sender-egress")
+        assert egress.config.filter_subject != sender.config.filter_subject
+        replies = await js.consumer_info(AUTO_REPLY_QUEUE.stream.name, AUTO_REPLY_QUEUE.durable)
+        assert replies.config.filter_subject == AUTO_REPLY_QUEUE.command.subject
+    finally:
+        await connection.close()
+
+    again = setup(tmp_path, **{**env, "MAILBRIDGE_FETCH_MAX_DELIVER": "3"})
+    assert again.returncode == 0, again.stderr  # a second run (the next deploy) changes nothing
+    connection = await nats.connect(fresh_nats)
+    try:
+        kept = await connection.jetstream().consumer_info(FETCH_QUEUE.stream.name, FETCH_QUEUE.durable)
+        assert kept.config.max_deliver == 7  # an existing durable is left as it is
+    finally:
+        await connection.close()
+
+
+def test_setup_without_nats_is_a_clear_error(tmp_path: Path) -> None:
+    failed = setup(tmp_path, MAILBRIDGE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/m.db")
+    assert failed.returncode == 2
+    assert "MAILBRIDGE_NATS_URL" in failed.stderr
+    assert "Traceback" not in failed.stderr
