@@ -27,6 +27,7 @@ from mailbridge.common.oauth_requests import (
     CALLBACK_REQUEST_SUBJECT,
     CONNECT_REPLY,
     CONNECT_REQUEST_SUBJECT,
+    BrokerTokens,
     CallbackRequest,
     ConnectFinished,
     ConnectRequest,
@@ -34,7 +35,6 @@ from mailbridge.common.oauth_requests import (
     ask,
 )
 from mailbridge.common.secrets import SecretBox, generate_key
-from mailbridge.fetcher.adapters.broker_tokens import BrokerTokens
 from mailbridge.fetcher.adapters.store import MailStore
 from mailbridge.fetcher.fetch_account import Outcome
 from mailbridge.fetcher.sync import Limits

@@ -18,10 +18,9 @@ from hostile_accounts import fetch_state
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.tables import MailAccount
 from mailbridge.common.events import FetchReason, MailboxAction, MailboxChangeRequested
-from mailbridge.common.oauth_requests import Refusal, token_fingerprint
+from mailbridge.common.oauth_requests import BrokerTokens, Refusal, token_fingerprint
 from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.common.xoauth2 import initial_response
-from mailbridge.fetcher.adapters.broker_tokens import BrokerTokens
 from mailbridge.fetcher.adapters.imap_connections import ImapConnections
 from mailbridge.fetcher.adapters.store import MailStore
 from mailbridge.fetcher.changes import apply_change

@@ -25,6 +25,7 @@ from mailbridge.common.oauth_requests import (
     CALLBACK_REQUEST_SUBJECT,
     CONNECT_REPLY,
     CONNECT_REQUEST_SUBJECT,
+    BrokerTokens,
     CallbackRequest,
     ConnectFinished,
     ConnectRequest,
@@ -33,7 +34,6 @@ from mailbridge.common.oauth_requests import (
 )
 from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.common.work_queue import Settle
-from mailbridge.sender.adapters.broker_tokens import BrokerTokens
 from mailbridge.sender.adapters.sent_folder import ImapSentFolder
 from mailbridge.sender.adapters.smtp import SmtpPool
 from mailbridge.sender.adapters.smtp_xoauth2 import SignIn

@@ -17,11 +17,10 @@ from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.db.outbox import OutboxMessage
 from mailbridge.common.db.tables import OAuthProvider
 from mailbridge.common.events import SendFailed
-from mailbridge.common.oauth_requests import Refusal, token_fingerprint
+from mailbridge.common.oauth_requests import BrokerTokens, Refusal, token_fingerprint
 from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.common.work_queue import Settle
 from mailbridge.common.xoauth2 import initial_response
-from mailbridge.sender.adapters.broker_tokens import BrokerTokens
 from mailbridge.sender.adapters.sent_folder import ImapSentFolder
 from mailbridge.sender.adapters.smtp import SmtpPool
 from mailbridge.sender.adapters.smtp_xoauth2 import SignIn

@@ -19,6 +19,7 @@ An asker that gets no reply within its timeout treats it like `unavailable` (`as
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal, TypeVar
@@ -184,3 +185,14 @@ async def request_access_token(
         return await ask(client, TOKEN_REQUEST_SUBJECT, request, TOKEN_REPLY, timeout_s)
     except BrokerUnavailable as error:
         return AccessTokenRefused(account_id=account_id, error=Refusal.UNAVAILABLE, detail=str(error))
+
+
+class BrokerTokens:
+    """`request_access_token` as the fetcher's and the sender's token source (their TokenSource
+    port): the NATS client is taken when asked, since a service connects after it is wired."""
+
+    def __init__(self, client: Callable[[], Client], timeout_s: float) -> None:
+        self._client, self._timeout_s = client, timeout_s
+
+    async def access_token(self, account_id: uuid.UUID, rejected: str | None = None) -> TokenReply:
+        return await request_access_token(self._client(), account_id, self._timeout_s, rejected)

@@ -12,11 +12,11 @@ from mailbridge.common import outbox_relay
 from mailbridge.common.budget import Budget
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.messaging import GRACEFUL_TIMEOUT_S, connect, create_broker
+from mailbridge.common.oauth_requests import BrokerTokens
 from mailbridge.common.secrets import SecretBox, resolve_key_ring
 from mailbridge.common.streams import ensure_streams
 from mailbridge.common.tls import client_context
 from mailbridge.fetcher import subscribers
-from mailbridge.fetcher.adapters.broker_tokens import BrokerTokens
 from mailbridge.fetcher.adapters.credential_incoming import IncomingChecks, sent_folders
 from mailbridge.fetcher.adapters.imap_connections import ImapConnections
 from mailbridge.fetcher.adapters.pop3 import Pop3Sessions

@@ -10,13 +10,13 @@ from mailbridge.common.budget import Budget
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.types import utcnow
 from mailbridge.common.messaging import GRACEFUL_TIMEOUT_S, connect, create_broker
+from mailbridge.common.oauth_requests import BrokerTokens
 from mailbridge.common.outbox_relay import relay_forever
 from mailbridge.common.secrets import SecretBox, resolve_key_ring
 from mailbridge.common.streams import ensure_streams
 from mailbridge.common.tls import client_context
 from mailbridge.sender import subscribers
 from mailbridge.sender.adapters.auto_replies import AutoReplies
-from mailbridge.sender.adapters.broker_tokens import BrokerTokens
 from mailbridge.sender.adapters.credential_outgoing import OutgoingChecks
 from mailbridge.sender.adapters.maintenance import renew_claims_forever, sweep_forever
 from mailbridge.sender.adapters.sent_folder import ImapSentFolder
