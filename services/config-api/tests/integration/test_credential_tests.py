@@ -8,18 +8,21 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import nats
 import pytest
-from config_api_testing import Api, RunningApp, account_body, imap_server_body, serving
+from config_api_testing import M365_DEFAULTS, Api, RunningApp, account_body, imap_server_body, serving
 from mailbridge.common.credential_checks import STEPS, Code, Status, Step, StepReport
+from mailbridge.common.credential_diagnosis import TokenSource
 from mailbridge.common.db.mailstore import StoredMessage
 from mailbridge.common.db.outbox import OutboxMessage
+from mailbridge.common.db.tables import MailAccount
 from mailbridge.common.nats_embedded import EmbeddedNats, start_embedded_nats
-from mailbridge.common.oauth_requests import AccessTokenRefused, Refusal, TokenReply
+from mailbridge.common.oauth_requests import AccessTokenGranted, AccessTokenRefused, Refusal, TokenReply
 from mailbridge.common.secrets import generate_key
 from mailbridge.config_api.deps import AppContext
 from mailbridge.config_api.settings import ConfigApiSettings
@@ -30,6 +33,9 @@ from mailbridge.sender.adapters.credential_outgoing import OutgoingChecks
 from mailbridge.sender.credential_requests import credential_requests as sender_requests
 from mailbridge.testkit.config_rows import empty_tables
 from mailbridge.testkit.credential_reports import by_step, failed_at
+from mailbridge.testkit.identity_provider import LocalIdentityProvider
+from mailbridge.testkit.oauth_mail import OAuthMailStack
+from mailbridge.testkit.oauth_mail_config import IMAP_SCOPE, POP_SCOPE, SMTP_SCOPE
 from mailbridge.testkit.stack import MailStack
 from mailbridge.testkit.users import MailUser
 from sqlalchemy import func, select
@@ -40,37 +46,61 @@ class NoBroker:
         return AccessTokenRefused(account_id=account_id, error=Refusal.UNAVAILABLE, detail="no broker here")
 
 
+class MintingBroker:
+    """The OAuth broker's answer for a connected account: a token the identity provider signed for
+    the account's login, good for IMAP, POP and SMTP (Microsoft 365's scopes)."""
+
+    def __init__(self, provider: LocalIdentityProvider, login: str) -> None:
+        self._provider, self._login = provider, login
+
+    async def access_token(self, account_id: uuid.UUID, rejected: str | None = None) -> TokenReply:
+        token = self._provider.mint_access_token(self._login, [IMAP_SCOPE, POP_SCOPE, SMTP_SCOPE])
+        expires = datetime.now(UTC) + timedelta(hours=1)
+        return AccessTokenGranted(account_id=account_id, access_token=token, expires_at=expires)
+
+
+@asynccontextmanager
+async def checks_answered(
+    running_app: RunningApp, stack: MailStack, nats_url: str, tokens: TokenSource
+) -> AsyncIterator[None]:
+    """The fetcher's and sender's answers to the checks, as their main.py wires them."""
+    context: AppContext = running_app.app.state.context
+    tls = stack.client_context()
+    store, folders = MailStore(context.sessions, context.secrets), sent_folders(context.sessions)
+    incoming = IncomingChecks(store, tokens, folders, tls, 5.0, poll_s=0.2)
+    outgoing = OutgoingChecks(context.sessions, context.secrets, tokens, tls, 5.0)
+    responders = [fetcher_requests(incoming), sender_requests(outgoing)]
+    client = await nats.connect(nats_url)
+    try:
+        for responder in responders:
+            await responder.start(client)
+        yield
+    finally:
+        for responder in responders:
+            await responder.stop()
+        await client.close()
+
+
 @pytest.fixture
 async def checking_services(
     running_app: RunningApp, mail_stack: MailStack, nats_url: str
 ) -> AsyncIterator[None]:
-    """The fetcher's and sender's answers to the checks, as their main.py wires them."""
-    context: AppContext = running_app.app.state.context
-    tls = mail_stack.client_context()
-    incoming = IncomingChecks(
-        MailStore(context.sessions, context.secrets), NoBroker(), sent_folders(context.sessions), tls, 5.0,
-        poll_s=0.2,
-    )  # fmt: skip
-    outgoing = OutgoingChecks(context.sessions, context.secrets, NoBroker(), tls, 5.0)
-    responders = [fetcher_requests(incoming), sender_requests(outgoing)]
-    client = await nats.connect(nats_url)
-    for responder in responders:
-        await responder.start(client)
-    yield
-    for responder in responders:
-        await responder.stop()
-    await client.close()
+    async with checks_answered(running_app, mail_stack, nats_url, NoBroker()):
+        yield
 
 
-async def stack_account(api: Api, stack: MailStack, user: MailUser, **account: Any) -> dict[str, Any]:
+async def stack_account(
+    api: Api, stack: MailStack, user: MailUser, oauth_provider_id: str | None = None, **account: Any
+) -> dict[str, Any]:
     """The user's account on the stack: IMAPS in, submission with STARTTLS and AUTH out."""
     server = await api.create("/mail-servers", imap_server_body(
         f"stack-{uuid.uuid4().hex[:8]}", incoming_host=f"127.0.0.1:{stack.ports.imaps}", incoming_tls=True,
         incoming_tls_mode="implicit", smtp_host=f"127.0.0.1:{stack.ports.submission}", smtp_encryption="auto",
-        smtp_auth=True,
+        smtp_auth=True, oauth_provider_id=oauth_provider_id,
     ))  # fmt: skip
     owner = await api.create("/users", {"name": "Ann", "email": f"{uuid.uuid4().hex[:8]}@example.com"})
-    body = account_body(server["id"], "user", owner["id"], user.address, password=user.password, **account)
+    password = {} if oauth_provider_id else {"password": user.password}
+    body = account_body(server["id"], "user", owner["id"], user.address, **password, **account)
     return await api.create("/mail-accounts", body)
 
 
@@ -105,6 +135,30 @@ async def test_a_password_account_passes_the_whole_round_trip_and_leaves_nothing
     shown = (await api.get(f"/mail-accounts/{account['id']}")).json()["last_test"]
     assert shown["ok"] is True
     assert [step["step"] for step in shown["steps"]] == [step.value for step in STEPS]
+
+
+async def test_o5_an_oauth_account_passes_the_whole_round_trip_with_xoauth2(
+    api: Api, running_app: RunningApp, oauth_mail_stack: OAuthMailStack, oauth_mail_user: MailUser,
+    identity_provider: LocalIdentityProvider, nats_url: str,
+) -> None:  # fmt: skip
+    """O5: once connected (O4), the credentials test completes the set-up: every step passes with
+    the broker's tokens against Dovecot and Postfix that check them."""
+    provider = await api.create("/oauth-providers", M365_DEFAULTS)
+    account = await stack_account(api, oauth_mail_stack, oauth_mail_user, oauth_provider_id=provider["id"])
+    async with api.running.sessions() as session:
+        row = await session.get(MailAccount, uuid.UUID(account["id"]))
+        assert row is not None
+        row.password_encrypted, row.oauth_state = None, "connected"
+        await session.commit()
+    tokens = MintingBroker(identity_provider, oauth_mail_user.address)
+    async with checks_answered(running_app, oauth_mail_stack, nats_url, tokens):
+        answer = await api.post(f"/mail-accounts/{account['id']}/test?receive_timeout_s=20")
+    assert answer.status_code == 200, answer.text
+    found = steps(answer.json())
+    assert answer.json()["ok"] is True, found
+    assert "OAuth" in by_step(found)[Step.LOGIN_OUTGOING].message
+    with oauth_mail_stack.imap(oauth_mail_user) as session:
+        assert session.select("INBOX", readonly=True)[1] == [b"0"]
 
 
 async def test_wrong_password_fails_login_incoming_and_skips_every_later_step(
