@@ -5,6 +5,7 @@ authorization URL for the configured redirect URI."""
 
 import asyncio
 import os
+import signal
 import sys
 import uuid
 from dataclasses import dataclass
@@ -160,3 +161,22 @@ async def test_nats_is_found_where_mailbridge_run_left_its_url(nats_url: str, tm
         ran = await mailbridge(tmp_path, "oauth", "connect", "--device", str(ACCOUNT))
     assert ran.returncode == 0, ran.stderr
     assert "connected as ann@contoso.example" in ran.stdout
+
+
+async def test_ctrl_c_while_waiting_stops_with_130_and_no_traceback(nats_url: str, tmp_path: Path) -> None:
+    started = device_started().model_copy(update={"interval_s": 1})
+    script: Script = {DEVICE_START_SUBJECT: [started], DEVICE_POLL_SUBJECT: [DevicePending(flow_id="flow-7")]}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBRIDGE_")}
+    env |= {"MAILBRIDGE_VAR_DIR": str(tmp_path), "MAILBRIDGE_NATS_URL": nats_url}
+    async with broker_double(nats_url, script):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "mailbridge.launcher.cli", "oauth", "connect", "--device", str(ACCOUNT),
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert process.stdout is not None
+        assert (await process.stdout.readline()).decode().strip() == MESSAGE
+        process.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 130, err.decode()
+    assert "the account is not connected" in err.decode()
+    assert "Traceback" not in err.decode()

@@ -35,6 +35,7 @@ from nats.aio.client import Client
 from nats.errors import Error as NatsError
 
 Sleep = Callable[[float], Awaitable[None]]
+INTERRUPTED = 130  # the shell's code for a command ended by Ctrl-C
 
 
 def _refused(refused: ConnectRefused, err: TextIO) -> int:
@@ -88,7 +89,8 @@ async def oauth_connect(
     url: str, account_id: uuid.UUID, device: bool, redirect_uri: str, timeout_s: float,
     out: TextIO, err: TextIO,
 ) -> int:  # fmt: skip
-    """Connect to NATS at `url` and run one flow; every failure is a line on `err` and exit 1."""
+    """Connect to NATS at `url` and run one flow; every failure is a line on `err` and exit 1,
+    Ctrl-C while waiting a line and 130. Run it as the main task of `asyncio.run`."""
     try:
         client = await nats.connect(url, connect_timeout=timeout_s, max_reconnect_attempts=0)
     except (NatsError, OSError) as error:
@@ -101,5 +103,8 @@ async def oauth_connect(
     except BrokerUnavailable as error:
         print(f"not connected (unavailable): {error}", file=err)
         return 1
+    except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels this, its main task; no traceback
+        print("stopped before the sign-in finished: the account is not connected", file=err)
+        return INTERRUPTED
     finally:
         await client.close()
