@@ -5,7 +5,7 @@ import uuid
 from aiosmtplib import SMTPAuthenticationError, SMTPConnectError, SMTPConnectTimeoutError, SMTPException
 from mailbridge.common.credential_checks import Code
 from mailbridge.common.oauth_requests import AccessTokenRefused, Refusal
-from mailbridge.sender import credential_diagnosis as diagnose
+from mailbridge.sender.adapters import credential_diagnosis as diagnose
 from mailbridge.sender.adapters.smtp_session import SmtpFailure
 from mailbridge.sender.model import Verdict
 from mailbridge.sender.outgoing import SmtpTarget

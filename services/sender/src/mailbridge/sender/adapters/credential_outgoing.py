@@ -36,7 +36,7 @@ from mailbridge.common.credential_diagnosis import (
 )
 from mailbridge.common.db.types import utcnow
 from mailbridge.common.secrets import SecretBox
-from mailbridge.sender import credential_diagnosis as diagnose
+from mailbridge.sender.adapters import credential_diagnosis as diagnose
 from mailbridge.sender.adapters.accounts import Sender, senders
 from mailbridge.sender.adapters.smtp_session import quit_quietly, transact, where
 from mailbridge.sender.adapters.smtp_xoauth2 import SignIn
