@@ -18,9 +18,9 @@ import pytest
 from config_api_testing import M365_DEFAULTS, Api, RunningApp, account_body, imap_server_body, serving
 from mailbridge.common.credential_checks import STEPS, Code, Status, Step, StepReport
 from mailbridge.common.credential_diagnosis import TokenSource
-from mailbridge.common.db.mailstore import StoredMessage
+from mailbridge.common.db.mailstore import FetchLease, StoredMessage
 from mailbridge.common.db.outbox import OutboxMessage
-from mailbridge.common.db.tables import MailAccount
+from mailbridge.common.db.tables import MailAccount, MailServer
 from mailbridge.common.nats_embedded import EmbeddedNats, start_embedded_nats
 from mailbridge.common.oauth_requests import AccessTokenGranted, AccessTokenRefused, Refusal, TokenReply
 from mailbridge.common.secrets import generate_key
@@ -36,6 +36,7 @@ from mailbridge.testkit.credential_reports import by_step, failed_at
 from mailbridge.testkit.identity_provider import LocalIdentityProvider
 from mailbridge.testkit.oauth_mail import OAuthMailStack
 from mailbridge.testkit.oauth_mail_config import IMAP_SCOPE, POP_SCOPE, SMTP_SCOPE
+from mailbridge.testkit.ports import free_port
 from mailbridge.testkit.stack import MailStack
 from mailbridge.testkit.users import MailUser
 from sqlalchemy import func, select
@@ -255,3 +256,26 @@ async def test_nats_down_is_503_with_retry_after(
         assert status == 503, refused.text
         assert int(refused.headers["Retry-After"]) > 0
         assert "NATS" in refused.json()["detail"]
+
+
+async def test_a_run_that_ends_before_the_receive_hands_the_fetch_lease_back(
+    api: Api, mail_stack: MailStack, checking_services: None
+) -> None:
+    """The incoming check took the account's fetch lease for the receive; the outgoing check then
+    fails (nothing listens on the SMTP port), so the receive is skipped and the lease released:
+    the account's next fetch does not wait for the test."""
+    user = mail_stack.add_user()
+    account = await stack_account(api, mail_stack, user)
+    async with api.running.sessions() as session:
+        row = await session.get(MailAccount, uuid.UUID(account["id"]))
+        assert row is not None
+        server = await session.get(MailServer, row.server_id)
+        assert server is not None
+        server.smtp_host = f"127.0.0.1:{free_port()}"
+        await session.commit()
+    found = steps((await api.post(f"/mail-accounts/{account['id']}/test")).json())
+    failed_at(found, Step.CONNECT_OUTGOING, Code.CONNECTION_REFUSED)
+    async with api.running.sessions() as session:
+        lease = await session.get(FetchLease, uuid.UUID(account["id"]))
+        assert lease is not None  # it was taken …
+        assert lease.expires_at < datetime.now(UTC)  # … and given back
