@@ -28,6 +28,7 @@ from mailbridge.fetcher.model import AccountConfig
 
 HEADER_BYTES = 256 * 1024  # the most a header block may bring while looking for the token
 WHOLE_BYTES = 1024 * 1024  # without TOP: the most a message may bring
+NEWEST_PER_POLL = 50  # POP3: headers read per poll, newest first
 
 
 class Receiving:
@@ -70,11 +71,13 @@ class Receiving:
         return parse_search(response.lines)
 
     async def _pop3(self, log: StepLog, token: str, timeout_s: float) -> None:
+        looked_at: set[str] = set()  # UIDLs whose header was read in an earlier poll
+
         async def look() -> list[int]:
             connect = partial(Pop3Sessions().logged_in, self._account, self._endpoint)
             async with signed_in(self._account, self._tokens, connect) as session:
                 assert isinstance(session, Pop3Mailbox)
-                numbers = await pop3_search(session, token)
+                numbers = await pop3_search(session, token, looked_at)
                 if numbers:  # POP3 deletes only in the session that listed the message
                     await session.delete_and_quit(numbers)
                 return numbers
@@ -114,14 +117,19 @@ async def imap_delete(mailbox: ImapMailbox, uids: list[int]) -> str:
     return "the test message was deleted on the server (UID EXPUNGE)"
 
 
-async def pop3_search(session: Pop3Mailbox, token: str) -> list[int]:
-    """The numbers of the messages whose header block carries the token, newest first."""
+async def pop3_search(session: Pop3Mailbox, token: str, looked_at: set[str]) -> list[int]:
+    """The numbers of the messages whose header block carries the token. The newest first and at
+    most NEWEST_PER_POLL a poll (the test message was just sent), none read twice by UIDL: a large
+    maildrop costs a few TOPs a poll, not one per message."""
     wanted = f"{TEST_HEADER}: {token}".lower().encode()
     found = []
-    for listed in reversed(await session.listing()):
+    fresh = [listed for listed in reversed(await session.listing()) if listed.uidl not in looked_at]
+    for listed in fresh[:NEWEST_PER_POLL]:
         header = await session.header_block(listed.number, HEADER_BYTES)
         if header is None:
             header = (await session.retrieve(listed.number, WHOLE_BYTES)).split(b"\r\n\r\n", 1)[0]
         if wanted in header.lower():
             found.append(listed.number)
+        elif listed.uidl is not None:
+            looked_at.add(listed.uidl)
     return found
