@@ -24,6 +24,7 @@ typecheck: sync
 	done
 	$(UV) run --no-sync mypy tests
 	$(UV) run --no-sync mypy bench
+	$(UV) run --no-sync mypy deploy/healthcheck.py
 
 pytest: sync
 	$(UV) run --no-sync pytest $(PYTEST_ARGS)
