@@ -190,9 +190,8 @@ def _a_day_ago() -> datetime:
 
 
 async def test_the_device_flow_connects_a_headless_set_up(
-    broker: FastStream, client: Client, sessions: async_sessionmaker[AsyncSession],
-    add_oauth_account: AddOAuthAccount, oauth_user: OAuthUser, oauth_public_client: OAuthClient,
-    identity_provider: LocalIdentityProvider,
+    broker: FastStream, client: Client, add_oauth_account: AddOAuthAccount, oauth_user: OAuthUser,
+    oauth_public_client: OAuthClient, identity_provider: LocalIdentityProvider,
 ) -> None:  # fmt: skip
     account = await add_oauth_account(oauth_user, oauth_public_client)
     started = await ask(

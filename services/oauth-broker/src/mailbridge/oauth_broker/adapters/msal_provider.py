@@ -4,8 +4,10 @@ thread, bounded by the provider timeout.
 
 - `instance_discovery=False`: msal would otherwise ask Microsoft's discovery host about every
   authority; the authority (or a generic provider's `oidc_authority`) is trusted as configured.
-- A provider with a client secret is a ConfidentialClientApplication (that can also run the
-  device flow, sending its secret); without one a PublicClientApplication.
+- A provider with a client secret is a ConfidentialClientApplication, without one a
+  PublicClientApplication. The device flow always runs as a public client with the same client
+  id and no secret: it is a public-client flow (Entra: "allow public client flows"), and an
+  app registered as public refuses a secret.
 - The cache is a `SerializableTokenCache` filled from the stored JSON; after a call that changed
   it (`has_state_changed`: a new access token, a rotated refresh token) its JSON is returned
   for the caller to store, so a rotated refresh token is never lost.
@@ -36,15 +38,6 @@ class _NoTokenEvents(logging.Filter):
         return not str(record.msg).startswith("event=")
 
 
-class _DeviceCapableConfidential(msal.ConfidentialClientApplication):  # type: ignore[misc]
-    """A confidential client that runs the device flow too (msal offers it on public ones only;
-    both steps use nothing a confidential client lacks)."""
-
-    DEVICE_FLOW_CORRELATION_ID = msal.PublicClientApplication.DEVICE_FLOW_CORRELATION_ID
-    initiate_device_flow = msal.PublicClientApplication.initiate_device_flow
-    acquire_token_by_device_flow = msal.PublicClientApplication.acquire_token_by_device_flow
-
-
 class MsalProvider:
     def __init__(self, http: requests.Session, timeout_s: float) -> None:
         self._http = http
@@ -58,15 +51,15 @@ class MsalProvider:
             "ignore", message="response_mode='form_post' is recommended", category=UserWarning
         )
 
-    def _application(self, provider: ProviderConfig, cache: msal.TokenCache) -> Any:
+    def _application(self, provider: ProviderConfig, cache: msal.TokenCache, public: bool = False) -> Any:
         where = {"oidc_authority" if provider.oidc else "authority": provider.authority}
         common: dict[str, Any] = {
             "token_cache": cache,
             "http_client": self._http,
             "instance_discovery": False,
         }
-        if provider.client_secret:
-            return _DeviceCapableConfidential(
+        if provider.client_secret and not public:
+            return msal.ConfidentialClientApplication(
                 provider.client_id, client_credential=provider.client_secret, **where, **common
             )
         return msal.PublicClientApplication(provider.client_id, **where, **common)
@@ -125,7 +118,7 @@ class MsalProvider:
 
     async def start_device_flow(self, provider: ProviderConfig) -> JsonDict | ProviderError:
         def call() -> JsonDict | ProviderError:
-            app = self._application(provider, msal.SerializableTokenCache())
+            app = self._application(provider, msal.SerializableTokenCache(), public=True)
             flow: JsonDict = app.initiate_device_flow(list(provider.scopes))
             if "user_code" not in flow:
                 return _error(flow)
@@ -136,7 +129,7 @@ class MsalProvider:
     async def poll_device_flow(self, provider: ProviderConfig, flow: JsonDict) -> Tokens | ProviderError:
         def call() -> Tokens | ProviderError:
             cache = msal.SerializableTokenCache()
-            app = self._application(provider, cache)
+            app = self._application(provider, cache, public=True)
             # One poll: msal's loop asks the exit condition before each wait.
             result = app.acquire_token_by_device_flow(dict(flow), exit_condition=lambda _flow: True)
             return _outcome(result, cache)
