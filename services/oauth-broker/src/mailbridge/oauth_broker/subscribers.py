@@ -82,13 +82,18 @@ def register(broker: NatsBroker, tokens: TokenSource, flows: FlowDeps, workers: 
         (DEVICE_POLL_SUBJECT, DevicePollRequest, poll_device_flow),
     ]
     for subject, kind, use_case in flow_requests:
-        _register_flow_request(broker, subject, kind, functools.partial(use_case, flows))
+        _register_flow_request(broker, subject, kind, functools.partial(use_case, flows), workers)
 
 
 def _register_flow_request(
-    broker: NatsBroker, subject: str, kind: type[BaseModel], use_case: Callable[[Any], Awaitable[BaseModel]]
+    broker: NatsBroker,
+    subject: str,
+    kind: type[BaseModel],
+    use_case: Callable[[Any], Awaitable[BaseModel]],
+    workers: int,
 ) -> None:
-    @broker.subscriber(subject, queue=QUEUE_GROUP)
+    # Several at once: one person's slow provider must not hold up another's connect.
+    @broker.subscriber(subject, queue=QUEUE_GROUP, max_workers=workers)
     async def on_flow_request() -> bytes:
         reply = await answer_flow_request(current_message(broker).body, kind, use_case)
         return reply.model_dump_json().encode()
