@@ -33,18 +33,13 @@ from mailbridge.common.credential_checks import (
     StepLog,
     holder,
 )
-from mailbridge.common.credential_diagnosis import mechanism_unavailable
 from mailbridge.common.db.tables import MailAccount, MailServer
 from mailbridge.common.endpoints import Endpoint, IncomingProtocol
 from mailbridge.fetcher import credential_diagnosis as diagnose
+from mailbridge.fetcher.adapters.credential_imap import imap_steps
 from mailbridge.fetcher.adapters.credential_pop3 import pop3_steps
 from mailbridge.fetcher.adapters.credential_receive import Receiving
-from mailbridge.fetcher.adapters.credential_tls import plain_on_tls, secured
-from mailbridge.fetcher.adapters.imap import ImapMailbox
-from mailbridge.fetcher.adapters.imap_failures import text
-from mailbridge.fetcher.credentials import credentials
-from mailbridge.fetcher.failures import FetchFailure, TokenRejected
-from mailbridge.fetcher.model import AccountConfig, Credentials, Lease, Mechanism
+from mailbridge.fetcher.model import AccountConfig, Lease
 from mailbridge.fetcher.ports import Store, TokenSource
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -80,10 +75,11 @@ class IncomingChecks:
                       lambda found: f"{host} resolves to {', '.join(found)}")  # fmt: skip
         await log.run(Step.CONNECT_INCOMING, lambda: probes.reach(host, port, seconds), on_connect,
                       lambda _: f"{where} accepts connections")  # fmt: skip
+        tokens = diagnose.RefusalMemory(self._tokens)
         if account.protocol is IncomingProtocol.POP3:
-            await self._pop3(account, endpoint, log, where)
+            await pop3_steps(account, endpoint, log, where, tokens)
         else:
-            await self._imap(account, endpoint, log, where)
+            await imap_steps(account, endpoint, log, where, tokens, await self._folders(account))
         lease = None
         if request.hold_lease_s is not None and log.failed is None:
             ttl = timedelta(seconds=request.hold_lease_s)
@@ -111,88 +107,11 @@ class IncomingChecks:
             if lease is not None:
                 await self._store.release_lease(lease)
 
-    async def _imap(self, account: AccountConfig, endpoint: Endpoint, log: StepLog, where: str) -> None:
-        tokens = diagnose.RefusalMemory(self._tokens)
-        mailbox = ImapMailbox(endpoint)
-        try:
-            await log.run(
-                Step.TLS_INCOMING, lambda: self._greeting(mailbox, endpoint),
-                lambda error: diagnose.connection(error, where), lambda _: secured(endpoint),
-            )  # fmt: skip
-            _ok, mailbox_in = await log.run(
-                Step.LOGIN_INCOMING, lambda: self._imap_login(account, mailbox, endpoint, tokens),
-                lambda error: diagnose.login(error, where, account.login, tokens.refused),
-                lambda _: f"logged in as {account.login}",
-            )  # fmt: skip
-            mailbox = mailbox_in or mailbox
-            folders = await self._folders(account)
-            await log.run(
-                Step.FOLDERS, lambda: examine_all(mailbox, folders),
-                lambda error: diagnose.folder(error, where), lambda names: f"found {', '.join(names)}",
-            )  # fmt: skip
-        finally:
-            await mailbox.close()
-
-    async def _greeting(self, mailbox: ImapMailbox, endpoint: Endpoint) -> None:
-        try:
-            await mailbox.connect()
-        except FetchFailure as failure:
-            await plain_on_tls(failure, endpoint)
-            raise
-
-    async def _imap_login(
-        self, account: AccountConfig, mailbox: ImapMailbox, endpoint: Endpoint, tokens: TokenSource
-    ) -> ImapMailbox:
-        """Log in on the connected mailbox; a refused token once more with a fresh one, on a new
-        connection (`credentials.signed_in`'s rule). Returns the logged-in mailbox."""
-        first = await credentials(account, tokens)
-        require_mechanism(mailbox.capabilities, first, f"{endpoint.host}:{endpoint.port}")
-        try:
-            await sign_in(mailbox, first)
-            return mailbox
-        except TokenRejected:
-            second = await credentials(account, tokens, rejected=first)
-            again = ImapMailbox(endpoint)
-            try:
-                await again.open(second)
-            except BaseException:
-                await again.close()
-                raise
-            await mailbox.close()
-            return again
-
     async def _folders(self, account: AccountConfig) -> list[str]:
         """The inbox, trash, spam and sent folders as configured, and the chosen sync folders."""
         sent = await self._sent_folder(account.account_id)
         wanted = [account.inbox_folder, account.trash_folder, account.spam_folder, *account.sync_folders]
         return list(dict.fromkeys([*wanted, *([sent] if sent else [])]))
-
-    async def _pop3(self, account: AccountConfig, endpoint: Endpoint, log: StepLog, where: str) -> None:
-        await pop3_steps(account, endpoint, log, where, diagnose.RefusalMemory(self._tokens))
-
-
-def require_mechanism(capabilities: set[str], first: Credentials, where: str) -> None:
-    offered = {name.upper() for name in capabilities}
-    oauth = first.mechanism is Mechanism.XOAUTH2
-    if (oauth and "AUTH=XOAUTH2" not in offered) or (not oauth and "LOGINDISABLED" in offered):
-        raise diagnose.Diagnosed(mechanism_unavailable(where, oauth))
-
-
-async def sign_in(mailbox: ImapMailbox, credentials: Credentials) -> None:
-    if credentials.mechanism is Mechanism.XOAUTH2:
-        await mailbox.xoauth2(credentials.login, credentials.secret)
-    else:
-        await mailbox.login(credentials.login, credentials.secret)
-
-
-async def examine_all(mailbox: ImapMailbox, folders: list[str]) -> list[str]:
-    """EXAMINE (read-only SELECT, RFC 3501 §6.3.2) each folder; FolderMissing names the first
-    that cannot be opened."""
-    for folder in folders:
-        response = await mailbox.call(mailbox.client.examine(mailbox.wire_name(folder)), "EXAMINE")
-        if response.result != "OK":
-            raise diagnose.FolderMissing(folder, text(response))
-    return folders
 
 
 def sent_folders(sessions: async_sessionmaker[AsyncSession]) -> SentFolder:
