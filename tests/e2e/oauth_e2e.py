@@ -3,6 +3,7 @@ processes) trusting the local identity provider's and the OAuth mail stack's CAs
 calls that set up a Microsoft 365 provider at the local provider, a server on the OAuth mail
 stack and an account whose login is a mailbox there."""
 
+import asyncio
 import secrets
 import time
 from collections.abc import Callable
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx
+import nats
+from mailbridge.common.oauth_requests import CONNECT_REQUEST_SUBJECT
 from mailbridge.testkit.identity_provider import LocalIdentityProvider
 from mailbridge.testkit.oauth_mail import OAuthMailStack
 
@@ -33,6 +36,27 @@ def until(check: Callable[[], T | None], what: str, timeout_s: float = 60) -> T:
             return result
         time.sleep(0.2)
     raise TimeoutError(f"{what}: not within {timeout_s} s")
+
+
+def until_the_broker_listens(nats_url: str, timeout_s: float = 60) -> None:
+    """The runner's /healthz is the API's; the broker process may subscribe a moment later."""
+
+    async def ask() -> None:
+        client = await nats.connect(nats_url)
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                try:
+                    await client.request(CONNECT_REQUEST_SUBJECT, b"{}", timeout=5)  # answered bad_request
+                    return
+                except nats.errors.NoRespondersError:
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.1)
+        finally:
+            await client.close()
+
+    asyncio.run(ask())
 
 
 @dataclass(frozen=True)

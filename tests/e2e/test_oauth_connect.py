@@ -25,7 +25,7 @@ from mailbridge.testkit.oauth_fixtures import OAuthUser
 from mailbridge.testkit.oauth_mail import OAuthMailStack
 from mailbridge.testkit.oauth_mail_fixtures import oauth_mail_stack, oauth_mail_user  # noqa: F401 - fixtures
 from mailbridge.testkit.users import MailUser
-from oauth_e2e import OAuthServer, ca_bundle, oauth_account, oauth_server, until
+from oauth_e2e import OAuthServer, ca_bundle, oauth_account, oauth_server, until, until_the_broker_listens
 
 MAILBRIDGE = str(Path(sys.executable).parent / "mailbridge")
 OBTAINED = "Authorisation code obtained — you can close this window"
@@ -43,6 +43,7 @@ def oauth_system(
         folder / "var", {"MAILBRIDGE_EXTRA_CA_FILE": str(bundle)}, command=(MAILBRIDGE, "run")
     )
     try:
+        until_the_broker_listens(system.nats_url())
         yield system
     finally:
         if system.process.poll() is None:
