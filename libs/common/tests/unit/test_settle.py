@@ -3,7 +3,7 @@ message's reply subject), and `consumers` declares each work queue's durable onc
 
 import pytest
 from mailbridge.common.consumers import ALL_QUEUES, CHANGES_QUEUE, EGRESS_SEND_QUEUE, FETCH_QUEUE, SEND_QUEUE
-from mailbridge.common.streams import FETCH, SEND
+from mailbridge.common.streams import EVENTS, FETCH, SEND
 from mailbridge.common.work_queue import Settle, settle
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, DeliverPolicy
@@ -36,7 +36,8 @@ async def test_each_settle_is_one_reply(how: Settle, delay_s: float, payload: by
 
 def test_each_work_queue_has_its_own_durable_on_its_commands_stream() -> None:
     assert [(q.durable, q.stream) for q in ALL_QUEUES] == [
-        ("fetcher", FETCH), ("fetcher-changes", FETCH), ("sender", SEND), ("sender-egress", SEND)
+        ("fetcher", FETCH), ("fetcher-changes", FETCH), ("sender", SEND), ("sender-egress", SEND),
+        ("sender-auto-replies", EVENTS),
     ]  # fmt: skip
 
 

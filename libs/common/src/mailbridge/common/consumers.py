@@ -77,4 +77,4 @@ EGRESS_SEND_QUEUE: WorkQueue[SendRequested] = WorkQueue(
 # work queue: other readers see the same events) on a durable of its own; a decision is recorded
 # once per message, so a redelivery is harmless.
 AUTO_REPLY_QUEUE = WorkQueue(MailFetched, "sender-auto-replies", 60.0, 20, Backoff(5.0, 900.0))
-ALL_QUEUES = (FETCH_QUEUE, CHANGES_QUEUE, SEND_QUEUE, EGRESS_SEND_QUEUE)
+ALL_QUEUES = (FETCH_QUEUE, CHANGES_QUEUE, SEND_QUEUE, EGRESS_SEND_QUEUE, AUTO_REPLY_QUEUE)
