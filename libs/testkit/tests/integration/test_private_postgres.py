@@ -126,3 +126,27 @@ def test_without_a_url_or_docker_the_private_cluster_is_the_server(monkeypatch: 
         assert server.source == f"private cluster at 127.0.0.1:{server.url.port}"
         assert server.version.isdigit()
     assert server.url.port not in {port for _, port in listening_sockets()}
+
+
+async def test_a_halted_cluster_refuses_connections_and_resumes_on_its_port_with_its_data() -> None:
+    """For fault tests (a PostgreSQL outage while services run): halt, then resume."""
+    _require_postgres_package()
+    with PrivatePostgres() as cluster:
+        address = {
+            "host": cluster.url.host,
+            "port": cluster.url.port,
+            "user": "postgres",
+            "database": "postgres",
+        }
+        connection = await asyncpg.connect(**address)
+        await connection.execute("CREATE TABLE kept (n int); INSERT INTO kept VALUES (7)")
+        cluster.halt()
+        assert not cluster.running
+        with pytest.raises(ConnectionRefusedError):
+            await asyncpg.connect(**address)
+        cluster.resume()
+        assert cluster.running
+        await connection.close()  # its server went away: closing is all that is left to do
+        connection = await asyncpg.connect(**address)
+        assert await connection.fetchval("SELECT n FROM kept") == 7
+        await connection.close()

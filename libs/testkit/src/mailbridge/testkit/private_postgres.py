@@ -167,19 +167,20 @@ class PrivatePostgres:
         try:
             self._initdb()
             self.port = free_port(HOST)
-            self._process = self._spawn_postmaster()
-            wait_listening(self.port, timeout, host=HOST, process=self._process)
-            _wait_ready(self.data, self._process, timeout)
-        except (OSError, RuntimeError, TimeoutError, subprocess.CalledProcessError) as error:
+            self._serve(timeout)
+        except PrivatePostgresError:
+            self.stop()
+            raise
+        except (OSError, subprocess.CalledProcessError) as error:
             self.stop()
             raise PrivatePostgresError(
                 processes.describe_failure("private PostgreSQL", self.output)
             ) from error
         return self
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Fast shutdown (SIGINT), then whatever is left of its group; the folder is removed
-        when this object made it."""
+    def halt(self, timeout: float = 10.0) -> None:
+        """Stop the server but keep the cluster and its port: an outage that `resume` ends (for
+        fault tests; clients see their connections closed, then refused)."""
         if self._process is not None:
             with contextlib.suppress(ProcessLookupError):
                 self._process.send_signal(signal.SIGINT)
@@ -187,8 +188,27 @@ class PrivatePostgres:
                 self._process.wait(timeout)
             processes.stop(self._process, timeout=1.0)
             self._process = None
+
+    def resume(self, timeout: float = 30.0) -> None:
+        """The server again, on the same port with the same data, after `halt`."""
+        self._serve(timeout)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Fast shutdown (SIGINT), then whatever is left of its group; the folder is removed
+        when this object made it."""
+        self.halt(timeout)
         if self.owns_folder:
             remove_stack(self.folder)
+
+    def _serve(self, timeout: float) -> None:
+        self._process = self._spawn_postmaster()
+        try:
+            wait_listening(self.port, timeout, host=HOST, process=self._process)
+            _wait_ready(self.data, self._process, timeout)
+        except (RuntimeError, TimeoutError) as error:
+            self.halt()
+            failure = processes.describe_failure("private PostgreSQL", self.output)
+            raise PrivatePostgresError(failure) from error
 
     def __enter__(self) -> "PrivatePostgres":
         return self.start()
