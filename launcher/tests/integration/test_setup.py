@@ -10,7 +10,7 @@ from pathlib import Path
 
 import nats
 import pytest
-from mailbridge.common.consumers import AUTO_REPLY_QUEUE, CHANGES_QUEUE, FETCH_QUEUE, SEND_QUEUE
+from mailbridge.common.consumers import ALL_QUEUES, AUTO_REPLY_QUEUE, CHANGES_QUEUE, FETCH_QUEUE, SEND_QUEUE
 from mailbridge.common.db.engine import create_engine
 from mailbridge.common.streams import ALL_STREAMS
 from mailbridge.testkit.nats import nats_server
@@ -47,7 +47,8 @@ async def test_setup_migrates_and_declares_streams_and_durables(
     }  # fmt: skip
     done = setup(tmp_path, **env)
     assert done.returncode == 0, done.stderr
-    assert "MAILBRIDGE_FETCH/fetcher" in done.stdout
+    durables = done.stdout.split("durables ")[1].strip().split(", ")
+    assert sorted(durables) == sorted(f"{q.stream.name}/{q.durable}" for q in ALL_QUEUES)  # each once
 
     engine = create_engine(empty_database_url)
     try:

@@ -19,7 +19,6 @@ from typing import Any
 import nats
 from mailbridge.common.consumers import (
     ALL_QUEUES,
-    AUTO_REPLY_QUEUE,
     CHANGES_QUEUE,
     EGRESS_SEND_QUEUE,
     FETCH_QUEUE,
@@ -33,8 +32,6 @@ from mailbridge.sender.settings import SenderSettings
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig
 from nats.js.errors import BadRequestError, NotFoundError
-
-DURABLE_QUEUES: tuple[WorkQueue[Any], ...] = (*ALL_QUEUES, AUTO_REPLY_QUEUE)
 
 
 @dataclass(frozen=True)
@@ -67,7 +64,7 @@ def durable_config(queue: WorkQueue[Any]) -> ConsumerConfig:
 async def ensure_durables(js: JetStreamContext) -> tuple[tuple[str, str], ...]:
     """Create every declared durable that does not exist yet; leave the others alone."""
     ensured = []
-    for queue in DURABLE_QUEUES:
+    for queue in ALL_QUEUES:  # every work queue's durable, the out-of-office one included
         stream = queue.stream.name
         try:
             await js.consumer_info(stream, queue.durable)
