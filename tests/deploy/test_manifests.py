@@ -23,10 +23,11 @@ from deploy_files import (
     kubectl,
     render,
 )
-from mailbridge.common.consumers import CHANGES_QUEUE, EGRESS_SEND_QUEUE, FETCH_QUEUE, SEND_QUEUE
+from mailbridge.common.consumers import ALL_QUEUES, CHANGES_QUEUE, EGRESS_SEND_QUEUE, FETCH_QUEUE, SEND_QUEUE
 from mailbridge.common.messaging import GRACEFUL_TIMEOUT_S
 from mailbridge.launcher.cli import _parser
 from mailbridge.testkit.fixtures import unavailable
+from nats.js.api import RetentionPolicy
 
 SERVICES = ("config-api", "fetcher", "sender", "sender-egress", "oauth-broker")
 # Which durables scale which Deployment: every work queue of the fetcher and the sender pools.
@@ -139,6 +140,11 @@ def test_fetchers_and_senders_scale_on_each_durable_consumer(overlay: tuple[str,
         assert {(t["metadata"]["stream"], t["metadata"]["consumer"]) for t in triggers} == durables
         for trigger in triggers:
             assert trigger["metadata"]["natsServerMonitoringEndpoint"].endswith(":8222")
+    # every work queue of consumers.py has a trigger: a new one without would scale nothing
+    work_queues = {
+        (q.stream.name, q.durable) for q in ALL_QUEUES if q.stream.retention is RetentionPolicy.WORK_QUEUE
+    }
+    assert set().union(*SCALED_ON.values()) == work_queues
     fetchers = {"dev": 2, "prod": 20}[name]  # the most fetchers is the overlay's to say
     assert scaled["fetcher"]["spec"]["maxReplicaCount"] == fetchers
 
