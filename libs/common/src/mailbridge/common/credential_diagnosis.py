@@ -8,12 +8,17 @@ apart by OpenSSL's verify code (`X509_V_ERR_*`); a TLS handshake that meets a pl
 fails with a record-layer error (WRONG_VERSION_NUMBER and kin), which is `tls_on_plain_port`. The
 opposite, a plain-text client on a TLS port, only waits: the server never speaks first, so that is
 found by a probe after the deadline (`credential_probes.speaks_tls`), not here.
+
+The order in which a failed connection or login is read is the same in both services
+(`connection_failure`, `login_failure`); how a service's own failures say what happened is its
+`ErrorReading`.
 """
 
 import socket
 import ssl
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Protocol
 
 from mailbridge.common.credential_checks import Code, Diagnosis
@@ -186,3 +191,60 @@ class RefusalMemory:
 
 
 NO_PASSWORD = Diagnosis(Code.AUTH_FAILED, "the account has no password stored: set one (A3)")
+
+
+def _never(error: BaseException) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class ErrorReading:
+    """How one service's adapters say what went wrong (the fetcher's `FetchFailure`, the sender's
+    `SmtpFailure` and aiosmtplib's errors); the rules that act on it are shared below."""
+
+    setting: str  # the setting a person changes for a TLS mix-up, e.g. "mail server's incoming TLS"
+    said: Callable[[BaseException], str]  # the server's or the library's words, printable
+    starttls_refused: Callable[[BaseException], bool]  # the server does not offer STARTTLS/STLS
+    timed_out: Callable[[BaseException], bool]  # the adapter gave up for want of an answer
+    broker_refused: Callable[[BaseException], bool]  # the failure raised for the broker's refusal
+    login_refused: Callable[[BaseException], str | None]  # the server's words refusing the login
+    no_password: Callable[[BaseException], bool]  # the account had no password to log in with
+    no_mechanism: Callable[[BaseException], bool] = _never  # no login mechanism the account can use
+
+
+def connection_failure(reading: ErrorReading, error: BaseException, where: str) -> Diagnosis:
+    """Resolving, connecting, the greeting and TLS: a failure already diagnosed, the network and
+    certificate rules, no STARTTLS, a deadline, else the words as they are."""
+    if isinstance(error, Diagnosed):
+        return error.found
+    found = network(error, where, reading.setting)
+    if found is not None:
+        return found
+    if reading.starttls_refused(error):
+        return starttls_unavailable(where, reading.setting)
+    said = reading.said(error)
+    if reading.timed_out(error):
+        return timeout(where, said)
+    return Diagnosis(Code.ERROR, f"{where}: {said}")
+
+
+def login_failure(
+    reading: ErrorReading,
+    error: BaseException,
+    where: str,
+    login: str,
+    oauth: bool,
+    refused: AccessTokenRefused | None,
+) -> Diagnosis:
+    """The login: the broker's refusal (O4), the password or token refused, no password stored
+    (A3), no mechanism for this kind of account, else what the connection says."""
+    if refused is not None and reading.broker_refused(error):
+        return broker_refusal(refused)
+    words = reading.login_refused(error)
+    if words is not None:
+        return auth_failed(where, login, words)
+    if reading.no_password(error):
+        return NO_PASSWORD
+    if reading.no_mechanism(error):
+        return mechanism_unavailable(where, oauth)
+    return connection_failure(reading, error, where)

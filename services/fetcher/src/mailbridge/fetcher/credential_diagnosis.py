@@ -1,11 +1,13 @@
 """The fetcher's part of the credentials test's diagnoses (T1): a `FetchFailure` of the IMAP or
-POP3 adapter (with the library's error as its cause) → a `Diagnosis`. Pure; the shared network,
-TLS and certificate rules are `common.credential_diagnosis`'s.
+POP3 adapter (with the library's error as its cause) → a `Diagnosis`. Pure. Here: how the fetcher's
+failures say what happened (`READING`) and its own steps (the folder, the receive); the order in
+which a connection or login failure is read, and the network, TLS and certificate rules, are
+`common.credential_diagnosis`'s.
 """
 
 from mailbridge.common import credential_diagnosis as diagnosis
 from mailbridge.common.credential_checks import Code, Diagnosis
-from mailbridge.common.credential_diagnosis import Diagnosed, RefusalMemory
+from mailbridge.common.credential_diagnosis import Diagnosed, ErrorReading, RefusalMemory
 from mailbridge.common.oauth_requests import AccessTokenRefused
 from mailbridge.fetcher.failures import FetchFailure, Kind, TokenRejected
 
@@ -21,6 +23,7 @@ __all__ = [
     "receiving",
 ]  # fmt: skip
 SETTING = "mail server's incoming TLS"
+_NO_STARTTLS = ("does not offer STARTTLS", "does not offer STLS")
 
 
 class FolderMissing(Exception):
@@ -47,32 +50,35 @@ def timed_out(error: BaseException) -> bool:
     )
 
 
+def _login_refused(error: BaseException) -> str | None:
+    if isinstance(error, TokenRejected):
+        return error.reason
+    if isinstance(error, FetchFailure) and error.kind is Kind.PERMANENT and " rejected" in error.reason:
+        return error.reason
+    return None
+
+
+READING = ErrorReading(
+    setting=SETTING,
+    said=reason,
+    starttls_refused=lambda error: any(sign in reason(error) for sign in _NO_STARTTLS),
+    timed_out=timed_out,
+    broker_refused=lambda error: isinstance(error, FetchFailure) and error.kind is Kind.NEEDS_CONNECT,
+    login_refused=_login_refused,
+    no_password=lambda error: (
+        isinstance(error, FetchFailure) and error.kind is Kind.PERMANENT and "has no password" in error.reason
+    ),
+)
+
+
 def connection(error: BaseException, where: str) -> Diagnosis:
-    """Resolving, connecting, the greeting and TLS."""
-    if isinstance(error, Diagnosed):
-        return error.found
-    found = diagnosis.network(error, where, SETTING)
-    if found is not None:
-        return found
-    said = reason(error)
-    if "does not offer STARTTLS" in said or "does not offer STLS" in said:
-        return diagnosis.starttls_unavailable(where, SETTING)
-    if timed_out(error):
-        return diagnosis.timeout(where, said)
-    return Diagnosis(Code.ERROR, f"{where}: {said}")
+    """Resolving, connecting, the greeting and TLS (`common.credential_diagnosis`'s rules)."""
+    return diagnosis.connection_failure(READING, error, where)
 
 
 def login(error: BaseException, where: str, user: str, refused: AccessTokenRefused | None) -> Diagnosis:
     """The login: a refusal of the password or token, the broker's refusal, or the connection."""
-    if isinstance(error, FetchFailure) and error.kind is Kind.NEEDS_CONNECT and refused is not None:
-        return diagnosis.broker_refusal(refused)
-    if isinstance(error, TokenRejected):
-        return diagnosis.auth_failed(where, user, error.reason)
-    if isinstance(error, FetchFailure) and error.kind is Kind.PERMANENT and " rejected" in error.reason:
-        return diagnosis.auth_failed(where, user, error.reason)
-    if isinstance(error, FetchFailure) and error.kind is Kind.PERMANENT and "has no password" in error.reason:
-        return diagnosis.NO_PASSWORD
-    return connection(error, where)
+    return diagnosis.login_failure(READING, error, where, user, False, refused)
 
 
 def folder(error: BaseException, where: str) -> Diagnosis:
