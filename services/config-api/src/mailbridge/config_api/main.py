@@ -9,6 +9,8 @@ from fastapi import FastAPI, Response
 from mailbridge.common import outbox_relay
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.messaging import connect, create_broker
+from mailbridge.common.metrics_sampling import accounts_by_state
+from mailbridge.common.ops_http import OpsEndpoint, service_readiness
 from mailbridge.common.secrets import SecretBox, resolve_key_ring
 from mailbridge.common.streams import ensure_streams
 from mailbridge.config_api.business_units.service import BusinessUnits
@@ -18,6 +20,7 @@ from mailbridge.config_api.fetching import router as fetching_routes
 from mailbridge.config_api.fetching.scheduler import run_scheduler
 from mailbridge.config_api.groups.service import Groups
 from mailbridge.config_api.guard import RequestGuard, endpoints
+from mailbridge.config_api.http_metrics import HttpMetrics
 from mailbridge.config_api.mail_accounts import router as owned_accounts
 from mailbridge.config_api.mail_accounts.service import MailAccounts
 from mailbridge.config_api.mail_servers.service import MailServers
@@ -68,6 +71,10 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
         await connect(broker, nats_url, settings.nats_connect_timeout_s * 3)
         await ensure_streams(broker.connection.jetstream(), settings.nats_stream_replicas)
         sessions = create_session_factory(engine)
+        # /readyz and /metrics (#15): the same checks and endpoint as the other services' ops port.
+        app.state.ops = OpsEndpoint(
+            service_readiness(engine, lambda: broker.connection), [accounts_by_state(sessions)]
+        )
         timeout = settings.nats_publish_timeout_s
         # The commands this service commits (SendRequested, MailboxChangeRequested) leave through
         # its own relay, woken by the request that committed them rather than at its idle poll.
@@ -111,6 +118,7 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
         self_bounded=endpoints(outbox_routes.router, API_PREFIX, ["send_mail"]),
     )
     app.add_middleware(ContainUnexpected)  # outside the guard: its database errors too
+    app.add_middleware(HttpMetrics)  # outermost: every request counted with the status it got
     include_models(app, outbox_intake.BODY_MODELS)
     app.state.outbox_max_bytes = settings.outbox_max_bytes
     for router in (
@@ -143,5 +151,20 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
         if nats != "ok":
             response.status_code = 503
         return Health(status="ok" if nats == "ok" else "degraded", database="ok", nats=nats)
+
+    @app.get("/readyz", tags=["health"], responses={503: {"model": Health}})
+    async def readyz() -> Response:
+        """Readiness (#15): 200 when the database answers and NATS is connected; 503 naming which
+        is not ("unreachable: …"). Unlike /healthz, a database outage is a 503 here, not a 500."""
+        ops: OpsEndpoint = app.state.ops
+        answer = await ops.answer("GET", "/readyz")
+        return Response(answer.body, answer.status, media_type=answer.content_type)
+
+    @app.get("/metrics", tags=["health"], include_in_schema=False)
+    async def metrics() -> Response:
+        """Prometheus metrics: HTTP requests by route template, accounts by state, … (#15)."""
+        ops: OpsEndpoint = app.state.ops
+        answer = await ops.answer("GET", "/metrics")
+        return Response(answer.body, answer.status, media_type=answer.content_type)
 
     return app

@@ -10,9 +10,12 @@ from datetime import timedelta
 from faststream import FastStream
 from mailbridge.common import outbox_relay
 from mailbridge.common.budget import Budget
+from mailbridge.common.consumers import CHANGES_QUEUE, FETCH_QUEUE
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.messaging import GRACEFUL_TIMEOUT_S, connect, create_broker
+from mailbridge.common.metrics_sampling import consumer_lag
 from mailbridge.common.oauth_requests import BrokerTokens
+from mailbridge.common.ops_http import OpsEndpoint, ops_server, service_readiness
 from mailbridge.common.secrets import SecretBox, resolve_key_ring
 from mailbridge.common.streams import ensure_streams
 from mailbridge.common.tls import client_context
@@ -50,9 +53,16 @@ def create_app(settings: FetcherSettings) -> FastStream:
     )  # T1: the credentials test's incoming check and receive
     app = FastStream(broker)
     background: list[asyncio.Task[None]] = []
+    nats = lambda: broker.connection  # noqa: E731 - connected in startup, read on each probe
+    ops = ops_server(
+        settings,
+        OpsEndpoint(service_readiness(engine, nats), [consumer_lag(nats, (FETCH_QUEUE, CHANGES_QUEUE))]),
+    )  # /healthz, /readyz, /metrics (#15)
 
     @app.on_startup
     async def declare_streams() -> None:
+        if ops is not None:
+            await ops.start()  # first: /readyz answers 503 while NATS is connecting
         await connect(broker, settings.require_nats_url(), settings.nats_connect_timeout_s * 3)
         await ensure_streams(broker.connection.jetstream(), settings.nats_stream_replicas)
 
@@ -76,6 +86,8 @@ def create_app(settings: FetcherSettings) -> FastStream:
         await asyncio.gather(*background, return_exceptions=True)
         await connections.close_all()
         await engine.dispose()
+        if ops is not None:
+            await ops.stop()
 
     return app
 

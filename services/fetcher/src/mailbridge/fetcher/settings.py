@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from mailbridge.common.ops_http import OpsSettings
 from mailbridge.common.settings import (
     DatabaseSettings,
     LoggingSettings,
@@ -13,7 +14,9 @@ from mailbridge.fetcher.sync import BYTES_IN_FLIGHT, MAX_MESSAGE_BYTES
 from pydantic import Field
 
 
-class FetcherSettings(VarDirSettings, DatabaseSettings, NatsSettings, SecretSettings, LoggingSettings):
+class FetcherSettings(
+    VarDirSettings, DatabaseSettings, NatsSettings, SecretSettings, LoggingSettings, OpsSettings
+):
     fetch_workers: int = Field(default=8, ge=1, le=256, description="accounts fetched at once")
     fetch_batch_count: int = Field(default=100, ge=1, le=1000)
     fetch_batch_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)

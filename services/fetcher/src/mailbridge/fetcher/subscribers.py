@@ -8,9 +8,11 @@ keeps its command with the message's `in_progress()` while it runs (its heartbea
 """
 
 import logging
+import time
 
 from mailbridge.common.consumers import CHANGES_QUEUE, FETCH_QUEUE, Backoff
 from mailbridge.common.events import FetchRequested, MailboxChangeRequested
+from mailbridge.common.metrics import FETCH_DURATION, FETCHES, MESSAGES_STORED
 from mailbridge.common.work_queue import PullConsumer, Settle, settle
 from mailbridge.fetcher.changes import apply_change
 from mailbridge.fetcher.fetch_account import FetchDeps, Outcome, Result, fetch_account
@@ -26,7 +28,9 @@ def consumers(
     """The fetch and the change consumers, `workers` commands in flight each."""
 
     async def on_fetch_requested(command: FetchRequested, message: Msg) -> None:
+        started = time.perf_counter()
         result = await fetch_account(deps, command.account_id, command.reason, message.in_progress)
+        count_fetch(result, time.perf_counter() - started)
         logger.info(
             "fetch %s", result.outcome,
             extra={"account_id": str(command.account_id), "reason": result.reason},
@@ -45,6 +49,25 @@ def consumers(
         PullConsumer.for_queue(FETCH_QUEUE, on_fetch_requested, workers, max_deliver=max_deliver),
         PullConsumer.for_queue(CHANGES_QUEUE, on_mailbox_change, workers, max_deliver=max_deliver),
     )
+
+
+def fetch_label(result: Result) -> str:
+    """The outcome label of mailbridge_fetches_total: a done fetch is ok, partial or failed (as
+    its fetch state records it); the others are their outcome (busy, skipped, retry)."""
+    if result.outcome is not Outcome.DONE:
+        return result.outcome.value
+    if result.counts is None:
+        return "failed"  # a permanent failure, recorded and acked
+    return "partial" if result.counts.failed else "ok"
+
+
+def count_fetch(result: Result, seconds: float) -> None:
+    """One fetch's metrics: its count and duration by outcome, the messages it stored."""
+    label = fetch_label(result)
+    FETCHES.labels(label).inc()
+    FETCH_DURATION.labels(label).observe(seconds)
+    if result.counts is not None and result.counts.new:
+        MESSAGES_STORED.inc(result.counts.new)
 
 
 def settling(result: Result, delivered: int, backoff: Backoff) -> tuple[Settle, float]:

@@ -8,6 +8,7 @@ from faststream import FastStream
 from mailbridge.common import outbox_relay
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.messaging import connect, create_broker
+from mailbridge.common.ops_http import OpsEndpoint, ops_server, service_readiness
 from mailbridge.common.secrets import SecretBox, resolve_key_ring
 from mailbridge.common.streams import ensure_streams
 from mailbridge.oauth_broker import subscribers
@@ -52,8 +53,12 @@ def create_app(settings: OAuthBrokerSettings) -> FastStream:
     app = FastStream(broker)
     background: list[asyncio.Task[None]] = []
 
+    ops = ops_server(settings, OpsEndpoint(service_readiness(engine, lambda: broker.connection)))
+
     @app.on_startup
     async def connect_nats() -> None:
+        if ops is not None:
+            await ops.start()  # first: /readyz answers 503 while NATS is connecting
         await connect(broker, nats_url, settings.nats_connect_timeout_s * 3)
         await ensure_streams(broker.connection.jetstream(), settings.nats_stream_replicas)
 
@@ -73,5 +78,7 @@ def create_app(settings: OAuthBrokerSettings) -> FastStream:
         await asyncio.gather(*background, return_exceptions=True)
         http.close()
         await engine.dispose()
+        if ops is not None:
+            await ops.stop()
 
     return app

@@ -3,6 +3,7 @@ installation's Microsoft 365 app registration (O1) and the extra CA the identity
 
 from pathlib import Path
 
+from mailbridge.common.ops_http import OpsSettings
 from mailbridge.common.settings import (
     DatabaseSettings,
     LoggingSettings,
@@ -13,7 +14,9 @@ from mailbridge.common.settings import (
 from pydantic import Field, SecretStr
 
 
-class OAuthBrokerSettings(VarDirSettings, DatabaseSettings, NatsSettings, SecretSettings, LoggingSettings):
+class OAuthBrokerSettings(
+    VarDirSettings, DatabaseSettings, NatsSettings, SecretSettings, LoggingSettings, OpsSettings
+):
     token_request_workers: int = Field(default=16, ge=1, le=256, description="requests answered at once")
     # An access token with less than this left is refreshed before it is handed out (O4).
     token_refresh_margin_s: float = Field(default=300.0, ge=0)

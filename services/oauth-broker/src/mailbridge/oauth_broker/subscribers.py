@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from faststream.nats import NatsBroker
 from mailbridge.common.messaging import current_message
+from mailbridge.common.metrics import TOKEN_REFUSALS, TOKEN_REQUESTS
 from mailbridge.common.oauth_requests import (
     CALLBACK_REQUEST_SUBJECT,
     CONNECT_REQUEST_SUBJECT,
@@ -23,6 +24,7 @@ from mailbridge.common.oauth_requests import (
     DevicePollRequest,
     DeviceStartRequest,
     FlowRefusal,
+    TokenReply,
 )
 from mailbridge.oauth_broker.answer_token_request import answer_token_request
 from mailbridge.oauth_broker.callback import finish_callback
@@ -63,11 +65,21 @@ async def answer_flow_request(
     return reply
 
 
+def count_token_reply(reply: TokenReply) -> None:
+    """mailbridge_token_requests_total by answer, and each refusal by its kind."""
+    if isinstance(reply, AccessTokenRefused):
+        TOKEN_REQUESTS.labels("refused").inc()
+        TOKEN_REFUSALS.labels(reply.error.value).inc()
+    else:
+        TOKEN_REQUESTS.labels("token").inc()
+
+
 def register(broker: NatsBroker, tokens: TokenSource, flows: FlowDeps, workers: int) -> None:
     @broker.subscriber(TOKEN_REQUEST_SUBJECT, queue=QUEUE_GROUP, max_workers=workers)
     async def on_token_request() -> bytes:
         # The raw body: a request that is not JSON gets its bad_request reply, not FastStream's error.
         reply = await answer_token_request(tokens, current_message(broker).body)
+        count_token_reply(reply)
         if isinstance(reply, AccessTokenRefused):
             logger.info(
                 "token refused: %s", reply.error,

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from mailbridge.common.db.types import utcnow
+from mailbridge.common.metrics import TOKEN_REFRESHES
 from mailbridge.common.oauth_requests import AccessTokenGranted, AccessTokenRefused, Refusal, TokenReply
 from mailbridge.oauth_broker.decisions import (
     CachedToken,
@@ -30,7 +31,14 @@ from mailbridge.oauth_broker.decisions import (
     refresh_due,
     still_usable,
 )
-from mailbridge.oauth_broker.model import AccountView, Custody, Grant, ProviderError, ProviderUnavailable
+from mailbridge.oauth_broker.model import (
+    AccountView,
+    Custody,
+    Grant,
+    ProviderError,
+    ProviderUnavailable,
+    Tokens,
+)
 from mailbridge.oauth_broker.ports import GrantStore, IdentityProvider, LockedGrant
 from mailbridge.oauth_broker.providers import InstallationApp, provider_config
 
@@ -115,7 +123,9 @@ class TokenKeeper:
         try:
             result = await self._deps.provider.refresh(config, grant.cache_json)
         except ProviderUnavailable as error:
+            TOKEN_REFRESHES.labels("unavailable").inc()
             return _refused(account_id, Refusal.UNAVAILABLE, str(error))
+        TOKEN_REFRESHES.labels(refresh_label(result)).inc()
         if isinstance(result, ProviderError):
             if not grant_gone(result):
                 detail = f"the identity provider refused the refresh: {provider_reason(result)}"
@@ -174,3 +184,11 @@ def _granted(account_id: uuid.UUID, token: CachedToken) -> AccessTokenGranted:
 
 def _refused(account_id: uuid.UUID, error: Refusal, detail: str) -> AccessTokenRefused:
     return AccessTokenRefused(account_id=account_id, error=error, detail=detail)
+
+
+def refresh_label(result: Tokens | ProviderError) -> str:
+    """The outcome label of mailbridge_token_refreshes_total: refreshed, grant_gone (the account
+    needs a reconnect) or refused (the provider's other errors, tried again later)."""
+    if not isinstance(result, ProviderError):
+        return "refreshed"
+    return "grant_gone" if grant_gone(result) else "refused"

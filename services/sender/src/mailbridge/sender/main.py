@@ -7,10 +7,13 @@ from datetime import timedelta
 
 from faststream import FastStream
 from mailbridge.common.budget import Budget
+from mailbridge.common.consumers import AUTO_REPLY_QUEUE
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.types import utcnow
 from mailbridge.common.messaging import GRACEFUL_TIMEOUT_S, connect, create_broker
+from mailbridge.common.metrics_sampling import consumer_lag
 from mailbridge.common.oauth_requests import BrokerTokens
+from mailbridge.common.ops_http import OpsEndpoint, ops_server, service_readiness
 from mailbridge.common.outbox_relay import relay_forever
 from mailbridge.common.secrets import SecretBox, resolve_key_ring
 from mailbridge.common.streams import ensure_streams
@@ -71,8 +74,14 @@ def create_app(settings: SenderSettings) -> FastStream:
         else None
     )
 
+    nats = lambda: broker.connection  # noqa: E731 - connected in startup, read on each probe
+    taken = (queue, AUTO_REPLY_QUEUE) if default_pool else (queue,)
+    ops = ops_server(settings, OpsEndpoint(service_readiness(engine, nats), [consumer_lag(nats, taken)]))
+
     @app.on_startup
     async def declare_streams() -> None:
+        if ops is not None:
+            await ops.start()  # first: /readyz answers 503 while NATS is connecting
         await connect(broker, nats_url, settings.nats_connect_timeout_s * 3)
         await ensure_streams(broker.connection.jetstream(), settings.nats_stream_replicas)
 
@@ -106,5 +115,7 @@ def create_app(settings: SenderSettings) -> FastStream:
         await asyncio.gather(*background, return_exceptions=True)
         await pool.close()
         await engine.dispose()
+        if ops is not None:
+            await ops.stop()
 
     return app

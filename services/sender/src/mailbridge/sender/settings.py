@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from mailbridge.common.ops_http import OpsSettings
 from mailbridge.common.settings import (
     DatabaseSettings,
     LoggingSettings,
@@ -13,7 +14,9 @@ from mailbridge.sender.send_outbox import BYTES_IN_FLIGHT
 from pydantic import Field
 
 
-class SenderSettings(VarDirSettings, DatabaseSettings, NatsSettings, SecretSettings, LoggingSettings):
+class SenderSettings(
+    VarDirSettings, DatabaseSettings, NatsSettings, SecretSettings, LoggingSettings, OpsSettings
+):
     send_pool: str = Field(default="default", pattern="^(default|egress)$", description="S6")
     send_workers: int = Field(default=256, ge=1, le=1024, description="mails in flight per process")
     smtp_connections_per_server: int = Field(default=8, ge=1, le=64, description="per server and login")

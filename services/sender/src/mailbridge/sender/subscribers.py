@@ -7,11 +7,14 @@ subscriber) on the durable `common.consumers` declares for the pool, shared by i
 """
 
 import logging
+import time
 
 from mailbridge.common.consumers import EGRESS_SEND_QUEUE, SEND_QUEUE, WorkQueue
 from mailbridge.common.events import SendRequested
+from mailbridge.common.metrics import SEND_DURATION, SENDS
 from mailbridge.common.work_queue import PullConsumer, settle
-from mailbridge.sender.send_outbox import SendDeps, send_outbox
+from mailbridge.sender.model import Verdict
+from mailbridge.sender.send_outbox import SendDeps, SendResult, send_outbox
 from nats.aio.msg import Msg
 
 logger = logging.getLogger(__name__)
@@ -24,10 +27,22 @@ def consumer(
     queue = POOLS[pool]
 
     async def on_send_requested(body: SendRequested, message: Msg) -> None:
+        started = time.perf_counter()
         result = await send_outbox(deps, body.outbox_id)
+        count_send(result, time.perf_counter() - started)
         logger.info(
             "send %s", result.settle, extra={"outbox_id": str(body.outbox_id), "detail": result.detail}
         )
         await settle(message, result.settle, queue.backoff.delay_s(result.attempt))
 
     return PullConsumer.for_queue(queue, on_send_requested, workers, ack_wait_s=ack_wait_s)
+
+
+SEND_LABELS = {Verdict.DONE: "sent", Verdict.RETRY: "retry", Verdict.GIVE_UP: "failed"}
+
+
+def count_send(result: SendResult, seconds: float) -> None:
+    """One send's metrics: mailbridge_sends_total and its duration by outcome (sent, retry, failed)."""
+    label = SEND_LABELS[result.verdict]
+    SENDS.labels(label).inc()
+    SEND_DURATION.labels(label).observe(seconds)
