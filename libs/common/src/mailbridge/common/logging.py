@@ -6,6 +6,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from mailbridge.common.tracing import current_account_id, current_trace_id
+
 # Record attributes that are not extra fields; uvicorn's `color_message` is for terminals only.
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {
     "message", "asctime", "color_message",
@@ -30,9 +32,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class TraceContextFilter(logging.Filter):
+    """Adds the running step's `trace_id` and `account_id` (common.tracing) to every record
+    logged inside it, so the JSON lines of one request's work can be found in every service.
+    A value the caller passed in `extra` is kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "trace_id") and (trace_id := current_trace_id()) is not None:
+            record.trace_id = trace_id
+        if not hasattr(record, "account_id") and (account_id := current_account_id()) is not None:
+            record.account_id = str(account_id)
+        return True
+
+
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     """Replace the root handlers with one stderr handler in the chosen format."""
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(TraceContextFilter())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:

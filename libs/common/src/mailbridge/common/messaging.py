@@ -14,6 +14,7 @@ from faststream.nats import NatsBroker
 from faststream.nats.message import NatsMessage
 from mailbridge.common.events import Message
 from mailbridge.common.streams import stream_for
+from mailbridge.common.tracing import trace_headers
 from nats.js.api import PubAck
 
 MSG_ID_HEADER = "Nats-Msg-Id"
@@ -51,9 +52,10 @@ async def publish(
     """Publish to the stream that captures the message's subject and wait for JetStream's ack.
 
     With `msg_id`, JetStream drops a second publish of the same id within the stream's
-    duplicate window (the returned ack then says `duplicate`).
+    duplicate window (the returned ack then says `duplicate`). Published inside a traced step
+    (common.tracing), it carries the step's `traceparent`.
     """
-    headers = {MSG_ID_HEADER: msg_id or str(message.event_id)}
+    headers = {MSG_ID_HEADER: msg_id or str(message.event_id), **trace_headers()}
     ack = await broker.publish(
         message.model_dump_json().encode(),
         subject=message.subject,

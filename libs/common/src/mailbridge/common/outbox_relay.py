@@ -19,6 +19,7 @@ from mailbridge.common.db.mailstore import OutboxEvent
 from mailbridge.common.events import Message
 from mailbridge.common.messaging import MSG_ID_HEADER
 from mailbridge.common.streams import stream_for
+from mailbridge.common.tracing import TRACEPARENT, current_traceparent
 from nats.errors import Error as NatsError
 from sqlalchemy import Row, Table, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -32,8 +33,11 @@ INSERT_EVENTS = insert(cast(Table, OutboxEvent.__table__))  # built once; rows f
 
 def outbox_row(event: Message) -> dict[str, Any]:
     """The outbox row of `event`: it shares the event's id, which the relay publishes as
-    `Nats-Msg-Id`."""
-    return {"id": event.event_id, "subject": event.subject, "payload": event.model_dump_json()}
+    `Nats-Msg-Id`, and keeps the writer's trace context, published as `traceparent`."""
+    return {
+        "id": event.event_id, "subject": event.subject, "payload": event.model_dump_json(),
+        "traceparent": current_traceparent(),
+    }  # fmt: skip
 
 
 def enqueue(session: AsyncSession, event: Message) -> None:
@@ -70,9 +74,9 @@ async def relay_once(sessions: async_sessionmaker[AsyncSession], broker: NatsBro
     return len(pending)
 
 
-Pending = Sequence[Row[uuid.UUID, str, str]]  # id, subject, payload
+Pending = Sequence[Row[uuid.UUID, str, str, str | None]]  # id, subject, payload, traceparent
 _PENDING = (
-    select(OutboxEvent.id, OutboxEvent.subject, OutboxEvent.payload)
+    select(OutboxEvent.id, OutboxEvent.subject, OutboxEvent.payload, OutboxEvent.traceparent)
     .order_by(OutboxEvent.id)
     .limit(BATCH)
     .with_for_update(skip_locked=True)
@@ -91,11 +95,17 @@ async def _publish(broker: NatsBroker, pending: Pending, timeout_s: float) -> No
                 event.payload.encode(),
                 timeout=timeout_s,
                 stream=stream_for(event.subject).name,
-                headers={MSG_ID_HEADER: str(event.id)},
+                headers=_headers(event.id, event.traceparent),
             )
             for event in pending
         )
     )
+
+
+def _headers(event_id: uuid.UUID, traceparent: str | None) -> dict[str, str]:
+    if traceparent is None:
+        return {MSG_ID_HEADER: str(event_id)}
+    return {MSG_ID_HEADER: str(event_id), TRACEPARENT: traceparent}
 
 
 async def _delete_published(session: AsyncSession, pending: Pending) -> None:

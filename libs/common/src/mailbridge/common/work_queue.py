@@ -14,7 +14,9 @@ is finished, nak with a delay what may succeed later, terminate only what never 
 recording why). An exception that escapes it settles nothing, so JetStream redelivers after
 the consumer's ack wait (`messaging`'s rule). A command that does not parse can never succeed:
 it is logged with the reason and terminated. Long work keeps its command with the message's
-`in_progress()`, which restarts the ack wait.
+`in_progress()`, which restarts the ack wait. Each command runs as a step of the trace its
+`traceparent` header names, for the command's `account_id` (common.tracing): what the handler
+logs and publishes carries both.
 
 A pull that fails for any other reason (the server unavailable, the connection closed, a
 consumer that went away) is logged and tried again a second later: the loop never ends but by
@@ -33,12 +35,14 @@ from typing import Generic, TypeVar
 from mailbridge.common.consumers import WorkQueue
 from mailbridge.common.events import Message
 from mailbridge.common.streams import stream_for
+from mailbridge.common.tracing import step, traceparent_of
 from nats.aio.msg import Msg
 from nats.errors import ConnectionClosedError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig
 from nats.js.errors import ServiceUnavailableError
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 logger = logging.getLogger(__name__)
@@ -151,7 +155,9 @@ class PullConsumer(Generic[Command]):
             logger.error("%s: a command that does not parse is dropped: %s", self._durable, error)
             await settle(message, Settle.TERM)
             return
-        try:
-            await self._handler(command, message)
-        except Exception:  # settles nothing: JetStream redelivers after the ack wait
-            logger.exception("%s: the handler failed; the command is redelivered later", self._durable)
+        account_id = getattr(command, "account_id", None)
+        with step(self._durable, traceparent_of(message.headers), account_id, SpanKind.CONSUMER):
+            try:
+                await self._handler(command, message)
+            except Exception:  # settles nothing: JetStream redelivers after the ack wait
+                logger.exception("%s: the handler failed; the command is redelivered later", self._durable)

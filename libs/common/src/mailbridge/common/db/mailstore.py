@@ -121,6 +121,8 @@ class OutboxEvent(Base):
     subject: Mapped[str] = mapped_column(String(200))
     payload: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # the W3C trace context of the step that wrote it, published as its header (common.tracing)
+    traceparent: Mapped[str | None] = mapped_column(String(55))
 
 
 class FetchLease(Base):
