@@ -112,3 +112,65 @@ async def test_a_step_log_times_each_step_and_skips_the_rest_after_a_failure() -
     assert (failed.status, failed.code, failed.duration_ms) == (Status.FAILED, Code.TIMEOUT, 2500)
     assert skipped.status is Status.SKIPPED
     assert "connect_incoming" in skipped.message
+
+
+class Said(Exception):
+    """A service's own failure in the shape the reading below knows: `kind` says what it was."""
+
+    def __init__(self, kind: str, words: str = "the server's words") -> None:
+        super().__init__(words)
+        self.kind = kind
+
+
+READING = diagnosis.ErrorReading(
+    setting="the test's TLS setting",
+    said=str,
+    starttls_refused=lambda error: isinstance(error, Said) and error.kind == "no starttls",
+    timed_out=lambda error: isinstance(error, Said) and error.kind == "deadline",
+    broker_refused=lambda error: isinstance(error, Said) and error.kind == "broker",
+    login_refused=lambda error: str(error) if isinstance(error, Said) and error.kind == "refused" else None,
+    no_password=lambda error: isinstance(error, Said) and error.kind == "no password",
+    no_mechanism=lambda error: isinstance(error, Said) and error.kind == "no mechanism",
+)
+NOT_CONNECTED = AccessTokenRefused(account_id=uuid.uuid4(), error=Refusal.NOT_CONNECTED, detail="never")
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "words"),
+    [
+        (
+            diagnosis.Diagnosed(Diagnosis(Code.FOLDER_MISSING, "found before")),
+            Code.FOLDER_MISSING,
+            "found before",
+        ),
+        (wrapped(ConnectionRefusedError(111, "Connection refused")), Code.CONNECTION_REFUSED, WHERE),
+        (Said("no starttls"), Code.STARTTLS_UNAVAILABLE, "the test's TLS setting"),
+        (Said("deadline", "no answer to LOGIN"), Code.TIMEOUT, "no answer to LOGIN"),
+        (Said("anything else"), Code.ERROR, f"{WHERE}: the server's words"),
+    ],
+)
+def test_a_connection_failure_is_read_in_the_shared_order(
+    error: BaseException, code: Code, words: str
+) -> None:
+    found = diagnosis.connection_failure(READING, error, WHERE)
+    assert found.code is code
+    assert words in found.message
+
+
+@pytest.mark.parametrize(
+    ("error", "refused", "code", "words"),
+    [
+        (Said("broker"), NOT_CONNECTED, Code.OAUTH_NOT_CONNECTED, "never"),
+        (Said("broker"), None, Code.ERROR, "the server's words"),  # no refusal remembered
+        (Said("refused", "535 no"), NOT_CONNECTED, Code.AUTH_FAILED, "as someone (535 no)"),
+        (Said("no password"), None, Code.AUTH_FAILED, "no password stored"),
+        (Said("no mechanism"), None, Code.MECHANISM_UNAVAILABLE, "XOAUTH2"),  # an OAuth account
+        (Said("no starttls"), None, Code.STARTTLS_UNAVAILABLE, "STARTTLS"),
+    ],
+)
+def test_a_login_failure_is_read_in_the_shared_order(
+    error: BaseException, refused: AccessTokenRefused | None, code: Code, words: str
+) -> None:
+    found = diagnosis.login_failure(READING, error, WHERE, "someone", True, refused)
+    assert found.code is code
+    assert words in found.message
