@@ -20,6 +20,7 @@ from mailbridge.config_api.fetching import router as fetching_routes
 from mailbridge.config_api.fetching.scheduler import run_scheduler
 from mailbridge.config_api.groups.service import Groups
 from mailbridge.config_api.guard import RequestGuard, endpoints
+from mailbridge.config_api.health import router as health_routes
 from mailbridge.config_api.http_metrics import HttpMetrics
 from mailbridge.config_api.mail_accounts import router as owned_accounts
 from mailbridge.config_api.mail_accounts.service import MailAccounts
@@ -35,6 +36,7 @@ from mailbridge.config_api.out_of_office import router as out_of_office
 from mailbridge.config_api.outbox import intake as outbox_intake
 from mailbridge.config_api.outbox import router as outbox_routes
 from mailbridge.config_api.problems import install_problem_handlers
+from mailbridge.config_api.request_tracing import TraceRequests
 from mailbridge.config_api.router_factory import crud_router
 from mailbridge.config_api.settings import ConfigApiSettings
 from mailbridge.config_api.unexpected import ContainUnexpected
@@ -118,7 +120,10 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
         self_bounded=endpoints(outbox_routes.router, API_PREFIX, ["send_mail"]),
     )
     app.add_middleware(ContainUnexpected)  # outside the guard: its database errors too
-    app.add_middleware(HttpMetrics)  # outermost: every request counted with the status it got
+    app.add_middleware(TraceRequests)  # outermost: the guard's and the last resort's logs too
+    app.add_middleware(
+        HttpMetrics, routes=app.routes
+    )  # outermost: every request counted with the status it got
     include_models(app, outbox_intake.BODY_MODELS)
     app.state.outbox_max_bytes = settings.outbox_max_bytes
     for router in (
@@ -137,6 +142,7 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
         oauth_connect.router,
         out_of_office.router,
         credential_tests.router,
+        health_routes.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(oauth_callback.router)  # the browser's, outside the API and its keys

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from mailbridge.config_api.credential_tests.schemas import ReportOut
 from mailbridge.config_api.fields import AddressText as Address
 from mailbridge.config_api.fields import FolderName, NoControlCharacters, address
+from mailbridge.config_api.health.schemas import AccountHealth
 from mailbridge.config_api.schemas import RequestModel, ResourceOut, patch_of
 from pydantic import BaseModel, Field, StringConstraints
 
@@ -79,6 +80,9 @@ class MailAccountOut(ResourceOut):
     )
     last_test: ReportOut | None = Field(
         default=None, description="the report of the last credentials test (T1, O5); None: never tested"
+    )
+    health: AccountHealth = Field(
+        description="the last fetch and send results and the state they make (ok, failing, needs_reconnect)"
     )
 
 

@@ -16,6 +16,7 @@ from mailbridge.common.endpoints import IncomingProtocol
 from mailbridge.config_api.api_keys import Principal
 from mailbridge.config_api.credential_tests.runs import last_report
 from mailbridge.config_api.errors import FieldProblem
+from mailbridge.config_api.health.assessment import account_health
 from mailbridge.config_api.mail_accounts.schemas import (
     MailAccountIn,
     MailAccountOut,
@@ -103,6 +104,7 @@ class MailAccounts(ResourceService[MailAccount, MailAccountIn, MailAccountOut]):
                 "oauth_status": OAuthStatus(row.oauth_state) if uses_oauth else OAuthStatus.NOT_REQUIRED,
                 "oauth_reason": row.oauth_reason if uses_oauth else None,
                 "last_test": await last_report(ctx.session, row.id),
+                "health": await account_health(ctx.session, row, uses_oauth),
             }
         )
 
