@@ -4,7 +4,6 @@ encrypted; and every way it must refuse: replay, unknown state, expiry, denied c
 mailbox."""
 
 import uuid
-from collections.abc import Awaitable, Callable
 
 from faststream import FastStream
 from mailbridge.common.db.oauth_grants import OAuthFlow, OAuthGrant
@@ -14,7 +13,6 @@ from mailbridge.common.oauth_requests import (
     CONNECT_REQUEST_SUBJECT,
     AccessTokenGranted,
     AccessTokenRefused,
-    CallbackReply,
     ConnectFinished,
     ConnectRefused,
     ConnectRequest,
@@ -26,16 +24,17 @@ from mailbridge.common.oauth_requests import (
 )
 from mailbridge.common.secrets import SecretBox
 from mailbridge.testkit.identity_provider import LocalIdentityProvider
+from mailbridge.testkit.oauth_broker_process import (
+    AddOAuthAccount,
+    Connect,
+    ConnectedAccount,
+    SendCallback,
+    SignIn,
+)
 from mailbridge.testkit.oauth_fixtures import OAuthClient, OAuthUser
 from nats.aio.client import Client
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-# The fixtures' shapes (conftest.py): tests cannot import conftest, so they are spelled here.
-AddOAuthAccount = Callable[[OAuthUser, OAuthClient], Awaitable[uuid.UUID]]
-SignIn = Callable[..., Awaitable[str]]
-SendCallback = Callable[[str], Awaitable[CallbackReply]]
-Connect = Callable[[uuid.UUID, OAuthUser], Awaitable[CallbackReply]]
 
 CODE = "authorization_code"
 
@@ -176,12 +175,10 @@ async def test_a_generic_oidc_provider_connects_through_its_issuer(
 
 
 async def test_an_unreachable_provider_changes_nothing_and_a_valid_token_is_still_answered(
-    broker: FastStream, client: Client, sessions: async_sessionmaker[AsyncSession],
-    add_oauth_account: AddOAuthAccount, connect: Connect, oauth_user: OAuthUser, oauth_client: OAuthClient,
-    short_lived_tokens: None,
+    connected_account: ConnectedAccount, broker: FastStream, client: Client,
+    sessions: async_sessionmaker[AsyncSession], short_lived_tokens: None,
 ) -> None:  # fmt: skip
-    account = await add_oauth_account(oauth_user, oauth_client)
-    assert isinstance(await connect(account, oauth_user), ConnectFinished)
+    account = await connected_account()
     current = await request_access_token(client, account, 30.0)  # due (60 s): refreshed
     assert isinstance(current, AccessTokenGranted)
     [before] = await grant_rows(sessions, account)

@@ -7,7 +7,6 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
@@ -24,7 +23,6 @@ from mailbridge.common.oauth_requests import (
     DEVICE_START_SUBJECT,
     AccessTokenGranted,
     AccessTokenRefused,
-    CallbackReply,
     ConnectFinished,
     DeviceFlowStarted,
     DevicePending,
@@ -41,16 +39,17 @@ from mailbridge.oauth_broker.adapters.sql_grants import SqlGrants
 from mailbridge.oauth_broker.main import create_app
 from mailbridge.oauth_broker.settings import OAuthBrokerSettings
 from mailbridge.testkit.identity_provider import LocalIdentityProvider
+from mailbridge.testkit.oauth_broker_process import (
+    AddOAuthAccount,
+    Connect,
+    ConnectedAccount,
+    SendCallback,
+    SignIn,
+)
 from mailbridge.testkit.oauth_fixtures import OAuthClient, OAuthUser
 from nats.aio.client import Client
 from sqlalchemy import String, Text, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-# The fixtures' shapes (conftest.py): tests cannot import conftest, so they are spelled here.
-AddOAuthAccount = Callable[[OAuthUser, OAuthClient], Awaitable[uuid.UUID]]
-SignIn = Callable[..., Awaitable[str]]
-SendCallback = Callable[[str], Awaitable[CallbackReply]]
-Connect = Callable[[uuid.UUID, OAuthUser], Awaitable[CallbackReply]]
 
 REFRESH = "refresh_token"
 ASK_S = 30.0
@@ -83,12 +82,11 @@ async def published(client: Client, kind: type[Message], account: uuid.UUID) -> 
 
 
 async def test_a_token_close_to_expiry_is_refreshed_and_each_rotation_stored(
-    broker: FastStream, client: Client, sessions: async_sessionmaker[AsyncSession],
-    add_oauth_account: AddOAuthAccount, connect: Connect, oauth_user: OAuthUser, oauth_client: OAuthClient,
+    connected_account: ConnectedAccount, broker: FastStream, client: Client,
+    sessions: async_sessionmaker[AsyncSession], connect: Connect, oauth_user: OAuthUser,
     identity_provider: LocalIdentityProvider, short_lived_tokens: None,
 ) -> None:  # fmt: skip
-    account = await add_oauth_account(oauth_user, oauth_client)
-    assert isinstance(await connect(account, oauth_user), ConnectFinished)
+    account = await connected_account()
     tokens = [(await granted(client, account)).access_token for _ in range(3)]
     # The provider refuses a refresh token once it has been used: three refreshes in a row
     # succeed only if each rotated one was stored.
@@ -107,11 +105,10 @@ async def test_a_token_close_to_expiry_is_refreshed_and_each_rotation_stored(
 
 
 async def test_a_refused_token_is_refreshed_once_for_many_askers(
-    broker: FastStream, client: Client, add_oauth_account: AddOAuthAccount, connect: Connect,
-    oauth_user: OAuthUser, oauth_client: OAuthClient, identity_provider: LocalIdentityProvider,
+    connected_account: ConnectedAccount, broker: FastStream, client: Client, oauth_user: OAuthUser,
+    identity_provider: LocalIdentityProvider,
 ) -> None:  # fmt: skip
-    account = await add_oauth_account(oauth_user, oauth_client)
-    assert isinstance(await connect(account, oauth_user), ConnectFinished)
+    account = await connected_account()
     first = await granted(client, account)
     refused = token_fingerprint(first.access_token)
     replies = await asyncio.gather(*(granted(client, account, rejected=refused) for _ in range(8)))
@@ -121,12 +118,11 @@ async def test_a_refused_token_is_refreshed_once_for_many_askers(
 
 
 async def test_a_revoked_grant_needs_reconnect_and_later_requests_ask_nobody(
-    broker: FastStream, client: Client, sessions: async_sessionmaker[AsyncSession],
-    add_oauth_account: AddOAuthAccount, connect: Connect, oauth_user: OAuthUser, oauth_client: OAuthClient,
+    connected_account: ConnectedAccount, broker: FastStream, client: Client,
+    sessions: async_sessionmaker[AsyncSession], connect: Connect, oauth_user: OAuthUser,
     identity_provider: LocalIdentityProvider, short_lived_tokens: None,
 ) -> None:  # fmt: skip
-    account = await add_oauth_account(oauth_user, oauth_client)
-    assert isinstance(await connect(account, oauth_user), ConnectFinished)
+    account = await connected_account()
     identity_provider.revoke(oauth_user.login)
     reply = await request_access_token(client, account, ASK_S)
     assert isinstance(reply, AccessTokenRefused)
@@ -154,9 +150,9 @@ async def test_a_revoked_grant_needs_reconnect_and_later_requests_ask_nobody(
 
 
 async def test_the_keep_alive_refreshes_an_idle_grant(
-    broker_settings: OAuthBrokerSettings, client: Client, sessions: async_sessionmaker[AsyncSession],
-    box: SecretBox, add_oauth_account: AddOAuthAccount, connect: Connect, oauth_user: OAuthUser,
-    oauth_client: OAuthClient, identity_provider: LocalIdentityProvider,
+    connected_account: ConnectedAccount, broker_settings: OAuthBrokerSettings, client: Client,
+    sessions: async_sessionmaker[AsyncSession], box: SecretBox, oauth_user: OAuthUser,
+    identity_provider: LocalIdentityProvider,
 ) -> None:  # fmt: skip
     eager = broker_settings.model_copy(
         update={"oauth_keep_alive_every_s": 0.05, "oauth_keep_alive_after_s": 3600.0}
@@ -164,8 +160,7 @@ async def test_the_keep_alive_refreshes_an_idle_grant(
     app = create_app(eager)
     await app.start()
     try:
-        account = await add_oauth_account(oauth_user, oauth_client)
-        assert isinstance(await connect(account, oauth_user), ConnectFinished)
+        account = await connected_account()
         async with sessions() as session:
             await session.execute(
                 update(OAuthGrant).where(OAuthGrant.account_id == account).values(refreshed_at=_a_day_ago())

@@ -7,31 +7,16 @@ the token, the broker's refresh meets invalid_grant, and the mail fails at once 
 revocation and still idle in the pool, at most `idle_s`, would carry one more mail.)"""
 
 import asyncio
-import os
-import subprocess
-import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from urllib.parse import parse_qsl, urlsplit
+from collections.abc import AsyncIterator
 
 import nats
 import pytest
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.db.outbox import OutboxMessage
-from mailbridge.common.db.tables import MailAccount, OAuthProvider
-from mailbridge.common.oauth_requests import (
-    CALLBACK_REPLY,
-    CALLBACK_REQUEST_SUBJECT,
-    CONNECT_REPLY,
-    CONNECT_REQUEST_SUBJECT,
-    BrokerTokens,
-    CallbackRequest,
-    ConnectFinished,
-    ConnectRequest,
-    ConnectStarted,
-    ask,
-)
+from mailbridge.common.db.tables import MailAccount
+from mailbridge.common.oauth_requests import BrokerTokens, ConnectFinished
 from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.common.work_queue import Settle
 from mailbridge.sender.adapters.sent_folder import ImapSentFolder
@@ -43,14 +28,18 @@ from mailbridge.sender.model import Verdict
 from mailbridge.sender.send_outbox import SendDeps, SendResult, send_outbox
 from mailbridge.testkit.config_rows import add_account, empty_tables
 from mailbridge.testkit.identity_provider import LocalIdentityProvider
-from mailbridge.testkit.oauth_fixtures import CALLBACK_URL, OAuthClient, OAuthUser
+from mailbridge.testkit.oauth_broker_process import (
+    ASK_TIMEOUT_S,
+    add_local_provider,
+    connect,
+    running_broker,
+)
+from mailbridge.testkit.oauth_fixtures import OAuthClient, OAuthUser
 from mailbridge.testkit.oauth_mail import OAuthMailStack
 from nats.aio.client import Client
-from nats.errors import NoRespondersError
 from sender_testing import delivered
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-ASK_TIMEOUT_S = 30.0
 KEY = generate_key()
 
 
@@ -60,28 +49,21 @@ async def migrated(database_url: str) -> str:
     return database_url
 
 
-@pytest.fixture(scope="session")
-def broker_process(
+@pytest.fixture(scope="module")
+async def broker_process(
     migrated: str,
     nats_url: str,
     identity_provider: LocalIdentityProvider,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[subprocess.Popen[bytes]]:
-    """One broker process for the tests here (it takes seconds to start)."""
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """One broker process for the tests here (it takes seconds to start), stopped at the module's
+    end, so it never answers another module's requests (a token desk's, or those of a broker with
+    another key)."""
     folder = tmp_path_factory.mktemp("broker")
-    env = os.environ | {
-        "MAILBRIDGE_NATS_URL": nats_url, "MAILBRIDGE_DATABASE_URL": migrated, "MAILBRIDGE_SECRET_KEY": KEY,
-        "MAILBRIDGE_VAR_DIR": str(folder), "MAILBRIDGE_EXTRA_CA_FILE": str(identity_provider.ca_file),
-    }  # fmt: skip
-    with (folder / "broker.log").open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "mailbridge.oauth_broker"], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    try:
+    async with running_broker(
+        nats_url=nats_url, database_url=migrated, secret_key=KEY, provider=identity_provider, folder=folder
+    ) as process:
         yield process
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 @pytest.fixture
@@ -94,15 +76,8 @@ async def sessions(migrated: str) -> AsyncIterator[async_sessionmaker[AsyncSessi
 
 
 @pytest.fixture
-async def client(nats_url: str, broker_process: subprocess.Popen[bytes]) -> AsyncIterator[Client]:
+async def client(nats_url: str, broker_process: asyncio.subprocess.Process) -> AsyncIterator[Client]:
     connection = await nats.connect(nats_url)
-    for _ in range(600):
-        assert broker_process.poll() is None, "the broker process ended"
-        try:
-            await connection.request(CONNECT_REQUEST_SUBJECT, b"{}", timeout=5.0)
-            break
-        except NoRespondersError:
-            await asyncio.sleep(0.05)
     yield connection
     await connection.close()
 
@@ -129,27 +104,13 @@ async def connected_account(
 ) -> uuid.UUID:  # fmt: skip
     """An account on a Microsoft 365 provider at the local identity provider, connected as a
     person does it (O4): connect over NATS, sign in in the browser, the callback over NATS."""
-    async with sessions() as session:
-        oauth_provider = OAuthProvider(
-            name=f"m365-{uuid.uuid4().hex}", server_type="microsoft365_email", authority=provider.authority,
-            client_id=oauth_client.client_id,
-            client_secret_encrypted=SecretBox([KEY]).encrypt(oauth_client.client_secret or ""),
-        )  # fmt: skip
-        session.add(oauth_provider)
-        await session.commit()
+    provider_id = await add_local_provider(sessions, provider, oauth_client, SecretBox([KEY]))
     rows = await add_account(
         sessions, smtp_host=f"127.0.0.1:{stack.ports.submission}", login=user.login, address=user.login,
         incoming_protocol="imap", incoming_host=f"127.0.0.1:{stack.ports.imaps}",
-        server={"smtp_auth": True, "smtp_encryption": "auto", "oauth_provider_id": oauth_provider.id},
+        server={"smtp_auth": True, "smtp_encryption": "auto", "oauth_provider_id": provider_id},
     )  # fmt: skip
-    request = ConnectRequest(account_id=rows.account_id, redirect_uri=CALLBACK_URL)
-    started = await ask(client, CONNECT_REQUEST_SUBJECT, request, CONNECT_REPLY, ASK_TIMEOUT_S)
-    assert isinstance(started, ConnectStarted), started
-    redirected = await asyncio.to_thread(
-        provider.browser_sign_in, started.authorization_url, user.login, user.password
-    )
-    callback = CallbackRequest(params=dict(parse_qsl(urlsplit(redirected).query)))
-    finished = await ask(client, CALLBACK_REQUEST_SUBJECT, callback, CALLBACK_REPLY, ASK_TIMEOUT_S)
+    finished = await connect(client, provider, rows.account_id, user)
     assert isinstance(finished, ConnectFinished), finished
     return rows.account_id
 
