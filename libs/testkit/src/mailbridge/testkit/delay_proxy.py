@@ -15,22 +15,23 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 CHUNK = 64 * 1024
 
 
 @dataclass
 class ProxyCounts:
+    """Connections accepted, and the chunks clients sent (each held `delay_s`): about one per IMAP
+    command or TLS handshake flight, so chunks per fetch say how many round trips it waited."""
+
     connections: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def accepted(self) -> None:
-        with self._lock:
-            self.connections += 1
+    chunks: int = 0
 
 
-async def _pipe_delayed(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay_s: float) -> None:
+async def _pipe_delayed(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay_s: float, counts: ProxyCounts
+) -> None:
     """Pass each chunk on `delay_s` after it arrived, in order; EOF after the last one."""
     due: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
 
@@ -48,6 +49,7 @@ async def _pipe_delayed(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
     sender = asyncio.create_task(forward())
     try:
         while chunk := await reader.read(CHUNK):
+            counts.chunks += 1
             await due.put((time.monotonic() + delay_s, chunk))
     finally:
         await due.put((0.0, b""))
@@ -106,7 +108,7 @@ class Proxy:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.counts.accepted()
+        self.counts.connections += 1  # on the proxy's own loop: no lock needed
         try:
             server_reader, server_writer = await asyncio.open_connection(self.target_host, self.target_port)
         except OSError:
@@ -114,7 +116,7 @@ class Proxy:
             return
         try:
             await asyncio.gather(
-                _pipe_delayed(reader, server_writer, self.delay_s),
+                _pipe_delayed(reader, server_writer, self.delay_s, self.counts),
                 _pipe(server_reader, writer),
                 return_exceptions=True,
             )

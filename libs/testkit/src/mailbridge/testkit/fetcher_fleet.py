@@ -10,12 +10,14 @@ the share each replica took is counted. `fetch_queue_durable` declares the fetch
 to the others after that ack wait (120 s by default), its accounts' leases after the lease time.
 """
 
+import asyncio
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -79,15 +81,14 @@ def scale_message(address: str, number: int) -> bytes:
 
 
 def seed_each(
-    stack: MailStack, accounts: Iterable[ImapAccount], count: int, start: int = 0
+    stack: MailStack, users: Iterable[MailUser], count: int, start: int = 0
 ) -> dict[str, list[bytes]]:
-    """Write `count` new messages into each account's INBOX (Maildir files); returns them by address."""
+    """Write `count` new messages into each user's INBOX (Maildir files); returns them by address."""
     seeded = {}
-    for account in accounts:
-        address = account.user.address
-        messages = [scale_message(address, start + number) for number in range(count)]
-        stack.seed(address, messages)
-        seeded[address] = messages
+    for user in users:
+        messages = [scale_message(user.address, start + number) for number in range(count)]
+        stack.seed(user.address, messages)
+        seeded[user.address] = messages
     return seeded
 
 
@@ -98,6 +99,16 @@ async def fetch_queue_durable(js: JetStreamContext, ack_wait_s: float) -> None:
     config.name = config.durable_name = FETCH_QUEUE.durable
     config.filter_subject = FETCH_QUEUE.command.subject
     await js.add_consumer(FETCH_QUEUE.stream.name, config=config)
+
+
+async def wait_for_pullers(js: JetStreamContext, count: int, deadline_s: float = 120.0) -> None:
+    """Until `count` replicas wait on the fetch durable (each keeps a pull request open), so a
+    burst of commands finds all of them."""
+    deadline = time.monotonic() + deadline_s
+    while (await js.consumer_info(FETCH_QUEUE.stream.name, FETCH_QUEUE.durable)).num_waiting < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"fewer than {count} fetchers pulling after {deadline_s} s")
+        await asyncio.sleep(0.1)
 
 
 def fetcher_env(
