@@ -30,7 +30,6 @@ from pathlib import Path
 
 import pytest
 from faststream.nats import NatsBroker
-from mailbridge.common.consumers import FETCH_QUEUE
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.mailstore import FetchLease, StoredMessage
 from mailbridge.common.db.migrate import upgrade_async
@@ -41,7 +40,6 @@ from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.common.streams import ensure_streams
 from mailbridge.config_api.fetching.scheduler import publish_slot
 from mailbridge.testkit.databases import fresh_postgres_database
-from mailbridge.testkit.delay_proxy import delay_proxy
 from mailbridge.testkit.fetcher_fleet import (
     FetcherFleet,
     ImapAccount,
@@ -50,9 +48,9 @@ from mailbridge.testkit.fetcher_fleet import (
     fetch_queue_durable,
     fetcher_env,
     seed_each,
+    wait_for_pullers,
 )
 from mailbridge.testkit.stack import MailStack
-from nats.js import JetStreamContext
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -131,14 +129,6 @@ def _replicas(done: Done) -> Counter[int]:
     return per_replica
 
 
-async def _wait_for_pullers(js: JetStreamContext, count: int) -> None:
-    """Until `count` replicas wait on the fetch durable (each keeps a pull request open)."""
-    deadline = time.monotonic() + 60
-    while (await js.consumer_info(FETCH_QUEUE.stream.name, FETCH_QUEUE.durable)).num_waiting < count:
-        assert time.monotonic() < deadline, "the fetchers did not start pulling within 60 s"
-        await asyncio.sleep(0.1)
-
-
 async def _held_by(sessions: async_sessionmaker[AsyncSession], holder: str) -> set[uuid.UUID]:
     """The accounts whose lease `holder` holds now (its fetches in flight)."""
     async with sessions() as session:
@@ -178,76 +168,75 @@ async def test_three_fetchers_share_the_schedule_and_survive_a_sigkill(
     sessions = create_session_factory(engine)
     broker = create_broker(nats, "scale-test")
     users = add_mail_users(mail_stack, ACCOUNTS)
-    with delay_proxy(mail_stack.ports.imaps, delay_s=0.01) as proxy:
-        try:
-            accounts = await add_imap_accounts(sessions, SecretBox([key]), users, proxy.port)
-            seeded = seed_each(mail_stack, accounts, 3)
-            await broker.connect()
-            js = broker.connection.jetstream()
-            await ensure_streams(js)
-            await fetch_queue_durable(js, ACK_WAIT_S)
-            fleet.env = fetcher_env(postgres_url, nats, key, mail_stack.ca_file, tmp_path, {
-                "MAILBRIDGE_FETCH_LEASE_TTL_S": str(LEASE_TTL_S), "MAILBRIDGE_FETCH_WORKERS": str(WORKERS),
-                # Dovecot's imap service runs at most 100 sessions (default_process_limit)
-                "MAILBRIDGE_IMAP_KEEP_CONNECTIONS": "20", "MAILBRIDGE_DATABASE_POOL_SIZE": "4",
-            })  # fmt: skip
-            fleet.start(FETCHERS)
-            await _wait_for_pullers(js, FETCHERS)
-            started = time.monotonic()
-            for number in (1, 2):
-                before = _done(fleet)
-                slot, new = await _slot(sessions, broker, number)
-                assert new == ACCOUNTS, "one command per receiving account and slot"
-                assert (await _slot(sessions, broker, number))[1] == 0, "a slot published twice adds nothing"
-                wanted = number * ACCOUNTS
-                await _wait_for(f"slot {number} fetched", lambda: fleet.done_count() >= wanted)  # noqa: B023
-                this_slot = _done(fleet) - before
-                assert _accounts(this_slot) == Counter({a.account_id: 1 for a in accounts}), (
-                    "every account exactly once per slot"
-                )
-                assert await _tokens(sessions) == Counter({number: ACCOUNTS}), "each lease taken once a slot"
-                spread = _replicas(this_slot)
-                print(f"slot {number} ({slot:%H:%M}): fetches per replica {sorted(spread.items())}")
-                assert len(spread) == FETCHERS, "every replica took a share"
-                seeded = _merge(seeded, seed_each(mail_stack, accounts, 1 + number, start=10 * number))
-            two_slots_s = time.monotonic() - started
-
-            # Slot 3: one replica is killed with SIGKILL while it holds fetches.
-            victim, holder = 0, fleet.holder(0)
+    try:
+        accounts = await add_imap_accounts(sessions, SecretBox([key]), users, mail_stack.ports.imaps)
+        seeded = seed_each(mail_stack, users, 3)
+        await broker.connect()
+        js = broker.connection.jetstream()
+        await ensure_streams(js)
+        await fetch_queue_durable(js, ACK_WAIT_S)
+        fleet.env = fetcher_env(postgres_url, nats, key, mail_stack.ca_file, tmp_path, {
+            "MAILBRIDGE_FETCH_LEASE_TTL_S": str(LEASE_TTL_S), "MAILBRIDGE_FETCH_WORKERS": str(WORKERS),
+            # Dovecot's imap service runs at most 100 sessions (default_process_limit)
+            "MAILBRIDGE_IMAP_KEEP_CONNECTIONS": "20", "MAILBRIDGE_DATABASE_POOL_SIZE": "4",
+        })  # fmt: skip
+        fleet.start(FETCHERS)
+        await wait_for_pullers(js, FETCHERS, 60)
+        started = time.monotonic()
+        for number in (1, 2):
             before = _done(fleet)
-            await _slot(sessions, broker, 3)
-            await _wait_for(
-                "the victim finished some fetches of slot 3",
-                lambda: _replicas(_done(fleet) - before)[victim] >= 10,
-            )
-            fleet.kill(victim)
-            killed_at = time.monotonic()
-            held = await _held_by(sessions, holder)
-            at_kill = _done(fleet) - before
-            assert sum(at_kill.values()) < ACCOUNTS, "killed in the middle of the slot"
-            assert held, "the victim held fetches when it was killed"
-            by_victim = {account for (index, account) in at_kill if index == victim}
-
-            def taken_over() -> bool:
-                return held <= {account for (index, account) in _done(fleet) - before if index != victim}
-
-            await _wait_for("the survivors took the victim's accounts", taken_over, 2 * ACK_WAIT_S + 20)
-            takeover_s = time.monotonic() - killed_at
-            await _wait_for("slot 3 fetched", lambda: len(_accounts(_done(fleet) - before)) >= ACCOUNTS)
+            slot, new = await _slot(sessions, broker, number)
+            assert new == ACCOUNTS, "one command per receiving account and slot"
+            assert (await _slot(sessions, broker, number))[1] == 0, "a slot published twice adds nothing"
+            wanted = number * ACCOUNTS
+            await _wait_for(f"slot {number} fetched", lambda: fleet.done_count() >= wanted)  # noqa: B023
             this_slot = _done(fleet) - before
-            per_account = _accounts(this_slot)
-            twice = {account for account, count in per_account.items() if count > 1}
-            assert set(per_account.values()) <= {1, 2}
-            assert twice <= by_victim, "only a fetch the victim finished and had not acked comes again"
-            assert len(twice) <= WORKERS
-            print(
-                f"two slots of {ACCOUNTS} accounts in {two_slots_s:.1f} s; slot 3: {len(held)} fetches in "
-                f"the victim's hands at the SIGKILL, all taken over by the others {takeover_s:.1f} s after it "
-                f"(lease {LEASE_TTL_S:.0f} s, ack wait {ACK_WAIT_S:.0f} s); fetches per replica "
-                f"{sorted(_replicas(this_slot).items())}; fetched again after the kill (finished, not acked): "
-                f"{len(twice)}; connections through the proxy: {proxy.counts.connections}"
+            assert _accounts(this_slot) == Counter({a.account_id: 1 for a in accounts}), (
+                "every account exactly once per slot"
             )
-            await _assert_store_equals(sessions, accounts, seeded)
-        finally:
-            await broker.stop()
-            await engine.dispose()
+            assert await _tokens(sessions) == Counter({number: ACCOUNTS}), "each lease taken once a slot"
+            spread = _replicas(this_slot)
+            print(f"slot {number} ({slot:%H:%M}): fetches per replica {sorted(spread.items())}")
+            assert len(spread) == FETCHERS, "every replica took a share"
+            seeded = _merge(seeded, seed_each(mail_stack, users, 1 + number, start=10 * number))
+        two_slots_s = time.monotonic() - started
+
+        # Slot 3: one replica is killed with SIGKILL while it holds fetches.
+        victim, holder = 0, fleet.holder(0)
+        before = _done(fleet)
+        await _slot(sessions, broker, 3)
+        await _wait_for(
+            "the victim finished some fetches of slot 3",
+            lambda: _replicas(_done(fleet) - before)[victim] >= 10,
+        )
+        fleet.kill(victim)
+        killed_at = time.monotonic()
+        held = await _held_by(sessions, holder)
+        at_kill = _done(fleet) - before
+        assert sum(at_kill.values()) < ACCOUNTS, "killed in the middle of the slot"
+        assert held, "the victim held fetches when it was killed"
+        by_victim = {account for (index, account) in at_kill if index == victim}
+
+        def taken_over() -> bool:
+            return held <= {account for (index, account) in _done(fleet) - before if index != victim}
+
+        await _wait_for("the survivors took the victim's accounts", taken_over, 2 * ACK_WAIT_S + 20)
+        takeover_s = time.monotonic() - killed_at
+        await _wait_for("slot 3 fetched", lambda: len(_accounts(_done(fleet) - before)) >= ACCOUNTS)
+        this_slot = _done(fleet) - before
+        per_account = _accounts(this_slot)
+        twice = {account for account, count in per_account.items() if count > 1}
+        assert set(per_account.values()) <= {1, 2}
+        assert twice <= by_victim, "only a fetch the victim finished and had not acked comes again"
+        assert len(twice) <= WORKERS
+        print(
+            f"two slots of {ACCOUNTS} accounts in {two_slots_s:.1f} s; slot 3: {len(held)} fetches in "
+            f"the victim's hands at the SIGKILL, all taken over by the others {takeover_s:.1f} s after it "
+            f"(lease {LEASE_TTL_S:.0f} s, ack wait {ACK_WAIT_S:.0f} s); fetches per replica "
+            f"{sorted(_replicas(this_slot).items())}; fetched again after the kill (finished, not acked): "
+            f"{len(twice)}"
+        )
+        await _assert_store_equals(sessions, accounts, seeded)
+    finally:
+        await broker.stop()
+        await engine.dispose()
