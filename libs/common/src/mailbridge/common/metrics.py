@@ -24,12 +24,13 @@ FETCH_DURATION = Histogram(
     ["outcome"], buckets=FETCH_BUCKETS,
 )  # fmt: skip
 MESSAGES_STORED = Counter("mailbridge_messages_stored", "Messages fetched and stored (new on the server)")
-SENDS = Counter("mailbridge_sends", "Sends of an outbox mail by outcome: sent, failed, retry", ["outcome"])
+SENDS = Counter(
+    "mailbridge_sends", "Sends of an outbox mail by outcome: sent, failed, retry, nothing_to_do", ["outcome"]
+)
 SEND_DURATION = Histogram(
     "mailbridge_send_duration_seconds", "How long one send took, by outcome", ["outcome"],
     buckets=SEND_BUCKETS,
 )  # fmt: skip
-SEND_BYTES = Counter("mailbridge_sent_bytes", "Bytes of the mails sent (their stored size)")
 CONSUMER_PENDING = Gauge(
     "mailbridge_consumer_pending_messages",
     "Commands waiting for a durable consumer this service takes from (its lag), sampled on scrape",

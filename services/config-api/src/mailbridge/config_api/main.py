@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Response
+from fastapi.routing import APIRoute
 from mailbridge.common import outbox_relay
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.messaging import connect, create_broker
@@ -21,7 +22,7 @@ from mailbridge.config_api.fetching.scheduler import run_scheduler
 from mailbridge.config_api.groups.service import Groups
 from mailbridge.config_api.guard import RequestGuard, endpoints
 from mailbridge.config_api.health import router as health_routes
-from mailbridge.config_api.http_metrics import HttpMetrics
+from mailbridge.config_api.http_metrics import HttpMetrics, RouteTemplates
 from mailbridge.config_api.mail_accounts import router as owned_accounts
 from mailbridge.config_api.mail_accounts.service import MailAccounts
 from mailbridge.config_api.mail_servers.service import MailServers
@@ -121,9 +122,8 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
     )
     app.add_middleware(ContainUnexpected)  # outside the guard: its database errors too
     app.add_middleware(TraceRequests)  # outermost: the guard's and the last resort's logs too
-    app.add_middleware(
-        HttpMetrics, routes=app.routes
-    )  # outermost: every request counted with the status it got
+    templates = RouteTemplates()  # filled below, as the routers are included
+    app.add_middleware(HttpMetrics, templates=templates)  # outermost: every request counted with its status
     include_models(app, outbox_intake.BODY_MODELS)
     app.state.outbox_max_bytes = settings.outbox_max_bytes
     for router in (
@@ -145,7 +145,9 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
         health_routes.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
+        templates.add(API_PREFIX, router.routes)
     app.include_router(oauth_callback.router)  # the browser's, outside the API and its keys
+    templates.add("", oauth_callback.router.routes)
 
     @app.get("/healthz", tags=["health"], responses={503: {"model": Health}})
     async def healthz(response: Response) -> Health:
@@ -173,4 +175,5 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
         answer = await ops.answer("GET", "/metrics")
         return Response(answer.body, answer.status, media_type=answer.content_type)
 
+    templates.add("", [route for route in app.router.routes if isinstance(route, APIRoute)])
     return app

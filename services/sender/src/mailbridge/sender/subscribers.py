@@ -41,8 +41,16 @@ def consumer(
 SEND_LABELS = {Verdict.DONE: "sent", Verdict.RETRY: "retry", Verdict.GIVE_UP: "failed"}
 
 
+def send_label(result: SendResult) -> str:
+    """The outcome label of mailbridge_sends_total: sent, retry, failed; or nothing_to_do for a
+    command whose row was already finished (a redelivery: no attempt of its own, attempt 0)."""
+    if result.verdict is Verdict.DONE and result.attempt == 0:
+        return "nothing_to_do"
+    return SEND_LABELS[result.verdict]
+
+
 def count_send(result: SendResult, seconds: float) -> None:
-    """One send's metrics: mailbridge_sends_total and its duration by outcome (sent, retry, failed)."""
-    label = SEND_LABELS[result.verdict]
+    """One send's metrics: mailbridge_sends_total and its duration by outcome."""
+    label = send_label(result)
     SENDS.labels(label).inc()
     SEND_DURATION.labels(label).observe(seconds)
