@@ -49,26 +49,36 @@ FROM runtime AS config-api
 COPY --from=build-config-api /app/.venv /app/.venv
 ENV MAILBRIDGE_API_HOST=0.0.0.0 MAILBRIDGE_API_PORT=8080
 EXPOSE 8080
+# /readyz: the database and NATS reachable (a 503 names which is not); /metrics beside it.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "/app/healthcheck.py", "http", "http://127.0.0.1:8080/healthz"]
+    CMD ["python", "/app/healthcheck.py", "http", "http://127.0.0.1:8080/readyz"]
 CMD ["python", "-m", "mailbridge.config_api"]
 
 FROM runtime AS fetcher
 COPY --from=build-fetcher /app/.venv /app/.venv
+# The operations port: /healthz, /readyz (the database and NATS reachable), /metrics.
+ENV MAILBRIDGE_OPS_HOST=0.0.0.0 MAILBRIDGE_OPS_PORT=9090
+EXPOSE 9090
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "/app/healthcheck.py", "ready"]
+    CMD ["python", "/app/healthcheck.py", "http", "http://127.0.0.1:9090/readyz"]
 CMD ["python", "-m", "mailbridge.fetcher"]
 
 FROM runtime AS sender
 COPY --from=build-sender /app/.venv /app/.venv
+# The operations port: /healthz, /readyz (the database and NATS reachable), /metrics.
+ENV MAILBRIDGE_OPS_HOST=0.0.0.0 MAILBRIDGE_OPS_PORT=9090
+EXPOSE 9090
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "/app/healthcheck.py", "ready"]
+    CMD ["python", "/app/healthcheck.py", "http", "http://127.0.0.1:9090/readyz"]
 CMD ["python", "-m", "mailbridge.sender"]
 
 FROM runtime AS oauth-broker
 COPY --from=build-oauth-broker /app/.venv /app/.venv
+# The operations port: /healthz, /readyz (the database and NATS reachable), /metrics.
+ENV MAILBRIDGE_OPS_HOST=0.0.0.0 MAILBRIDGE_OPS_PORT=9090
+EXPOSE 9090
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "/app/healthcheck.py", "ready"]
+    CMD ["python", "/app/healthcheck.py", "http", "http://127.0.0.1:9090/readyz"]
 CMD ["python", "-m", "mailbridge.oauth_broker"]
 
 # Last, so a plain `docker build .` gives the `mailbridge` command.

@@ -59,7 +59,7 @@ def test_every_target_installs_its_member_from_the_lock_without_development_tool
     assert "ghcr.io/astral-sh/uv" not in runtime
     for target in ("config-api", "fetcher", "sender", "oauth-broker"):
         assert "HEALTHCHECK " in found[target]
-    assert '"/app/healthcheck.py", "http", "http://127.0.0.1:8080/healthz"' in found["config-api"]
+    assert '"/app/healthcheck.py", "http", "http://127.0.0.1:8080/readyz"' in found["config-api"]
 
 
 def hadolint(dockerfile: Path) -> subprocess.CompletedProcess[str]:

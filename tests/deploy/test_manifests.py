@@ -115,7 +115,7 @@ def test_config_api_listens_behind_a_service_and_scales_on_cpu(overlay: tuple[st
     (service,) = by_kind(manifests, "Service").values()  # the only one that listens
     assert service["metadata"]["name"] == "config-api"
     api = pod_spec(by_kind(manifests, "Deployment")["config-api"])["containers"][0]
-    assert api["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert service["spec"]["ports"][0]["targetPort"] == api["ports"][0]["name"]
     (hpa,) = by_kind(manifests, "HorizontalPodAutoscaler").values()
     assert hpa["spec"]["scaleTargetRef"] == {
