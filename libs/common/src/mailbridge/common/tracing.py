@@ -70,12 +70,11 @@ def step(
             )
         )
     token = otel_context.attach(trace.set_span_in_context(span, parent))
-    account_token = _ACCOUNT.set(account_id) if account_id is not None else None
+    account_token = _ACCOUNT.set(account_id)  # always: `bind_account` inside ends with the step
     try:
         yield
     finally:
-        if account_token is not None:
-            _ACCOUNT.reset(account_token)
+        _ACCOUNT.reset(account_token)
         otel_context.detach(token)
         span.end()
 
@@ -107,6 +106,12 @@ def current_trace_id() -> str | None:
 def trace_id_of(traceparent: str) -> str:
     """The trace id part of a `traceparent` value."""
     return traceparent.split("-")[1]
+
+
+def bind_account(account_id: uuid.UUID) -> None:
+    """Name the account of the running step once the work learns it (a SendRequested names
+    only its outbox row): the step's later log lines carry it. Ends with the step."""
+    _ACCOUNT.set(account_id)
 
 
 def current_account_id() -> uuid.UUID | None:
