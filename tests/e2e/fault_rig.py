@@ -4,6 +4,7 @@ back on the same port with the same data, and find and kill the runner's service
 
 The runner's supervisor restarts a killed service (launcher/supervisor.py); nothing here starts a
 service, so a service that does not come back, or does not reconnect, shows as a failure.
+`children` and `delivered_message_ids` serve the runner's and the sender crash tests too.
 """
 
 import hashlib

@@ -15,6 +15,7 @@ import httpx
 import nats
 import pytest
 from e2e_system import RunningSystem, start_make_run
+from fault_rig import children as _children
 from mailbridge.common.oauth_requests import (
     TOKEN_REPLY,
     TOKEN_REQUEST_SUBJECT,
@@ -58,22 +59,6 @@ def test_the_data_folder_is_private(system: RunningSystem) -> None:
     assert any(path.is_file() for path in inside), "the JetStream store has files"
     for path in [var_dir / "jetstream", *inside]:
         assert _mode(path) == (0o700 if path.is_dir() else 0o600), path
-
-
-def _children(parent: int, module: str) -> list[int]:
-    """Processes started by `parent` running `python -m module`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            command = (entry / "cmdline").read_bytes().split(b"\0")
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid == parent and module.encode() in command:
-            found.append(int(entry.name))
-    return found
 
 
 def _wait_for_new_child(system: RunningSystem, module: str, old: int, within_s: float) -> int:

@@ -9,9 +9,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
+from fault_rig import delivered_message_ids as _delivered_ids
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.db.outbox import OutboxMessage
@@ -26,18 +26,6 @@ from mailbridge.testkit.users import MailUser
 from sqlalchemy import func, select
 
 MAILS = 500
-
-
-def _delivered_ids(user: MailUser) -> Counter[str]:
-    found: Counter[str] = Counter()
-    for sub in ("new", "cur"):
-        folder = user.maildir / sub
-        for path in folder.glob("*") if folder.exists() else []:
-            for line in path.read_bytes().split(b"\n"):
-                if line.lower().startswith(b"message-id:"):
-                    found[line.split(b":", 1)[1].strip().decode()] += 1
-                    break
-    return found
 
 
 def _start(count: int, env: dict[str, str], log_dir: Path) -> list[subprocess.Popen[bytes]]:
