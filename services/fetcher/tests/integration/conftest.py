@@ -15,6 +15,7 @@ from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.fetcher.adapters.store import MailStore
 from mailbridge.fetcher.sync import Limits
 from mailbridge.testkit.config_rows import empty_tables
+from mailbridge.testkit.credential_fixtures import faults, silent  # noqa: F401 - fixtures (T1)
 from mailbridge.testkit.hostile import HostileServer
 from mailbridge.testkit.oauth_mail_fixtures import oauth_mail_stack, oauth_mail_user  # noqa: F401 - fixtures (S2)
 from mailbridge.testkit.stack import MailStack

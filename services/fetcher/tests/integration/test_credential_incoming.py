@@ -4,8 +4,6 @@ certificate, scripted IMAP servers; and the receive, which deletes the test mess
 nothing."""
 
 import uuid
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 
 import nats
 import pytest
@@ -27,23 +25,20 @@ from mailbridge.common.credential_checks import (
 )
 from mailbridge.common.db.mailstore import FetchLease
 from mailbridge.common.db.tables import MailAccount, MailServer
-from mailbridge.common.oauth_requests import AccessTokenGranted, AccessTokenRefused, Refusal, TokenReply
+from mailbridge.common.oauth_requests import Refusal
 from mailbridge.fetcher.adapters.credential_incoming import IncomingChecks, sent_folders
 from mailbridge.fetcher.credential_requests import credential_requests
 from mailbridge.fetcher.ports import TokenSource
+from mailbridge.testkit.config_rows import make_oauth
+from mailbridge.testkit.credential_fixtures import BROKER_REFUSALS, CERTIFICATE_FAULTS
 from mailbridge.testkit.credential_reports import by_step, failed_at
 from mailbridge.testkit.credential_servers import imap_offering
-from mailbridge.testkit.hostile import Conversation, HostileServer
+from mailbridge.testkit.hostile import HostileServer
 from mailbridge.testkit.ports import free_port
-from mailbridge.testkit.tls_faults import TlsFaults, ensure_tls_faults
-from oauth_testing import make_oauth
+from mailbridge.testkit.tls_faults import TlsFaults
+from mailbridge.testkit.token_desk import FixedTokens
 
 TIMEOUT_S = 1.0
-
-
-@pytest.fixture(scope="session")
-def faults() -> TlsFaults:
-    return ensure_tls_faults()
 
 
 def checks(
@@ -82,16 +77,6 @@ async def point(
         for name, value in more.items():
             setattr(server, name, value)
         await session.commit()
-
-
-async def hang(conversation: Conversation) -> None:
-    await conversation.hang()
-
-
-@pytest.fixture
-def silent() -> Iterator[HostileServer]:
-    with HostileServer(hang) as server:
-        yield server
 
 
 async def test_a_good_imap_account_passes_every_incoming_step(world: FetchWorld) -> None:
@@ -163,14 +148,7 @@ async def test_plain_pop3_on_the_pop3s_port_is_plain_on_tls_port(world: FetchWor
     failed_at(await incoming(world, account), Step.LOGIN_INCOMING, Code.PLAIN_ON_TLS_PORT)
 
 
-@pytest.mark.parametrize(
-    ("fault", "code"),
-    [
-        ("expired", Code.CERTIFICATE_EXPIRED),
-        ("other_host", Code.HOSTNAME_MISMATCH),
-        ("untrusted", Code.CERTIFICATE_UNTRUSTED),
-    ],
-)
+@pytest.mark.parametrize(("fault", "code"), CERTIFICATE_FAULTS)
 async def test_a_bad_certificate_is_diagnosed_by_its_fault(
     world: FetchWorld, faults: TlsFaults, fault: str, code: Code
 ) -> None:
@@ -199,23 +177,17 @@ async def test_an_oauth_account_on_a_server_without_xoauth2_is_mechanism_unavail
     """Dovecot of the harness offers PLAIN and LOGIN only; the token is never sent."""
     account = await world.account(world.stack.add_user())
     await make_oauth(world.sessions, account)
-    reply = await incoming(world, account, tokens=Tokens(None))
+    reply = await incoming(world, account, tokens=FixedTokens(None))
     failed_at(reply.steps, Step.LOGIN_INCOMING, Code.MECHANISM_UNAVAILABLE)
 
 
-@pytest.mark.parametrize(
-    ("refusal", "code"),
-    [
-        (Refusal.NOT_CONNECTED, Code.OAUTH_NOT_CONNECTED),
-        (Refusal.NEEDS_RECONNECT, Code.OAUTH_NEEDS_RECONNECT),
-    ],
-)
+@pytest.mark.parametrize(("refusal", "code"), BROKER_REFUSALS)
 async def test_the_brokers_refusal_is_oauth_not_connected_or_needs_reconnect(
     world: FetchWorld, refusal: Refusal, code: Code
 ) -> None:
     account = await world.account(world.stack.add_user())
     await make_oauth(world.sessions, account, state="disconnected")
-    reply = await incoming(world, account, tokens=Tokens(refusal))
+    reply = await incoming(world, account, tokens=FixedTokens(refusal))
     failed_at(reply.steps, Step.LOGIN_INCOMING, code)
     assert "connect" in by_step(reply.steps)[Step.LOGIN_INCOMING].message
 
@@ -286,19 +258,6 @@ async def test_a_message_that_never_comes_is_not_received(world: FetchWorld) -> 
 async def test_an_unknown_account_is_refused(world: FetchWorld) -> None:
     reply = await checks(world).check(IncomingCheckRequest(account_id=uuid.uuid4(), test_id=uuid.uuid4()))
     assert not isinstance(reply, CheckReply)
-
-
-class Tokens:
-    """A broker double without NATS: refuses with `refusal`, or grants a token when None."""
-
-    def __init__(self, refusal: Refusal | None) -> None:
-        self._refusal = refusal
-
-    async def access_token(self, account_id: uuid.UUID, rejected: str | None = None) -> TokenReply:
-        if self._refusal is None:
-            expires = datetime.now(UTC) + timedelta(hours=1)
-            return AccessTokenGranted(account_id=account_id, access_token="a-token", expires_at=expires)
-        return AccessTokenRefused(account_id=account_id, error=self._refusal, detail="as the test says")
 
 
 def message_with_token(to: str, test_id: uuid.UUID) -> bytes:

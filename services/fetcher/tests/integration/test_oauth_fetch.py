@@ -1,5 +1,5 @@
 """IMAP and POP3 fetches with XOAUTH2 against Dovecot checking the identity provider's tokens
-(S2, O4), with a token source on the real NATS wire (`oauth_testing.TokenDesk`): the seeded mail
+(S2, O4), with a token source on the real NATS wire (`testkit.token_desk.TokenDesk`): the seeded mail
 is stored; a token the server refuses (expired, forged) is asked for again once, with its
 fingerprint, and the fresh one logs in; refused twice is a clear failure, not a loop; a broker
 that says the account needs reconnecting ends the fetch at once, recorded, without a retry."""
@@ -26,12 +26,12 @@ from mailbridge.fetcher.adapters.store import MailStore
 from mailbridge.fetcher.changes import apply_change
 from mailbridge.fetcher.fetch_account import Outcome, fetch_account
 from mailbridge.fetcher.sync import Limits
-from mailbridge.testkit.config_rows import empty_tables
+from mailbridge.testkit.config_rows import empty_tables, make_oauth
 from mailbridge.testkit.identity_provider import LocalIdentityProvider
 from mailbridge.testkit.oauth_mail import OAuthMailStack
 from mailbridge.testkit.oauth_mail_config import IMAP_SCOPE, POP_SCOPE
+from mailbridge.testkit.token_desk import TokenDesk, granted, refused
 from mailbridge.testkit.users import MailUser
-from oauth_testing import TokenDesk, granted, make_oauth, refused
 
 SCOPES = {"imap": IMAP_SCOPE, "pop3": POP_SCOPE}
 

@@ -5,9 +5,8 @@ account's own inbox, is marked automatic and leaves no outbox row and no Sent co
 
 import email
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import nats
@@ -27,37 +26,25 @@ from mailbridge.common.credential_checks import (
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.db.outbox import OutboxMessage
-from mailbridge.common.db.tables import MailAccount, MailServer, OAuthProvider
-from mailbridge.common.oauth_requests import AccessTokenGranted, AccessTokenRefused, Refusal, TokenReply
+from mailbridge.common.oauth_requests import Refusal
 from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.sender.adapters.credential_outgoing import OutgoingChecks
 from mailbridge.sender.credential_requests import credential_requests
-from mailbridge.testkit.config_rows import add_account, empty_tables
+from mailbridge.testkit.config_rows import add_account, empty_tables, make_oauth
+from mailbridge.testkit.credential_fixtures import BROKER_REFUSALS, CERTIFICATE_FAULTS
 from mailbridge.testkit.credential_reports import by_step, failed_at
-from mailbridge.testkit.hostile import Conversation, HostileServer
+from mailbridge.testkit.hostile import HostileServer
 from mailbridge.testkit.hostile_smtp import smtp
 from mailbridge.testkit.ports import free_port
 from mailbridge.testkit.stack import MailStack
-from mailbridge.testkit.tls_faults import TlsFaults, ensure_tls_faults
+from mailbridge.testkit.tls_faults import TlsFaults
+from mailbridge.testkit.token_desk import FixedTokens
 from mailbridge.testkit.users import MailUser
 from sender_testing import FaultySmtpServer, delivered
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 TIMEOUT_S = 1.0
-
-
-class Tokens:
-    """A broker double without NATS: refuses with `refusal`, or grants a token when None."""
-
-    def __init__(self, refusal: Refusal | None = None) -> None:
-        self._refusal = refusal
-
-    async def access_token(self, account_id: uuid.UUID, rejected: str | None = None) -> TokenReply:
-        if self._refusal is None:
-            expires = datetime.now(UTC) + timedelta(hours=1)
-            return AccessTokenGranted(account_id=account_id, access_token="a-token", expires_at=expires)
-        return AccessTokenRefused(account_id=account_id, error=self._refusal, detail="as the test says")
 
 
 @dataclass
@@ -75,13 +62,13 @@ class World:
         )  # fmt: skip
         return rows.account_id
 
-    def checks(self, faults: TlsFaults | None = None, tokens: Tokens | None = None) -> OutgoingChecks:
+    def checks(self, faults: TlsFaults | None = None, tokens: FixedTokens | None = None) -> OutgoingChecks:
         tls = self.stack.client_context() if faults is None else faults.client_context(self.stack.ca_file)
         return OutgoingChecks(
-            self.sessions, self.secrets, tokens or Tokens(Refusal.UNAVAILABLE), tls, TIMEOUT_S
+            self.sessions, self.secrets, tokens or FixedTokens(Refusal.UNAVAILABLE), tls, TIMEOUT_S
         )
 
-    async def check(self, account: uuid.UUID, faults: TlsFaults | None = None, tokens: Tokens | None = None,
+    async def check(self, account: uuid.UUID, faults: TlsFaults | None = None, tokens: FixedTokens | None = None,
                     test_id: uuid.UUID | None = None) -> CheckReply:  # fmt: skip
         request = OutgoingCheckRequest(account_id=account, test_id=test_id or uuid.uuid4())
         reply = await self.checks(faults, tokens).check(request)
@@ -100,23 +87,8 @@ async def world(database_url: str, mail_stack: MailStack) -> AsyncIterator[World
     await engine.dispose()
 
 
-@pytest.fixture(scope="session")
-def faults() -> TlsFaults:
-    return ensure_tls_faults()
-
-
 def at(world: World, port_name: str) -> str:
     return f"127.0.0.1:{getattr(world.stack.ports, port_name)}"
-
-
-async def hang(conversation: Conversation) -> None:
-    await conversation.hang()
-
-
-@pytest.fixture
-def silent() -> Iterator[HostileServer]:
-    with HostileServer(hang) as server:
-        yield server
 
 
 async def test_submission_with_starttls_sends_the_marked_test_message_to_the_own_inbox(world: World) -> None:
@@ -183,14 +155,7 @@ async def test_starttls_on_the_smtps_port_is_plain_on_tls_port(world: World) -> 
     failed_at(await world.check(account), Step.TLS_OUTGOING, Code.PLAIN_ON_TLS_PORT)
 
 
-@pytest.mark.parametrize(
-    ("fault", "code"),
-    [
-        ("expired", Code.CERTIFICATE_EXPIRED),
-        ("other_host", Code.HOSTNAME_MISMATCH),
-        ("untrusted", Code.CERTIFICATE_UNTRUSTED),
-    ],
-)
+@pytest.mark.parametrize(("fault", "code"), CERTIFICATE_FAULTS)
 async def test_a_bad_certificate_is_diagnosed_by_its_fault(
     world: World, faults: TlsFaults, fault: str, code: Code
 ) -> None:
@@ -220,40 +185,21 @@ async def test_a_refused_recipient_is_send_rejected(world: World) -> None:
         assert "550" in by_step(reply.steps)[Step.SEND].message
 
 
-async def make_oauth(world: World, account: uuid.UUID) -> None:
-    async with world.sessions() as session:
-        row = await session.get(MailAccount, account)
-        assert row is not None
-        server = await session.get(MailServer, row.server_id)
-        assert server is not None
-        provider = OAuthProvider(
-            name=f"m365-{uuid.uuid4().hex}", server_type="microsoft365_email", use_default_settings=True
-        )
-        session.add(provider)
-        await session.flush()
-        server.oauth_provider_id, row.password_encrypted = provider.id, None
-        await session.commit()
-
-
-@pytest.mark.parametrize(
-    ("refusal", "code"),
-    [
-        (Refusal.NOT_CONNECTED, Code.OAUTH_NOT_CONNECTED),
-        (Refusal.NEEDS_RECONNECT, Code.OAUTH_NEEDS_RECONNECT),
-    ],
-)
+@pytest.mark.parametrize(("refusal", "code"), BROKER_REFUSALS)
 async def test_the_brokers_refusal_is_oauth_not_connected_or_needs_reconnect(
     world: World, refusal: Refusal, code: Code
 ) -> None:
     account = await world.account(world.stack.add_user(), at(world, "submission"), "auto")
-    await make_oauth(world, account)
-    failed_at(await world.check(account, tokens=Tokens(refusal)), Step.LOGIN_OUTGOING, code)
+    await make_oauth(world.sessions, account)
+    failed_at(await world.check(account, tokens=FixedTokens(refusal)), Step.LOGIN_OUTGOING, code)
 
 
 async def test_an_oauth_account_on_postfix_without_xoauth2_is_mechanism_unavailable(world: World) -> None:
     account = await world.account(world.stack.add_user(), at(world, "submission"), "auto")
-    await make_oauth(world, account)
-    failed_at(await world.check(account, tokens=Tokens()), Step.LOGIN_OUTGOING, Code.MECHANISM_UNAVAILABLE)
+    await make_oauth(world.sessions, account)
+    failed_at(
+        await world.check(account, tokens=FixedTokens()), Step.LOGIN_OUTGOING, Code.MECHANISM_UNAVAILABLE
+    )
 
 
 async def test_the_outgoing_check_is_answered_over_nats(world: World, nats_url: str) -> None:

@@ -1,5 +1,5 @@
 """Sending with XOAUTH2 through Postfix submission checking the local identity provider's tokens
-(S2, O4), tokens handed out over the real NATS wire (`oauth_testing.TokenDesk`): the mail is
+(S2, O4), tokens handed out over the real NATS wire (`testkit.token_desk.TokenDesk`): the mail is
 delivered; a token the server refuses is asked for again once and the fresh one sends; a broker
 that says the account needs reconnecting fails the mail at once with the reason, acked, with one
 token request and no retry."""
@@ -32,8 +32,8 @@ from mailbridge.testkit.config_rows import add_account, empty_tables
 from mailbridge.testkit.identity_provider import LocalIdentityProvider
 from mailbridge.testkit.oauth_mail import OAuthMailStack
 from mailbridge.testkit.oauth_mail_config import IMAP_SCOPE, SMTP_SCOPE
+from mailbridge.testkit.token_desk import TokenDesk, granted, refused
 from mailbridge.testkit.users import MailUser
-from oauth_testing import TokenDesk, granted, refused
 from sender_testing import delivered
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker

@@ -1,12 +1,13 @@
 """Rows written straight to the database, for tests and benchmarks that start below the HTTP
-API: one owner, one mail server and one account on it; and a way to empty every table."""
+API: one owner, one mail server and one account on it; such an account turned into an OAuth one;
+and a way to empty every table."""
 
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from mailbridge.common.db.schema import metadata
-from mailbridge.common.db.tables import MailAccount, MailServer, User
+from mailbridge.common.db.tables import MailAccount, MailServer, OAuthProvider, User
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -53,6 +54,27 @@ async def add_account(
         session.add(account_row)
         await session.commit()
         return AccountRows(account_row.id, server_row.id, owner.id)
+
+
+async def make_oauth(
+    sessions: async_sessionmaker[AsyncSession], account_id: uuid.UUID, state: str = "connected"
+) -> None:
+    """Turn an account written with a password into one on a server with an OAuth provider (S2):
+    no password (A3), `state` as the broker would have recorded it (O4)."""
+    async with sessions() as session:
+        account = await session.get(MailAccount, account_id)
+        assert account is not None
+        server = await session.get(MailServer, account.server_id)
+        assert server is not None
+        provider = OAuthProvider(
+            name=f"m365-{uuid.uuid4().hex}", server_type="microsoft365_email", use_default_settings=True
+        )
+        session.add(provider)
+        await session.flush()
+        server.oauth_provider_id = provider.id
+        account.password_encrypted = None
+        account.oauth_state = state
+        await session.commit()
 
 
 async def empty_tables(sessions: async_sessionmaker[AsyncSession]) -> None:
