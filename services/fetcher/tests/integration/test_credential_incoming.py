@@ -5,7 +5,6 @@ nothing."""
 
 import uuid
 
-import nats
 import pytest
 from fetcher_testing import FetchWorld, on_server
 from hostile_accounts import hostile_account
@@ -30,7 +29,7 @@ from mailbridge.fetcher.adapters.credential_incoming import IncomingChecks, sent
 from mailbridge.fetcher.credential_requests import credential_requests
 from mailbridge.fetcher.ports import TokenSource
 from mailbridge.testkit.config_rows import make_oauth
-from mailbridge.testkit.credential_fixtures import BROKER_REFUSALS, CERTIFICATE_FAULTS
+from mailbridge.testkit.credential_fixtures import BROKER_REFUSALS, CERTIFICATE_FAULTS, answering
 from mailbridge.testkit.credential_reports import by_step, failed_at
 from mailbridge.testkit.credential_servers import imap_offering
 from mailbridge.testkit.hostile import HostileServer
@@ -273,16 +272,10 @@ async def test_the_incoming_check_is_answered_over_nats_in_the_queue_group(
     """What config-api asks goes over core NATS; a request that does not parse gets a refusal."""
     user = world.stack.add_user()
     account = await world.account(user)
-    responder = credential_requests(checks(world))
-    client = await nats.connect(nats_url)
-    try:
-        await responder.start(client)
+    async with answering(credential_requests(checks(world)), nats_url) as client:
         request = IncomingCheckRequest(account_id=account, test_id=uuid.uuid4())
         reply = await ask(client, INCOMING_CHECK_SUBJECT, request, timeout_s=10)
         assert isinstance(reply, CheckReply)
         assert all(report.status is Status.OK for report in reply.steps)
         garbage = await client.request(INCOMING_CHECK_SUBJECT, b"{not json", timeout=10)
         assert "bad request" in CheckRefused.model_validate_json(garbage.data).detail
-    finally:
-        await responder.stop()
-        await client.close()

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import nats
 import pytest
 from mailbridge.common.credential_checks import (
     OUTGOING_CHECK_SUBJECT,
@@ -31,7 +30,7 @@ from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.sender.adapters.credential_outgoing import OutgoingChecks
 from mailbridge.sender.credential_requests import credential_requests
 from mailbridge.testkit.config_rows import add_account, empty_tables, make_oauth
-from mailbridge.testkit.credential_fixtures import BROKER_REFUSALS, CERTIFICATE_FAULTS
+from mailbridge.testkit.credential_fixtures import BROKER_REFUSALS, CERTIFICATE_FAULTS, answering
 from mailbridge.testkit.credential_reports import by_step, failed_at
 from mailbridge.testkit.hostile import HostileServer
 from mailbridge.testkit.hostile_smtp import smtp
@@ -205,14 +204,8 @@ async def test_an_oauth_account_on_postfix_without_xoauth2_is_mechanism_unavaila
 async def test_the_outgoing_check_is_answered_over_nats(world: World, nats_url: str) -> None:
     user = world.stack.add_user()
     account = await world.account(user, at(world, "submission"), "auto")
-    responder = credential_requests(world.checks())
-    client = await nats.connect(nats_url)
-    try:
-        await responder.start(client)
+    async with answering(credential_requests(world.checks()), nats_url) as client:
         request = OutgoingCheckRequest(account_id=account, test_id=uuid.uuid4())
         reply = await ask(client, OUTGOING_CHECK_SUBJECT, request, timeout_s=10)
         assert isinstance(reply, CheckReply)
         assert [report.status for report in reply.steps] == [Status.OK] * 4
-    finally:
-        await responder.stop()
-        await client.close()
