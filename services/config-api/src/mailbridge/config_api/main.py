@@ -160,7 +160,7 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
             response.status_code = 503
         return Health(status="ok" if nats == "ok" else "degraded", database="ok", nats=nats)
 
-    @app.get("/readyz", tags=["health"], responses={503: {"model": Health}})
+    @app.get("/readyz", tags=["health"], responses={200: {"model": Health}, 503: {"model": Health}})
     async def readyz() -> Response:
         """Readiness (#15): 200 when the database answers and NATS is connected; 503 naming which
         is not ("unreachable: …"). Unlike /healthz, a database outage is a 503 here, not a 500."""
