@@ -79,3 +79,20 @@ def test_json_lines_logged_inside_a_step_carry_its_trace_id_and_account_id() -> 
     assert "account_id" not in outside
     assert (inside["trace_id"], inside["account_id"]) == (trace_id_of(PARENT), str(ACCOUNT))
     assert (explicit["trace_id"], explicit["account_id"]) == (trace_id_of(PARENT), "given")
+
+
+@pytest.mark.parametrize(
+    ("incoming", "valid"),
+    [
+        (PARENT, True),
+        ("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-later", True),  # a later version
+        ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra", False),
+        ("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", False),
+        ("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", False),
+        ("00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01", False),
+        ("00-4bf92f3577b34da6a3ce929d0e0e47zz-00f067aa0ba902b7-01", False),
+    ],
+)
+def test_the_traceparent_is_read_as_w3c_trace_context_says(incoming: str, valid: bool) -> None:
+    with step("work", incoming):
+        assert (current_trace_id() == trace_id_of(PARENT)) is valid
