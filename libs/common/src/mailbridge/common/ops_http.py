@@ -104,8 +104,9 @@ class OpsEndpoint:
             try:
                 async with asyncio.timeout(self.sample_timeout_s):
                     await sampler()
-            except Exception:
-                logger.warning("a metrics sample failed", exc_info=True)
+            except Exception as error:  # noqa: BLE001 - a failed sample leaves the last value
+                # one line, no traceback: during an outage every scrape fails the same way
+                logger.warning("a metrics sample failed: %s: %s", type(error).__name__, error)
 
 
 def _json(status: int, body: Mapping[str, str]) -> Response:
