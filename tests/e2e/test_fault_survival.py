@@ -193,13 +193,8 @@ def test_nats_and_postgres_restarts_and_a_sigkill_of_each_service_lose_nothing(
             answer = api.post(f"/mail-accounts/{work.account_id}/fetch")
             assert answer.status_code in (202, 503), answer.text
 
-        def next_wave() -> tuple[int, int]:
-            """New mail in the mailbox and more mails to send, a fetch requested; return once the
-            fetch has stored something new, so the fault that follows meets work in flight."""
-            nonlocal queued, in_mailbox
-            if in_mailbox < MESSAGES:
-                mail_stack.seed(mail_user.address, seeded[in_mailbox : in_mailbox + WAVE])
-                in_mailbox += WAVE
+        def queue_mails() -> None:
+            nonlocal queued
             for _ in range(MAILS // len(FAULTS)):
                 accepted = api.post(
                     f"/mail-accounts/{work.account_id}/messages",
@@ -207,15 +202,28 @@ def test_nats_and_postgres_restarts_and_a_sigkill_of_each_service_lose_nothing(
                 )
                 assert accepted.status_code == 202, accepted.text
                 queued += 1
+
+        def fetch_on() -> None:
             stored = _stored(work)
             request_fetch()
             wait_until(lambda: _stored(work) > stored, RECOVER_S, "the fetch goes on")
+
+        def next_wave(fault: str) -> tuple[int, int]:
+            """New mail in the mailbox, a fetch requested and more mails to send, the slower of
+            the two last (the fetch before the fetcher's SIGKILL, the mails before the others), so
+            the fault that follows meets work in flight: (messages to fetch, mails to finish)."""
+            nonlocal in_mailbox
+            if in_mailbox < MESSAGES:
+                mail_stack.seed(mail_user.address, seeded[in_mailbox : in_mailbox + WAVE])
+                in_mailbox += WAVE
+            for step in (queue_mails, fetch_on) if fault == "mailbridge.fetcher" else (fetch_on, queue_mails):
+                step()
             stored, finished = _progress(work)
             return in_mailbox - stored, queued - finished
 
         may_repeat = 0  # mails in flight when the database went away or the sender was killed
         for fault in FAULTS:
-            messages_left, mails_left = next_wave()
+            messages_left, mails_left = next_wave(fault)
             in_flight = f"in flight: {messages_left} messages to fetch, {mails_left} mails to finish"
             if fault in ("PostgreSQL", "mailbridge.sender"):
                 may_repeat += mails_left
