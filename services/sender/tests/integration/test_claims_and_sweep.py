@@ -24,7 +24,7 @@ from mailbridge.sender.adapters.smtp import SmtpPool
 from mailbridge.sender.adapters.store import INLINE_BYTES, OutboxStore
 from mailbridge.sender.adapters.sweep import SweepRule, sweep
 from mailbridge.sender.mime import build_message
-from mailbridge.sender.model import Found
+from mailbridge.sender.model import Found, OutboxStatus, Outcome
 from mailbridge.sender.outgoing import SmtpTarget
 from mailbridge.sender.ports import Delivery, Mailer
 from mailbridge.sender.send_outbox import MEMORY_PER_STORED_BYTE, SendDeps, send_outbox
@@ -186,3 +186,51 @@ async def test_large_mails_wait_for_the_budget_without_losing_an_attempt(world: 
         raws = await session.scalars(select(OutboxMessage.raw).where(OutboxMessage.id.in_(large)))
         sizes = [len(raw or b"") for raw in raws]
     assert min(sizes) > len(big), "the large mails went whole"
+
+
+class Refusing:
+    """Sessions of a database that refuses its first `refusals` connections (it is restarting),
+    or fails them with `error`."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], refusals: int,
+        error: Exception | None = None,
+    ) -> None:  # fmt: skip
+        self.sessions, self.refusals, self.refused = sessions, refusals, 0
+        self.error = error or ConnectionRefusedError(111, "Connect call failed")
+
+    def __call__(self) -> AsyncSession:
+        if self.refused < self.refusals:
+            self.refused += 1
+            raise self.error
+        return self.sessions()
+
+
+async def test_an_outcome_is_saved_once_the_database_is_back_while_the_claim_is_held(world: World) -> None:
+    """S2, #15: a mail the server took while the database was away is recorded `sent` when it
+    returns, not left `sending` for the sweep to send again; its claim stays held meanwhile."""
+    outbox_id = await world.queue()
+    refusing = Refusing(world.sessions, refusals=0)
+    store = OutboxStore(refusing, SecretBox([generate_key()]), timedelta(seconds=30))  # type: ignore[arg-type]
+    assert (await store.claim(outbox_id)).found is Found.CLAIMED
+    refusing.refusals = 3
+    await store.record(Outcome(outbox_id, OutboxStatus.SENT, "250 ok", 1))
+    assert refusing.refused == 3, "tried again after each refusal"
+    assert store.held == 1, "the claim is let go by the send, after the outcome is saved"
+    assert (await world.row(outbox_id)).status == "sent"
+
+
+async def test_an_outcome_is_given_up_after_the_staleness_time_and_other_errors_at_once(world: World) -> None:
+    """Past `stale_after` the row may be a dead sender's to the sweep: holding on wins nothing."""
+    outbox_id = await world.queue()
+    refusing = Refusing(world.sessions, refusals=10**6)
+    store = OutboxStore(refusing, SecretBox([generate_key()]), timedelta(seconds=0.5))  # type: ignore[arg-type]
+    with pytest.raises(ConnectionRefusedError):
+        await store.record(Outcome(outbox_id, OutboxStatus.SENT, "250 ok", 1))
+    assert 1 < refusing.refused < 10, "a short backoff, bounded by the staleness time"
+    assert (await world.row(outbox_id)).status == "queued"
+    failing = Refusing(world.sessions, refusals=10**6, error=ValueError("not a lost connection"))
+    broken = OutboxStore(failing, SecretBox([generate_key()]), timedelta(seconds=30))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="not a lost connection"):
+        await broken.record(Outcome(outbox_id, OutboxStatus.SENT, "250 ok", 1))
+    assert failing.refused == 1, "an error retrying cannot help is raised at once"

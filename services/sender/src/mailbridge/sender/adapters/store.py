@@ -9,8 +9,26 @@ redelivery), or given back to the queue by the sweep (`sweep`).
 The claim returns each row's size (request, attachments, bytes already built) before any of its
 data: a mail of up to `INLINE_BYTES` comes with the claim, a larger one is read by `load` once
 the sender's byte budget has room for it.
+
+An outcome is kept through a database outage (`record`): a mail the server took (250) or
+refused for good must not be sent again because saving that failed. The write is retried on a
+connection error, with a short backoff, for up to `stale_after`, while the row stays in `_held`
+(the send's claim is let go only after `record` returns). Staleness is judged from the
+database's point of view: the sweep and a redelivered claim compare the row's `updated_at`, which
+only a renewal written to the database moves, so while the database is away nobody can take the
+row, and the renewals, which keep running, move it again once it is back. An outage shorter than
+`stale_after` less one renewal period (a third of it) therefore ends with the claim still ours and
+the outcome saved at the next try. A longer one makes the row look stale the moment the database
+returns, its holder alive or not: the sweep may give it back before our next try, and it is sent
+again, as after a crash between 250 and commit (send_outbox.py). Retrying past `stale_after`
+would win nothing more, so the error is raised then, as before. A commit whose answer was lost
+(the connection cut after COMMIT was sent) is written twice; the second write names the same
+outcome.
 """
 
+import asyncio
+import logging
+import time
 import uuid
 from datetime import timedelta
 from typing import Any, cast
@@ -38,7 +56,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import cast as sql_cast
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 MAX_SEAL_RETRIES = 5
@@ -46,6 +64,9 @@ INLINE_BYTES = 64 * 1024  # 256 claims in flight × 64 KiB: at most 16 MiB read 
 QUEUED, SENDING, SENT, FAILED = (s.value for s in OutboxStatus)  # the status column's values
 OUTBOX = cast(Table, OutboxMessage.__table__)
 ATTACHMENTS = cast(Table, OutboxAttachment.__table__)
+FIRST_BACKOFF_S, LONGEST_BACKOFF_S = 0.1, 1.0  # retrying an outcome while the database is away
+
+logger = logging.getLogger(__name__)
 
 
 class OutboxStore:
@@ -153,6 +174,21 @@ class OutboxStore:
         return results
 
     async def _record_many(self, found: list[Outcome]) -> list[None]:
+        """One transaction for the batch, tried again on a lost connection for up to
+        `stale_after` (see the module docstring); other errors are raised at once."""
+        deadline, backoff = time.monotonic() + self.stale_after.total_seconds(), FIRST_BACKOFF_S
+        while True:
+            try:
+                return await self._record_sealed(found)
+            except Exception as error:
+                if not connection_lost(error) or time.monotonic() + backoff > deadline:
+                    raise
+                if backoff == FIRST_BACKOFF_S:  # once per outage, not once per try
+                    logger.warning("recording %d outcomes failed, will retry: %s", len(found), error)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, LONGEST_BACKOFF_S)
+
+    async def _record_sealed(self, found: list[Outcome]) -> list[None]:
         for _ in range(MAX_SEAL_RETRIES):
             try:
                 async with self._sessions() as session, session.begin():
@@ -161,6 +197,14 @@ class OutboxStore:
             except IntegrityError:  # another replica sealed the same chain position first
                 continue
         raise RuntimeError(f"could not seal {len(found)} outbox messages into the chain")
+
+
+def connection_lost(error: BaseException) -> bool:
+    """The database could not be reached or dropped the connection (refused, reset, restarting):
+    the same statement may succeed later. A refused connect comes as the bare OSError."""
+    if isinstance(error, DBAPIError):
+        return error.connection_invalidated or isinstance(error, OperationalError | InterfaceError)
+    return isinstance(error, OSError)
 
 
 _COLUMN = OUTBOX.c
