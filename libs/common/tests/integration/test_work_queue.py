@@ -26,6 +26,10 @@ async def js(nats_url: str) -> AsyncIterator[JetStreamContext]:
     js = broker.connection.jetstream()
     await ensure_streams(js)
     await js.purge_stream(SEND.name)
+    # SEND is a work-queue stream: a filtered durable must be its subject's only one, so one a
+    # service test left on the session's server is removed first.
+    for info in await js.consumers_info(SEND.name):
+        await js.delete_consumer(SEND.name, info.name)
     yield js
     await js.delete_consumer(SEND.name, DURABLE)
     await broker.stop()

@@ -7,6 +7,7 @@ RFC 3834: one reply with its headers; none to list mail or to `Auto-Submitted: a
 one per sender however many mails; none more for a redelivered MailFetched."""
 
 import asyncio
+import contextlib
 import smtplib
 import uuid
 from collections.abc import AsyncIterator
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 from auto_reply_testing import mail_bytes, set_out_of_office
 from faststream.nats import NatsBroker
-from mailbridge.common.consumers import AUTO_REPLY_QUEUE
+from mailbridge.common.consumers import AUTO_REPLY_QUEUE, EGRESS_SEND_QUEUE, SEND_QUEUE
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.mailstore import StoredMessage
 from mailbridge.common.db.migrate import upgrade_async
@@ -32,6 +33,7 @@ from mailbridge.sender.settings import SenderSettings
 from mailbridge.testkit.config_rows import add_account, empty_tables
 from mailbridge.testkit.stack import MailStack
 from mailbridge.testkit.users import MailUser
+from nats.js.errors import NotFoundError
 from sender_testing import delivered
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -147,8 +149,18 @@ async def world(
         yield World(mail_stack, mail_user, sessions, rows.account_id, broker)
     finally:
         await sender.stop()
+        await _remove_durables(broker)
         await broker.stop()
         await engine.dispose()
+
+
+async def _remove_durables(broker: NatsBroker) -> None:
+    """The sender's durables leave the session's NATS with this test: a work-queue stream
+    allows one durable per subject, and other tests declare their own."""
+    js = broker.connection.jetstream()
+    for queue in (SEND_QUEUE, EGRESS_SEND_QUEUE, AUTO_REPLY_QUEUE):
+        with contextlib.suppress(NotFoundError):
+            await js.delete_consumer(queue.stream.name, queue.durable)
 
 
 def _headers(raw: bytes) -> dict[str, str]:
