@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 from faststream import FastStream
+from faststream.nats import NatsBroker
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.db.outbox import OutboxMessage
@@ -264,9 +265,9 @@ async def test_oauth_broker_ops_endpoints_and_a_refusal_counted_by_kind(
         assert (await ops.get("/readyz")).status_code == 200
         before = await ops.metrics()
         request = AccessTokenRequest(account_id=uuid.uuid4())  # no grant held: not_connected
-        await app.broker.connection.request(
-            TOKEN_REQUEST_SUBJECT, request.model_dump_json().encode(), timeout=10
-        )  # type: ignore[union-attr]
+        broker = app.broker
+        assert isinstance(broker, NatsBroker)
+        await broker.connection.request(TOKEN_REQUEST_SUBJECT, request.model_dump_json().encode(), timeout=10)
         after = await ops.metrics()
         refused = ("mailbridge_token_refusals_total", {"kind": "not_connected"})
         assert value(after, refused[0], **refused[1]) - value(before, refused[0], **refused[1]) == 1
