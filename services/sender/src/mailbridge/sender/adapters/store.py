@@ -201,9 +201,16 @@ class OutboxStore:
 
 def connection_lost(error: BaseException) -> bool:
     """The database could not be reached or dropped the connection (refused, reset, restarting):
-    the same statement may succeed later. A refused connect comes as the bare OSError."""
+    the same statement may succeed later. A refused connect comes as the bare OSError; a server
+    shutting down or starting up answers a connect with SQLSTATE 57P03 (class 57, operator
+    intervention), which asyncpg's dialect raises as a plain DBAPIError; class 08 is a lost one."""
     if isinstance(error, DBAPIError):
-        return error.connection_invalidated or isinstance(error, OperationalError | InterfaceError)
+        sqlstate = str(getattr(error.orig, "sqlstate", None) or "")
+        return (
+            error.connection_invalidated
+            or isinstance(error, OperationalError | InterfaceError)
+            or sqlstate[:2] in ("08", "57")
+        )
     return isinstance(error, OSError)
 
 
