@@ -15,7 +15,7 @@ from mailbridge.common.db.mailstore import OutboxEvent
 from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.db.outbox import OutboxAttachment, OutboxMessage
 from mailbridge.common.db.types import utcnow
-from mailbridge.common.events import EgressSendRequested, SendRequested
+from mailbridge.common.events import EgressSendRequested, MailSent, SendRequested
 from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.common.tls import client_context
 from mailbridge.common.work_queue import Settle
@@ -30,7 +30,7 @@ from mailbridge.sender.ports import Delivery, Mailer
 from mailbridge.sender.send_outbox import MEMORY_PER_STORED_BYTE, SendDeps, send_outbox
 from mailbridge.testkit.config_rows import add_account, empty_tables
 from sender_testing import FaultySmtpServer
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 RULE = SweepRule(timedelta(seconds=30), timedelta(seconds=30), timedelta(minutes=31))
@@ -234,3 +234,31 @@ async def test_an_outcome_is_given_up_after_the_staleness_time_and_other_errors_
     with pytest.raises(ValueError, match="not a lost connection"):
         await broken.record(Outcome(outbox_id, OutboxStatus.SENT, "250 ok", 1))
     assert failing.refused == 1, "an error retrying cannot help is raised at once"
+
+
+async def test_a_retry_after_a_lost_reply_to_commit_records_nothing_twice(world: World) -> None:
+    """#15: the connection drops after COMMIT was sent and before its reply: the first try was
+    recorded, so the retry records nothing again (one MailSent, no second G6 seal)."""
+    outbox_id = await world.queue()
+    store = OutboxStore(world.sessions, SecretBox([generate_key()]), timedelta(seconds=30))
+    assert (await store.claim(outbox_id)).found is Found.CLAIMED
+    committed = store._record_sealed
+    tries = 0
+
+    async def reply_lost_once(found: list[Outcome]) -> list[None]:
+        nonlocal tries
+        tries += 1
+        done = await committed(found)
+        if tries == 1:
+            raise ConnectionResetError(104, "Connection reset by peer")
+        return done
+
+    store._record_sealed = reply_lost_once  # type: ignore[method-assign]
+    await store.record(Outcome(outbox_id, OutboxStatus.SENT, "250 ok", 1))
+    assert tries == 1, "the retry found the outcome recorded and wrote nothing"
+    assert (await world.row(outbox_id)).status == "sent"
+    async with world.sessions() as session:
+        sent_events = await session.scalar(
+            select(func.count()).select_from(OutboxEvent).where(OutboxEvent.subject == MailSent.subject)
+        )
+    assert sent_events == 1

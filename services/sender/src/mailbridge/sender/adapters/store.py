@@ -177,16 +177,33 @@ class OutboxStore:
         """One transaction for the batch, tried again on a lost connection for up to
         `stale_after` (see the module docstring); other errors are raised at once."""
         deadline, backoff = time.monotonic() + self.stale_after.total_seconds(), FIRST_BACKOFF_S
+        pending, retry = found, False
         while True:
             try:
-                return await self._record_sealed(found)
+                if retry:  # a connection lost after COMMIT was sent may have recorded them already
+                    pending = await self._not_yet_recorded(pending)
+                if pending:
+                    await self._record_sealed(pending)
+                return [None] * len(found)
             except Exception as error:
                 if not connection_lost(error) or time.monotonic() + backoff > deadline:
                     raise
                 if backoff == FIRST_BACKOFF_S:  # once per outage, not once per try
                     logger.warning("recording %d outcomes failed, will retry: %s", len(found), error)
             await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, LONGEST_BACKOFF_S)
+            backoff, retry = min(backoff * 2, LONGEST_BACKOFF_S), True
+
+    async def _not_yet_recorded(self, found: list[Outcome]) -> list[Outcome]:
+        """The outcomes whose rows do not show them yet: a retry never records one twice (a second
+        MailSent, a second G6 seal) when the lost connection had committed the first try."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(_COLUMN.id, _COLUMN.status, _COLUMN.last_reply).where(
+                    _COLUMN.id.in_([o.outbox_id for o in found])
+                )
+            )
+            shown = {(row.id, row.status, row.last_reply) for row in rows}
+        return [o for o in found if (o.outbox_id, o.status.value, o.reply[:2000]) not in shown]
 
     async def _record_sealed(self, found: list[Outcome]) -> list[None]:
         for _ in range(MAX_SEAL_RETRIES):
