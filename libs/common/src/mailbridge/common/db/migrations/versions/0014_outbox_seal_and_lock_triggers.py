@@ -1,0 +1,23 @@
+"""#17 (G6): keyed seals on the outbox chain and triggers refusing UPDATE/DELETE of locked rows
+
+Reserved while this stop's work is in flight: filled in by the change it is named for.
+
+Revision ID: 0014
+Revises: 0013
+Create Date: 2026-12-03 19:00:00.000000
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0014"
+down_revision: str | None = "0013"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

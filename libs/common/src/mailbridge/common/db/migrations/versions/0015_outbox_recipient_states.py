@@ -1,0 +1,23 @@
+"""#17: the sending decisions (recipients' states on an outbox item, plaintext-auth allowance)
+
+Reserved while this stop's work is in flight: filled in by the change it is named for.
+
+Revision ID: 0015
+Revises: 0014
+Create Date: 2026-12-03 19:00:00.000000
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0015"
+down_revision: str | None = "0014"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

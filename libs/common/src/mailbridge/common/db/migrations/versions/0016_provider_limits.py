@@ -1,0 +1,23 @@
+"""#17: provider limits on mail servers and the retry schedule of an outbox item
+
+Reserved while this stop's work is in flight: filled in by the change it is named for.
+
+Revision ID: 0016
+Revises: 0015
+Create Date: 2026-12-03 19:00:00.000000
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0016"
+down_revision: str | None = "0015"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

@@ -1,0 +1,23 @@
+"""#18: IMAP IDLE push (mail_servers.push)
+
+Reserved while this stop's work is in flight: filled in by the change it is named for.
+
+Revision ID: 0018
+Revises: 0017
+Create Date: 2026-12-03 19:00:00.000000
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0018"
+down_revision: str | None = "0017"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
