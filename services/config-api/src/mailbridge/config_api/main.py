@@ -44,7 +44,6 @@ from mailbridge.config_api.unexpected import ContainUnexpected
 from mailbridge.config_api.users.service import Users
 from nats.errors import Error as NatsError
 from pydantic import BaseModel
-from sqlalchemy import text
 
 logger = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
@@ -151,19 +150,20 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
 
     @app.get("/healthz", tags=["health"], responses={503: {"model": Health}})
     async def healthz(response: Response) -> Health:
-        """Ready when the database answers and NATS is connected."""
-        context: AppContext = app.state.context
-        async with context.sessions() as session:
-            await session.execute(text("SELECT 1"))
-        nats = "ok" if context.broker.connection.is_connected else "disconnected"
-        if nats != "ok":
+        """Ready when the database answers and NATS is connected; otherwise 503 naming which is
+        not (the database "unreachable: …", NATS "disconnected"), never a 500."""
+        ops: OpsEndpoint = app.state.ops
+        states = await ops.readiness.report()
+        database, nats = states["database"], "ok" if states["nats"] == "ok" else "disconnected"
+        healthy = database == nats == "ok"
+        if not healthy:
             response.status_code = 503
-        return Health(status="ok" if nats == "ok" else "degraded", database="ok", nats=nats)
+        return Health(status="ok" if healthy else "degraded", database=database, nats=nats)
 
     @app.get("/readyz", tags=["health"], responses={200: {"model": Health}, 503: {"model": Health}})
     async def readyz() -> Response:
         """Readiness (#15): 200 when the database answers and NATS is connected; 503 naming which
-        is not ("unreachable: …"). Unlike /healthz, a database outage is a 503 here, not a 500."""
+        is not ("unreachable: …"), as /healthz does in its older shape."""
         ops: OpsEndpoint = app.state.ops
         answer = await ops.answer("GET", "/readyz")
         return Response(answer.body, answer.status, media_type=answer.content_type)
