@@ -6,6 +6,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+import faststream  # noqa: F401  (creates FastStream's own loggers, adopted below)
 from mailbridge.common.tracing import current_account_id, current_trace_id
 
 # Record attributes that are not extra fields; uvicorn's `color_message` is for terminals only.
@@ -56,3 +57,17 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    _adopt_faststream_loggers()
+
+
+def _adopt_faststream_loggers() -> None:
+    """FastStream's app logger (`faststream`: "FastStream app starting...") comes with its own
+    coloured stderr handler and does not propagate; its lines would sit unformatted between the
+    JSON ones. Its loggers (and any `faststream.*` made so far) write through the root handler
+    instead, at the root's level."""
+    names = [name for name in logging.root.manager.loggerDict if name.split(".")[0] == "faststream"]
+    for name in names:
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+        logger.setLevel(logging.NOTSET)
