@@ -24,6 +24,10 @@ FETCH_DURATION = Histogram(
     ["outcome"], buckets=FETCH_BUCKETS,
 )  # fmt: skip
 MESSAGES_STORED = Counter("mailbridge_messages_stored", "Messages fetched and stored (new on the server)")
+MESSAGE_BYTES_STORED = Counter(
+    "mailbridge_messages_stored_bytes",
+    "Bytes of fetched messages committed to the mail store (each message's raw size, once, at commit)",
+)
 SENDS = Counter(
     "mailbridge_sends", "Sends of an outbox mail by outcome: sent, failed, retry, nothing_to_do", ["outcome"]
 )

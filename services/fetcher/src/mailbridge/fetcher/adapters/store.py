@@ -17,6 +17,7 @@ from typing import Any
 from mailbridge.common.db.mailstore import Pop3Seen, StoredMessage
 from mailbridge.common.db.types import utcnow
 from mailbridge.common.events import MailboxReset
+from mailbridge.common.metrics import MESSAGE_BYTES_STORED
 from mailbridge.common.outbox_relay import INSERT_EVENTS, enqueue
 from mailbridge.common.secrets import SecretBox
 from mailbridge.fetcher.adapters import (
@@ -119,9 +120,10 @@ class MailStore:
             summaries = await summarize_batch([item.raw for item in messages])
         async with self._sessions() as session, session.begin():
             await leases.fence(session, lease, ttl)
-            stored = await self._insert(session, account, messages, summaries)
+            stored, size = await self._insert(session, account, messages, summaries)
             if cursor is not None:
                 await cursors.save(session, account.account_id, *cursor)
+        MESSAGE_BYTES_STORED.inc(size)  # committed
         return stored
 
     async def _insert(
@@ -130,7 +132,8 @@ class MailStore:
         account: AccountConfig,
         messages: list[NewMessage],
         summaries: list[Summary],
-    ) -> int:
+    ) -> tuple[int, int]:
+        """Inserts the messages not stored yet; returns how many and their bytes."""
         rows: list[dict[str, Any]] = []
         events: list[dict[str, Any]] = []
         known = await new_messages.stored_keys(session, account.account_id, messages)
@@ -150,7 +153,7 @@ class MailStore:
         if rows:  # Core bulk inserts: the ORM's unit of work costs more than the bytes
             await session.execute(new_messages.INSERT_MESSAGES, rows)
             await session.execute(INSERT_EVENTS, events)
-        return len(rows)
+        return len(rows), sum(row["size"] for row in rows)
 
     async def _rebased(
         self, session: AsyncSession, account: AccountConfig, item: NewMessage, sha256: str
@@ -276,7 +279,9 @@ class MailStore:
                     StoredMessage.account_id == account.account_id, StoredMessage.uidl == message.uidl
                 )
             )
-            return await self._insert(session, account, [message], summaries)
+            stored, size = await self._insert(session, account, [message], summaries)
+        MESSAGE_BYTES_STORED.inc(size)  # committed
+        return stored
 
     async def first_seen(self, account_id: uuid.UUID, uidls: set[str]) -> dict[str, datetime]:
         """When each of `uidls` that was downloaded was first downloaded (S12 counts from then);
