@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
 
+from mailbridge.common import request_reply
+from mailbridge.common.request_reply import NoAnswer
 from nats.aio.client import Client
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 INCOMING_CHECK_SUBJECT = "mailbridge.request.credential_incoming.v1"
@@ -78,6 +78,7 @@ class Code(StrEnum):
     AUTH_FAILED = "auth_failed"
     MECHANISM_UNAVAILABLE = "mechanism_unavailable"
     STARTTLS_UNAVAILABLE = "starttls_unavailable"
+    PLAINTEXT_AUTH_REFUSED = "plaintext_auth_refused"  # S4: no AUTH in clear off loopback (#17)
     OAUTH_NOT_CONNECTED = "oauth_not_connected"
     OAUTH_NEEDS_RECONNECT = "oauth_needs_reconnect"
     FOLDER_MISSING = "folder_missing"
@@ -220,16 +221,12 @@ def holder(test_id: uuid.UUID) -> str:
     return f"credential-test:{test_id.hex}"
 
 
-class CheckUnavailable(Exception):
+class CheckUnavailable(NoAnswer):
     """No fetcher or sender answered in time (none running, NATS down, or too slow)."""
+
+    no_responders = "nobody answers {subject} (no fetcher or sender running)"
 
 
 async def ask(client: Client, subject: str, request: BaseModel, timeout_s: float) -> Reply:
     """One check; CheckUnavailable names why when nobody answers in time."""
-    try:
-        message = await client.request(subject, request.model_dump_json().encode(), timeout=timeout_s)
-    except NoRespondersError as error:
-        raise CheckUnavailable(f"nobody answers {subject} (no fetcher or sender running)") from error
-    except (TimeoutError, NatsTimeout) as error:
-        raise CheckUnavailable(f"no answer to {subject} within {timeout_s:g} s") from error
-    return REPLY.validate_json(message.data)
+    return await request_reply.ask(client, subject, request, REPLY, timeout_s, CheckUnavailable)

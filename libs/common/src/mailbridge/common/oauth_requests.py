@@ -24,9 +24,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal, TypeVar
 
+from mailbridge.common import request_reply
+from mailbridge.common.request_reply import NoAnswer
 from nats.aio.client import Client
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 TOKEN_REQUEST_SUBJECT = "mailbridge.request.oauth_token.v1"
@@ -159,21 +159,18 @@ DEVICE_POLL_REPLY: TypeAdapter[DevicePollReply] = TypeAdapter(DevicePollReply)
 Reply = TypeVar("Reply")
 
 
-class BrokerUnavailable(Exception):
+class BrokerUnavailable(NoAnswer):
     """No broker answered in time (none running, NATS down, or too slow)."""
+
+    no_responders = "no OAuth broker is running (no responder on NATS)"
+    timed_out = "the OAuth broker did not answer within {timeout_s:g} s"
 
 
 async def ask(
     client: Client, subject: str, request: BaseModel, replies: TypeAdapter[Reply], timeout_s: float
 ) -> Reply:
     """One request to the broker; BrokerUnavailable names why when none answers in time."""
-    try:
-        message = await client.request(subject, request.model_dump_json().encode(), timeout=timeout_s)
-    except NoRespondersError as error:
-        raise BrokerUnavailable("no OAuth broker is running (no responder on NATS)") from error
-    except (TimeoutError, NatsTimeout) as error:
-        raise BrokerUnavailable(f"the OAuth broker did not answer within {timeout_s:g} s") from error
-    return replies.validate_json(message.data)
+    return await request_reply.ask(client, subject, request, replies, timeout_s, BrokerUnavailable)
 
 
 async def request_access_token(
