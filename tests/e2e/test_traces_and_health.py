@@ -130,6 +130,8 @@ def test_a_request_is_followed_through_nats_and_the_logs_and_a_refused_login_sho
             sender_lines = _until(lambda: [line for line in _log_lines(traced_system, send_trace)
                                            if line["logger"].startswith("mailbridge.sender")])  # fmt: skip
             assert {line["msg"] for line in sender_lines} >= {"send ack"}
+            # SendRequested names only its outbox row: the sender names the account once claimed
+            assert {line.get("account_id") for line in sender_lines if line["msg"] == "send ack"} == {sending}
 
             # The fetch: API → FetchRequested → the fetcher → MailFetched, once the mail is there.
             mail_stack.wait_for_messages(bob.address, 1, timeout=WAIT_S)

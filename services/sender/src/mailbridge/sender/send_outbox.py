@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from mailbridge.common.budget import Budget
 from mailbridge.common.db.types import utcnow
+from mailbridge.common.tracing import bind_account
 from mailbridge.common.work_queue import Settle
 from mailbridge.sender.mime import message_id
 from mailbridge.sender.model import Claim, Claimed, Found, OutboxStatus, Outcome, Verdict, status_after
@@ -55,15 +56,25 @@ class SendResult:
 
 
 async def send_outbox(deps: SendDeps, outbox_id: uuid.UUID) -> SendResult:
-    claim = await deps.store.claim(outbox_id)
+    claim = _named(await deps.store.claim(outbox_id))
     try:
         if claim.found in (Found.CLAIMED, Found.UNAPPENDED):
             async with deps.budget.hold(claim.size * MEMORY_PER_STORED_BYTE):
-                return await _send(deps, outbox_id, claim if claim.row else await deps.store.load(outbox_id))
+                return await _send(
+                    deps, outbox_id, claim if claim.row else _named(await deps.store.load(outbox_id))
+                )
         return await _send(deps, outbox_id, claim)
     finally:
         if claim.holds_claim:
             deps.store.let_go(outbox_id)
+
+
+def _named(claim: Claim) -> Claim:
+    """The command names only its outbox row: once the claim shows whose mail it is, the rest of
+    the step's log lines carry that account (`account_id`, common.tracing)."""
+    if claim.row is not None and claim.row.target.account_id is not None:
+        bind_account(claim.row.target.account_id)
+    return claim
 
 
 async def _send(deps: SendDeps, outbox_id: uuid.UUID, claim: Claim) -> SendResult:
