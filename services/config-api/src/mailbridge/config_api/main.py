@@ -15,6 +15,7 @@ from mailbridge.common.ops_http import OpsEndpoint, service_readiness
 from mailbridge.common.secrets import SecretBox, resolve_key_ring
 from mailbridge.common.streams import ensure_streams
 from mailbridge.config_api.business_units.service import BusinessUnits
+from mailbridge.config_api.console import routes as console
 from mailbridge.config_api.credential_tests import router as credential_tests
 from mailbridge.config_api.deps import AppContext
 from mailbridge.config_api.fetching import router as fetching_routes
@@ -147,6 +148,7 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
         templates.add(API_PREFIX, router.routes)
     app.include_router(oauth_callback.router)  # the browser's, outside the API and its keys
     templates.add("", oauth_callback.router.routes)
+    templates.add("", console.install(app))  # the admin console (#16), under /console
 
     @app.get("/healthz", tags=["health"], responses={503: {"model": Health}})
     async def healthz(response: Response) -> Health:
