@@ -5,7 +5,7 @@ plain coroutines; the real database and NATS checks are exercised in tests/e2e/t
 import asyncio
 import json
 
-from mailbridge.common.metrics_sampling import account_state, count_states
+from mailbridge.common.metrics_sampling import count_states, metric_state
 from mailbridge.common.ops_http import OpsEndpoint, OpsServer, OpsSettings, Readiness, ops_server
 from prometheus_client import Gauge
 from prometheus_client.parser import text_string_to_metric_families
@@ -102,9 +102,11 @@ def test_the_endpoint_is_off_unless_a_port_is_set() -> None:
 
 
 def test_account_states() -> None:
-    assert account_state("needs_reconnect", "ok") == "needs_reconnect"
-    assert account_state("connected", "failed") == "failing"
-    assert account_state("disconnected", None) == "unfetched"
-    assert account_state("disconnected", "partial") == "ok"
-    rows = [("disconnected", "ok", 3), ("connected", "failed", 2), ("needs_reconnect", None, 1)]
+    """The gauge's states (the shared rule, `common.account_state`, plus unfetched)."""
+    assert metric_state(True, "ok", None) == "needs_reconnect"
+    assert metric_state(False, "failed", None) == "failing"
+    assert metric_state(False, "ok", "failed") == "failing"
+    assert metric_state(False, None, None) == "unfetched"
+    assert metric_state(False, "partial", "sent") == "ok"
+    rows = [(False, "ok", None, 3), (False, "failed", None, 2), (True, None, None, 1)]
     assert count_states(rows) == {"ok": 3, "failing": 2, "needs_reconnect": 1, "unfetched": 0}

@@ -19,12 +19,17 @@ NOW = datetime.now(UTC)
 
 
 async def _fetch_state(
-    api: Api, account_id: str, status: str, finished: datetime, reason: str | None
-) -> None:
+    api: Api, account_id: str, status: str, finished: datetime, reason: str | None,
+    failing_since: datetime | None = None,
+) -> None:  # fmt: skip
+    """As the fetcher records it: a failure is failing since it finished, unless told otherwise."""
+    if status == "failed" and failing_since is None:
+        failing_since = finished
     async with api.running.sessions() as session, session.begin():
         session.add(FetchState(
             account_id=uuid.UUID(account_id), status=status, reason=reason, permanent=status == "failed",
             last_started_at=finished - timedelta(seconds=5), last_finished_at=finished,
+            failing_since=failing_since,
         ))  # fmt: skip
 
 
@@ -122,3 +127,19 @@ async def test_the_failing_list_keeps_the_accounts_failing_longer_than_failing_f
 
     assert (await api.get("/health/accounts", failing_for="an hour")).status_code == 422
     assert (await world["ann"].get("/health/accounts")).status_code == 403
+
+
+async def test_fetching_fails_since_it_turned_failing_not_since_its_latest_retry(api: Api) -> None:
+    """#15: a transient failure retried since keeps `fetch_states.failing_since`, the first failed
+    fetch in a row: health and the failing list count from there, not from the latest attempt."""
+    world = await oauth_world(api)
+    mine = world["mine"]["id"]
+    first = NOW - timedelta(hours=3)
+    await _fetch_state(api, mine, "failed", NOW - timedelta(minutes=5), "connection refused", first)
+    health = await _health(api, mine)
+    assert health["state"] == "failing"
+    assert datetime.fromisoformat(health["failing_since"]) == first
+    assert datetime.fromisoformat(health["last_fetch"]["finished_at"]) == NOW - timedelta(minutes=5)
+    answer = await api.get("/health/accounts", failing_for="PT2H")
+    assert [item["account_id"] for item in answer.json()["items"]] == [mine]
+    assert (await api.get("/health/accounts", failing_for="PT4H")).json()["items"] == []

@@ -51,3 +51,37 @@ async def test_outcomes_overwrite_each_other_but_a_failure_keeps_the_counts(
     assert again.last_started_at is not None
     assert again.last_finished_at is not None
     assert again.last_started_at <= again.last_finished_at
+
+
+async def test_failing_since_is_the_first_failure_in_a_row_and_a_success_clears_it(
+    world: FetchWorld, mail_user: MailUser
+) -> None:
+    """#15: `failing_since` is set when fetching turns failing, kept while it keeps failing (a
+    later failure moves `last_finished_at` on, not it), cleared by the next success."""
+    account = await world.account(mail_user)
+    await world.fetch(account)
+    assert (await state(world, account)).failing_since is None
+
+    await set_password(world, account, "wrong")
+    await world.fetch(account)
+    first = await state(world, account)
+    assert first.status == "failed"
+    assert first.failing_since is not None
+    assert first.failing_since == first.last_finished_at
+
+    await world.fetch(account)  # a manual fetch is tried again, and fails again
+    second = await state(world, account)
+    assert second.status == "failed"
+    assert second.last_finished_at is not None
+    assert second.last_finished_at > first.last_finished_at
+    assert second.failing_since == first.failing_since, "still failing since the first failure"
+
+    await set_password(world, account, mail_user.password)
+    await world.fetch(account)
+    fixed = await state(world, account)
+    assert (fixed.status, fixed.failing_since) == ("ok", None)
+
+    await set_password(world, account, "wrong again")
+    await world.fetch(account)
+    again = await state(world, account)
+    assert again.failing_since == again.last_finished_at, "a new run of failures starts afresh"

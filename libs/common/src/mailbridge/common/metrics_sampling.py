@@ -1,18 +1,25 @@
 """Gauges read on scrape rather than kept up to date: each durable's pending commands (the lag a
 KEDA trigger scales on too) and the mail accounts by state (a GROUP BY, cached a few seconds so
-several scrapers do not each cost a query)."""
+several scrapers do not each cost a query). An account's state is `common.account_state`'s, the
+rule config-api's account health uses: send failures count as they do there."""
 
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from mailbridge.common.account_state import (
+    AccountState,
+    account_state,
+    needs_reconnect,
+    newest_finished_send_status,
+)
 from mailbridge.common.consumers import WorkQueue
 from mailbridge.common.db.mailstore import FetchState
-from mailbridge.common.db.tables import MailAccount
+from mailbridge.common.db.tables import MailAccount, MailServer
 from mailbridge.common.metrics import ACCOUNTS, CONSUMER_ACK_PENDING, CONSUMER_PENDING
 from mailbridge.common.ops_http import Sampler
 from nats.aio.client import Client as NatsClient
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 ACCOUNT_STATES = ("ok", "failing", "needs_reconnect", "unfetched")
@@ -32,22 +39,45 @@ def consumer_lag(client: Callable[[], NatsClient], queues: Sequence[WorkQueue[An
     return sample
 
 
-def account_state(oauth_state: str, fetch_status: str | None) -> str:
-    """An account's state for people and dashboards: needs_reconnect (O4) before a failed last
-    fetch (failing), before no fetch yet (unfetched); otherwise ok (its last fetch ok or partial)."""
-    if oauth_state == "needs_reconnect":
-        return "needs_reconnect"
-    if fetch_status is None:
+def metric_state(needs_reconnect: bool, fetch_status: str | None, send_status: str | None) -> str:
+    """The account's state (`common.account_state`, the rule the API's health uses), with an ok
+    account that was never fetched told apart as `unfetched`."""
+    state = account_state(needs_reconnect=needs_reconnect, fetch_status=fetch_status, send_status=send_status)
+    if state is AccountState.OK and fetch_status is None:
         return "unfetched"
-    return "failing" if fetch_status == "failed" else "ok"
+    return state.value
 
 
-def count_states(rows: Iterable[tuple[str, str | None, int]]) -> dict[str, int]:
-    """(oauth_state, last fetch status, count) rows → accounts per state, every state present."""
+def count_states(rows: Iterable[tuple[bool, str | None, str | None, int]]) -> dict[str, int]:
+    """(needs reconnecting, last fetch status, newest finished send's status, count) rows →
+    accounts per state, every state present."""
     counts = dict.fromkeys(ACCOUNT_STATES, 0)
-    for oauth_state, fetch_status, count in rows:
-        counts[account_state(oauth_state, fetch_status)] += count
+    for reconnect, fetch_status, send_status, count in rows:
+        counts[metric_state(reconnect, fetch_status, send_status)] += count
     return counts
+
+
+def _accounts_query() -> Select[Any]:
+    """Accounts grouped by what decides their state: one row per combination, with its count."""
+    per_account = (
+        select(
+            MailServer.oauth_provider_id.is_not(None).label("uses_oauth"),
+            MailAccount.oauth_state.label("oauth_state"),
+            FetchState.status.label("fetch_status"),
+            newest_finished_send_status(MailAccount.id).label("send_status"),
+        )
+        .select_from(MailAccount)
+        .join(MailServer, MailServer.id == MailAccount.server_id)
+        .outerjoin(FetchState, FetchState.account_id == MailAccount.id)
+        .subquery()
+    )
+    keys = (
+        per_account.c.uses_oauth,
+        per_account.c.oauth_state,
+        per_account.c.fetch_status,
+        per_account.c.send_status,
+    )
+    return select(*keys, func.count()).group_by(*keys)
 
 
 def accounts_by_state(
@@ -61,14 +91,11 @@ def accounts_by_state(
         now = clock()
         if last and now - last[0] < cache_s:
             return
-        query = (
-            select(MailAccount.oauth_state, FetchState.status, func.count())
-            .select_from(MailAccount)
-            .outerjoin(FetchState, FetchState.account_id == MailAccount.id)
-            .group_by(MailAccount.oauth_state, FetchState.status)
-        )
         async with sessions() as session:
-            rows = [(str(a), b, int(c)) for a, b, c in (await session.execute(query)).all()]
+            rows = [
+                (needs_reconnect(bool(oauth), state), fetch, send, int(count))
+                for oauth, state, fetch, send, count in (await session.execute(_accounts_query())).all()
+            ]
         for state, count in count_states(rows).items():
             ACCOUNTS.labels(state).set(count)
         last[:] = [now]

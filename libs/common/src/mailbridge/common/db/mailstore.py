@@ -110,6 +110,9 @@ class FetchState(Base):
     last_finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     new_messages: Mapped[int] = mapped_column(default=0)
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # #15: when fetching turned failing (the first failed fetch since the last success), for
+    # account health; cleared by the next ok or partial fetch
+    failing_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class OutboxEvent(Base):

@@ -1,31 +1,31 @@
 """What the stored results say about an account: ok, failing or needs_reconnect, and since when.
 
-An account is *failing* when its last fetch failed (`fetch_states.status = "failed"`; a partial
-fetch, where single messages failed, is not), or its last finished send failed (the newest
-outbox mail that ended `sent` or `failed` ended `failed`; mail still being tried is not counted).
-It *needs reconnecting* when its server uses OAuth and the broker marked the grant gone
-(`mail_accounts.oauth_state`, with the provider's reason); that outranks failing, since no fetch
-or send can succeed before a person connects the account again.
+The state is `common.account_state`'s rule, the one the `mailbridge_accounts` gauge counts by:
+*failing* when its last fetch failed (`fetch_states.status = "failed"`; a partial fetch, where
+single messages failed, is not), or its last finished send failed (the newest outbox mail that
+ended `sent` or `failed` ended `failed`; mail still being tried is not counted); *needs
+reconnecting* when its server uses OAuth and the broker marked the grant gone
+(`mail_accounts.oauth_state`, with the provider's reason), which outranks failing. This module
+adds the reasons and since when.
 
 `failing_since` is the earliest failure on record among those that hold: for sending, the first
-mail that failed after the last one sent (exact); for fetching, when the failed fetch on record
-finished (a permanent failure such as a refused login is not retried until the account
-changes, so this is when it started; a transient failure retried since shows its latest
-attempt); for needs_reconnect, the account's last change (the broker's marking is one).
+mail that failed after the last one sent; for fetching, when fetching turned failing
+(`fetch_states.failing_since`: the first failed fetch since the last success, kept while
+fetches keep failing); for needs_reconnect, the account's last change (the broker's marking is
+one).
 """
 
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from mailbridge.common.account_state import FINISHED_SENDS, account_state, needs_reconnect
 from mailbridge.common.db.mailstore import FetchState
 from mailbridge.common.db.outbox import OutboxMessage
 from mailbridge.common.db.tables import MailAccount
 from mailbridge.config_api.health.schemas import AccountHealth, HealthState, LastFetch, LastSend
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-
-FINISHED = ("sent", "failed")
 
 
 @dataclass(frozen=True)
@@ -64,20 +64,21 @@ def assess(
         since.append(changed_at)
     if fetched.status == "failed":
         reasons.append(f"last fetch failed: {fetched.error}" if fetched.error else "last fetch failed")
-        if fetched.finished_at is not None:
-            since.append(fetched.finished_at)
+        # a row failing since before 0013 recorded failing_since has its finish time (the migration)
+        first = (fetch.failing_since if fetch is not None else None) or fetched.finished_at
+        if first is not None:
+            since.append(first)
     if send is not None and sent.status == "failed":
         reasons.append(f"last send failed: {sent.error}" if sent.error else "last send failed")
         if (first := send.first_failure_at or send.at) is not None:
             since.append(first)
-    if needs_reconnect:
-        state = HealthState.NEEDS_RECONNECT
-    elif reasons:
-        state = HealthState.FAILING
-    else:
-        state = HealthState.OK
+    state = account_state(
+        needs_reconnect=needs_reconnect,
+        fetch_status=fetch.status if fetch is not None else None,
+        send_status=send.status if send is not None else None,
+    )
     return AccountHealth(
-        state=state, reason="; ".join(reasons) or None, last_fetch=fetched, last_send=sent,
+        state=HealthState(state.value), reason="; ".join(reasons) or None, last_fetch=fetched, last_send=sent,
         failing_since=min(since) if since else None,
     )  # fmt: skip
 
@@ -86,7 +87,7 @@ async def send_record(session: AsyncSession, account_id: uuid.UUID) -> SendRecor
     newest = (
         await session.execute(
             select(OutboxMessage.status, OutboxMessage.updated_at, OutboxMessage.last_reply)
-            .where(OutboxMessage.account_id == account_id, OutboxMessage.status.in_(FINISHED))
+            .where(OutboxMessage.account_id == account_id, OutboxMessage.status.in_(FINISHED_SENDS))
             .order_by(OutboxMessage.updated_at.desc())
             .limit(1)
         )
@@ -113,6 +114,6 @@ async def send_record(session: AsyncSession, account_id: uuid.UUID) -> SendRecor
 
 async def account_health(session: AsyncSession, account: MailAccount, uses_oauth: bool) -> AccountHealth:
     fetch = await session.get(FetchState, account.id)
-    needs_reconnect = uses_oauth and account.oauth_state == "needs_reconnect"
-    return assess(fetch, await send_record(session, account.id), needs_reconnect, account.oauth_reason,
+    reconnect = needs_reconnect(uses_oauth, account.oauth_state)
+    return assess(fetch, await send_record(session, account.id), reconnect, account.oauth_reason,
                   account.updated_at)  # fmt: skip

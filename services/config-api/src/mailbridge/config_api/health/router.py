@@ -13,7 +13,7 @@ from mailbridge.config_api.health.assessment import account_health
 from mailbridge.config_api.health.schemas import FailingAccount, FailingAccounts, HealthState
 from mailbridge.config_api.problems import PROBLEM_RESPONSES
 from pydantic import BeforeValidator
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 router = APIRouter(tags=["health"], responses=PROBLEM_RESPONSES)
 MAX_ITEMS = 1000
@@ -43,8 +43,15 @@ async def failing_accounts(
     if failing_for < timedelta(0):
         failing_for = timedelta(0)
     cutoff = datetime.now(UTC) - failing_for
-    failed_fetch = select(FetchState.account_id).where(FetchState.status == "failed")
-    failed_send = select(OutboxMessage.account_id).where(OutboxMessage.status == "failed")
+    # Candidates only: an account qualifies by a failure at or before the cutoff (its fetching
+    # failing since then, or a mail that failed by then); `account_health` decides.
+    failed_fetch = select(FetchState.account_id).where(
+        FetchState.status == "failed",
+        func.coalesce(FetchState.failing_since, FetchState.last_finished_at) <= cutoff,
+    )
+    failed_send = select(OutboxMessage.account_id).where(
+        OutboxMessage.status == "failed", OutboxMessage.updated_at <= cutoff
+    )
     candidates = await ctx.session.execute(
         select(MailAccount, MailServer.oauth_provider_id)
         .join(MailServer, MailServer.id == MailAccount.server_id)
