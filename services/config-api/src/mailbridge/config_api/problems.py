@@ -1,12 +1,19 @@
 """RFC 9457 problem+json responses for every error the API returns."""
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from mailbridge.config_api.error_log import log_unexpected
-from mailbridge.config_api.errors import ApiError, FieldProblem, ServiceUnavailable, ValidationFailed
+from mailbridge.config_api.errors import (
+    ApiError,
+    FieldProblem,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -71,9 +78,28 @@ def _api_error(_: Request, exc: Exception) -> JSONResponse:
     return api_error_response(exc)
 
 
-def _request_validation(_: Request, exc: Exception) -> JSONResponse:
+def _request_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return _api_error(_, ValidationFailed(field_problems(exc.errors())))
+    unsupported = not_json(request.headers.get("content-type"), exc.errors())
+    if unsupported is not None:
+        return _api_error(request, unsupported)
+    return _api_error(request, ValidationFailed(field_problems(exc.errors())))
+
+
+def is_json(media_type: str) -> bool:
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+def not_json(content_type: str | None, errors: Sequence[Any]) -> UnsupportedMediaType | None:
+    """A JSON body sent as another media type (or with none) is never read as JSON (FastAPI is
+    strict), so its model sees no object at all: that is a 415 with a hint, not a 422."""
+    media_type = (content_type or "").partition(";")[0].strip().lower()
+    if is_json(media_type) or not any(tuple(error["loc"]) == ("body",) for error in errors):
+        return None
+    sent = f"sent as {media_type!r}" if media_type else "sent without a Content-Type"
+    return UnsupportedMediaType(
+        f"the body was {sent}: send it as JSON, with the header Content-Type: application/json"
+    )
 
 
 def _model_validation(_: Request, exc: Exception) -> JSONResponse:
@@ -106,4 +132,4 @@ def problem_docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": Problem, "content": {PROBLEM_JSON: {}}} for status in statuses}
 
 
-PROBLEM_RESPONSES = problem_docs(401, 403, 404, 409, 412, 413, 422)
+PROBLEM_RESPONSES = problem_docs(401, 403, 404, 409, 412, 413, 415, 422)

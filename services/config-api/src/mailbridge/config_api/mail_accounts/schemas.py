@@ -8,7 +8,7 @@ from mailbridge.config_api.credential_tests.schemas import ReportOut
 from mailbridge.config_api.fields import AddressText as Address
 from mailbridge.config_api.fields import FolderName, NoControlCharacters, address
 from mailbridge.config_api.health.schemas import AccountHealth
-from mailbridge.config_api.schemas import RequestModel, ResourceOut, patch_of
+from mailbridge.config_api.schemas import RequestModel, ResourceOut, example, patch_of
 from pydantic import BaseModel, Field, StringConstraints
 
 # A display name goes into a From header: no line breaks or other control characters.
@@ -33,6 +33,15 @@ class Owner(BaseModel):
 
 
 class MailAccountIn(RequestModel):
+    model_config = example(
+        alias="Anna Berger (Sales)",
+        owner={"type": "user", "id": "0196a1c2-8e4f-7c33-9e12-6b8d3f0a1c24"},
+        server_id="0196a1c2-9f50-7d44-af23-7c9e4a1b2d35",
+        login="anna.berger@example.com",
+        password="the mailbox password",  # noqa: S106 (an example)
+        address="anna.berger@example.com",
+        reply_to="sales@example.com",
+    )
     owner: Owner
     server_id: uuid.UUID
     login: Annotated[

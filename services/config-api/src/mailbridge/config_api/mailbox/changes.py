@@ -20,7 +20,7 @@ from mailbridge.config_api.deps import CtxDep, RelayWakeDep
 from mailbridge.config_api.errors import Conflict
 from mailbridge.config_api.mailbox.router import MessageOut, load_message
 from mailbridge.config_api.problems import PROBLEM_RESPONSES
-from mailbridge.config_api.schemas import RequestModel
+from mailbridge.config_api.schemas import RequestModel, example
 from mailbridge.config_api.store import commit
 from pydantic import BaseModel
 
@@ -28,10 +28,12 @@ router = APIRouter(tags=["mailbox"], responses=PROBLEM_RESPONSES)
 
 
 class MessagePatch(RequestModel):
+    model_config = example(seen=True)
     seen: bool
 
 
 class MoveRequest(RequestModel):
+    model_config = example(to="trash")
     to: Literal["trash", "spam"]
 
 

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from mailbridge.common.oauth_providers import OAuthServerType
 from mailbridge.config_api.fields import Name, NoControlCharacters
-from mailbridge.config_api.schemas import RequestModel, ResourceOut, patch_of
+from mailbridge.config_api.schemas import RequestModel, ResourceOut, example, patch_of
 from pydantic import Field, HttpUrl, StringConstraints
 
 # What goes into the token request (tenant in its URL, client id, secret and scopes in its form).
@@ -17,6 +17,11 @@ Scope = Annotated[
 
 
 class OAuthProviderIn(RequestModel):
+    model_config = example(
+        name="Microsoft 365", server_type="microsoft365_email", use_default_settings=True,
+        tenant="contoso.onmicrosoft.com", client_id="6731de76-14a6-49ae-97bc-6eba6914391e",
+        client_secret="client secret from the app registration",  # noqa: S106 (an example)
+    )  # fmt: skip
     name: Name
     server_type: OAuthServerType
     use_default_settings: bool = False

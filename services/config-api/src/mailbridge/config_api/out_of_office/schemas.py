@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from mailbridge.config_api.fields import NoControlCharacters, in_range
-from mailbridge.config_api.schemas import RequestModel
+from mailbridge.config_api.schemas import RequestModel, example
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 from pydantic_core import PydanticCustomError
 
@@ -52,6 +52,11 @@ class OutOfOfficeIn(RequestModel):
     between `starts_at` and `ends_at` when given (times with a zone). Cross-field rules (the end
     after the start, a body while enabled) are `service.problems`."""
 
+    model_config = example(
+        enabled=True, subject="Out of office until 12 May",
+        body="I am out of the office until 12 May. For urgent matters, write to sales@example.com.",
+        starts_at="2026-05-04T00:00:00+02:00", ends_at="2026-05-12T00:00:00+02:00", reply_interval_days=7,
+    )  # fmt: skip
     enabled: bool
     subject: Subject = Field(description="the reply's subject is this, ': ' and the original subject")
     body: Body = Field(description="the reply's text; needed while enabled")

@@ -30,6 +30,7 @@ from mailbridge.config_api.outbox.schemas import (
 )
 from mailbridge.config_api.outbox.service import too_large
 from mailbridge.config_api.problems import field_problems
+from mailbridge.config_api.schemas import examples_of
 from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -151,6 +152,7 @@ OPENAPI: dict[str, Any] = {
                     "type": "object",
                     "required": ["message"],
                     "additionalProperties": False,
+                    "examples": [{"message": examples_of(MailFields)[0]}],
                     "properties": {
                         "message": schema_ref(MailFields),
                         "attachments": {

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from mailbridge.config_api.fields import AddressText, address
-from mailbridge.config_api.schemas import RequestModel
+from mailbridge.config_api.schemas import RequestModel, example
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
@@ -40,6 +40,10 @@ class AttachmentIn(RequestModel):
 class MailFields(RequestModel):
     """Everything of a mail but its attachments: the `message` part of the multipart form."""
 
+    model_config = example(
+        to=["buyer@customer.example"], subject="Order 4711: delivery on Friday",
+        text="Dear Ms Smith,\n\nyour order ships on Friday.\n\nKind regards\nAnna Berger",
+    )  # fmt: skip
     to: Recipients = []
     cc: Recipients = []
     bcc: Recipients = []
@@ -51,6 +55,13 @@ class MailFields(RequestModel):
 
 class SendRequestIn(MailFields):
     """The JSON body: the mail with its attachments in base64."""
+
+    model_config = example(
+        to=["buyer@customer.example"], cc=[], subject="Order 4711: delivery on Friday",
+        text="Dear Ms Smith,\n\nyour order ships on Friday.\n\nKind regards\nAnna Berger",
+        attachments=[{"filename": "order-4711.txt", "content_type": "text/plain",
+                      "content_base64": "T3JkZXIgNDcxMTogMyBpdGVtcw=="}],
+    )  # fmt: skip
 
     attachments: Annotated[list[AttachmentIn], Field(max_length=MAX_ATTACHMENTS)] = []
 
@@ -72,6 +83,7 @@ class MailDraft:
 
 
 class OutboxPatch(RequestModel):
+    model_config = example(subject="Order 4711: delivery on Monday")
     subject: Subject | None = None
     text: str | None = None
     html: str | None = None
@@ -91,11 +103,15 @@ class OutboxOut(BaseModel):
     message_id_header: str | None
     sent_at: datetime | None
     locked: bool
+    # #17: the retry schedule (with `attempts` of `max_attempts`) and the final give-up
+    next_attempt_at: datetime | None = Field(
+        default=None, description="when the next attempt is due (queued again after a temporary failure)"
+    )
+    retry_reason: str | None = Field(
+        default=None,
+        description="what chose the backoff: throttled, greylisted, connection_closed, temporary, network, "
+        "or limit (waiting for a provider limit: no attempt spent)",
+    )
+    gave_up_at: datetime | None = Field(default=None, description="when it failed for good")
     created_at: datetime
     updated_at: datetime
-
-
-class ChainReport(BaseModel):
-    sealed_rows: int
-    intact: bool
-    first_altered_id: str | None
