@@ -31,6 +31,7 @@ class FetchReason(StrEnum):
     MANUAL = "manual"
     RELOAD = "reload"
     TEST = "test"
+    PUSH = "push"  # #18: the account's IMAP IDLE connection saw new mail
 
 
 class FetchRequested(Message):

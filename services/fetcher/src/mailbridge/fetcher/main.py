@@ -1,6 +1,6 @@
 """Composition root: settings → database, secrets, TLS trust, NATS → the fetcher's command
 consumers (OAuth accounts' tokens asked of the broker over the same NATS connection), the outbox
-relay and the closing of idle IMAP connections."""
+relay, the closing of idle IMAP connections and the IMAP IDLE holder (#18)."""
 
 import asyncio
 import os
@@ -21,11 +21,15 @@ from mailbridge.common.streams import ensure_streams
 from mailbridge.common.tls import client_context
 from mailbridge.fetcher import subscribers
 from mailbridge.fetcher.adapters.credential_incoming import IncomingChecks, sent_folders
+from mailbridge.fetcher.adapters.idle_leases import IdleLeaseStore
 from mailbridge.fetcher.adapters.imap_connections import ImapConnections
+from mailbridge.fetcher.adapters.imap_idle import ImapIdleConnections
 from mailbridge.fetcher.adapters.pop3 import Pop3Sessions
+from mailbridge.fetcher.adapters.push_requests import BrokerFetchRequests
 from mailbridge.fetcher.adapters.store import MailStore
 from mailbridge.fetcher.credential_requests import credential_requests
 from mailbridge.fetcher.fetch_account import FetchDeps
+from mailbridge.fetcher.idle_holder import IdleHolder, IdleSettings
 from mailbridge.fetcher.settings import FetcherSettings
 from mailbridge.fetcher.sync import Limits
 
@@ -51,6 +55,12 @@ def create_app(settings: FetcherSettings) -> FastStream:
     credential_checks = credential_requests(
         IncomingChecks(deps.store, deps.tokens, sent_folders(sessions), deps.ssl_context, deps.timeout_s)
     )  # T1: the credentials test's incoming check and receive
+    idle = IdleHolder(
+        IdleLeaseStore(sessions, secrets), ImapIdleConnections(deps.ssl_context, deps.timeout_s),
+        BrokerFetchRequests(broker, settings.nats_publish_timeout_s), deps.tokens, deps.holder,
+        IdleSettings(settings.imap_idle_max, settings.imap_idle_reissue_s,
+                     timedelta(seconds=settings.imap_idle_lease_ttl_s)),
+    )  # fmt: skip
     app = FastStream(broker)
     background: list[asyncio.Task[None]] = []
     nats = lambda: broker.connection  # noqa: E731 - connected in startup, read on each probe
@@ -75,6 +85,8 @@ def create_app(settings: FetcherSettings) -> FastStream:
         for consumer in commands:
             await consumer.start(js)
         await credential_checks.start(broker.connection)
+        if settings.imap_idle_max:
+            background.append(asyncio.create_task(idle.run()))  # #18 IMAP IDLE push
 
     @app.on_shutdown
     async def stop() -> None:
@@ -84,6 +96,7 @@ def create_app(settings: FetcherSettings) -> FastStream:
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        await idle.stop()
         await connections.close_all()
         await engine.dispose()
         if ops is not None:

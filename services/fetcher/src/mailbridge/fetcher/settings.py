@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from mailbridge.common.consumers import FETCH_LEASE_TTL_S
 from mailbridge.common.ops_http import OpsSettings
 from mailbridge.common.settings import (
     DatabaseSettings,
@@ -27,13 +28,21 @@ class FetcherSettings(
     fetch_bytes_in_flight: int = Field(default=BYTES_IN_FLIGHT, ge=1024 * 1024)
     fetch_max_deliver: int = Field(default=20, ge=1)
     fetch_lease_ttl_s: float = Field(
-        default=30.0, gt=0, description="how long a killed fetcher blocks its account; renewed every third"
-    )
+        default=FETCH_LEASE_TTL_S, gt=0,
+        description="how long a killed fetcher blocks its account; renewed every third; the fetch "
+        "durable's ack wait follows it (common.consumers.fetch_ack_wait_s)",
+    )  # fmt: skip
     # Logged-in IMAP connections kept for the next fetch of the same account (0: none). Idle ones
     # are closed after the idle time: above the default 15-minute schedule, below the 30 minutes
     # after which RFC 3501 lets a server log an idle client out.
     imap_keep_connections: int = Field(default=100, ge=0)
     imap_connection_idle_s: float = Field(default=1200.0, gt=0)
+    # #18 IMAP IDLE push: IDLE connections this replica holds at most (0: none; the other accounts
+    # are polled on the schedule), DONE + IDLE after this long (below the server's 29 minutes),
+    # and the TTL of the IDLE lease (a killed replica's accounts move after it; renewed every third).
+    imap_idle_max: int = Field(default=100, ge=0)
+    imap_idle_reissue_s: float = Field(default=1500.0, gt=0, le=1740)
+    imap_idle_lease_ttl_s: float = Field(default=30.0, gt=0)
     # O4: how long a login waits for the OAuth broker's access token before retrying later.
     oauth_token_timeout_s: float = Field(default=5.0, gt=0)
     # S9: verification always on; an admin may trust an extra CA (e.g. a private mail server).

@@ -143,3 +143,16 @@ class FetchLease(Base):
     holder: Mapped[str] = mapped_column(String(200))
     token: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class IdleLease(Base):
+    """#18: which fetcher replica holds an account's IMAP IDLE connection. Taken and renewed like
+    a fetch lease (`fetch_leases`), but apart from it: a fetch runs while its account idles."""
+
+    __tablename__ = "idle_leases"
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey(ACCOUNT_FK, ondelete="CASCADE"), primary_key=True
+    )
+    holder: Mapped[str] = mapped_column(String(200), index=True)
+    token: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)

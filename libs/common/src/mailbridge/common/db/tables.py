@@ -10,7 +10,7 @@ from typing import Any
 
 from mailbridge.common.db.types import UtcDateTime, utcnow
 from mailbridge.common.ids import new_id
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, MetaData, String, Uuid
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, MetaData, String, Uuid, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -93,6 +93,8 @@ class MailServer(Versioned, Base):
     sent_folder: Mapped[str | None] = mapped_column(String(300))
     delete_after_fetch: Mapped[bool] = mapped_column(default=False)
     delete_after_days: Mapped[int | None] = mapped_column()
+    # #18: IMAP IDLE push for this server's IMAP accounts (false: they are polled only)
+    push: Mapped[bool] = mapped_column(default=True, server_default=true())
 
 
 class MailSettings(Versioned, Base):
