@@ -5,6 +5,11 @@ Queues N mails of about 20 KB (outbox rows + SendRequested) and measures until e
 session into the same sink, in the same run, and beside it a bare aiosmtplib loop (the client
 library's own ceiling, with no database, queue or MIME). Everything on loopback. `--large N`
 instead sends N mails with a 50 MB attachment each through one sender and prints its peak RSS.
+
+`--delay-ms 30` puts `testkit.delay_proxy` between every client and the sink: each chunk a client
+sends (an SMTP command, DATA) reaches the sink 30 ms later, so each reply comes a round trip later,
+as from a remote provider; the baseline (smtp-source) goes through the same proxy. There the
+figure is how sender processes (1 2 4) scale against the latency, not CPU per mail.
 """
 
 import argparse
@@ -16,7 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, ExitStack
 from pathlib import Path
 
 from aiosmtplib import SMTP
@@ -32,6 +37,7 @@ from mailbridge.common.streams import SEND, ensure_streams
 from mailbridge.sender.subscribers import POOLS
 from mailbridge.testkit.config_rows import add_account, empty_tables
 from mailbridge.testkit.databases import fresh_postgres_database
+from mailbridge.testkit.delay_proxy import delay_proxy
 from mailbridge.testkit.proc_stats import cpu_seconds, peak_rss_mb
 from mailbridge.testkit.smtp_sink import smtp_sink
 from nats.js.errors import NotFoundError
@@ -155,6 +161,10 @@ async def main() -> None:
     )
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 4], help="sender runs (default: 1 4)")
     parser.add_argument(
+        "--delay-ms", type=float, default=0.0,
+        help="hold every client chunk this long before the sink sees it (e.g. 30: a remote provider)",
+    )  # fmt: skip
+    parser.add_argument(
         "--setting", action="append", default=[], metavar="NAME=VALUE",
         help="a sender setting for the run, e.g. MAILBRIDGE_SEND_WORKERS=128 (repeatable)",
     )  # fmt: skip
@@ -167,12 +177,20 @@ async def main() -> None:
     if args.large:
         await large_mails(args.large, args.postgres, settings)
         return
-    with smtp_sink() as sink, tempfile.TemporaryDirectory(prefix="mb-send-") as scratch:
-        baseline = smtp_source(sink.port, args.mails, 1)
+    with (
+        smtp_sink() as sink,
+        tempfile.TemporaryDirectory(prefix="mb-send-") as scratch,
+        ExitStack() as top,
+    ):
+        port = sink.port
+        if args.delay_ms:
+            port = top.enter_context(delay_proxy(sink.port, args.delay_ms / 1000)).port
+            print(f"every client chunk held {args.delay_ms:g} ms before the sink (testkit.delay_proxy)")
+        baseline = smtp_source(port, args.mails, 1)
         base_rate = args.mails / baseline
         print(f"smtp-source, 1 session (baseline): {baseline:.2f} s, {base_rate:.0f} mails/s")
         for connections in (1, 10):
-            elapsed = await aiosmtplib_loop(sink.port, args.mails, connections)
+            elapsed = await aiosmtplib_loop(port, args.mails, connections)
             print(f"bare aiosmtplib loop, {connections} connection(s): {elapsed:.2f} s, "
                   f"{args.mails / elapsed:.0f} mails/s; {args.mails / elapsed / base_rate:.2f} of smtp-source")  # fmt: skip
         one = None
@@ -182,9 +200,7 @@ async def main() -> None:
                     url = await stack.enter_async_context(fresh_postgres_database(make_url(args.postgres)))
                 else:
                     url = f"sqlite+aiosqlite:///{scratch}/send-{processes}.db"
-                elapsed, peak = await sender_run(
-                    url, sink.port, args.mails, processes, Path(scratch), settings
-                )
+                elapsed, peak = await sender_run(url, port, args.mails, processes, Path(scratch), settings)
             rate = args.mails / elapsed
             one = one or rate
             print(f"sender, {processes} process(es): {elapsed:.2f} s, {rate:.0f} mails/s; "

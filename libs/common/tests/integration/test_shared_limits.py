@@ -10,7 +10,7 @@ from faststream.nats import NatsBroker
 from mailbridge.common.limit_rules import Rate
 from mailbridge.common.limits_kv import KvStore, limits_bucket
 from mailbridge.common.messaging import create_broker
-from mailbridge.common.shared_limits import SharedLimits, scope_key
+from mailbridge.common.shared_limits import Count, SharedLimits, scope_key
 from nats.js.kv import KeyValue
 
 
@@ -44,27 +44,27 @@ async def test_two_replicas_together_respect_one_rate(bucket: tuple[KeyValue, li
     kv, keys = bucket
     clock = Clock()
     one, two = SharedLimits(KvStore(kv), clock), SharedLimits(KvStore(kv), clock)
-    rate = [(key(keys, "rate"), Rate(3, 60.0))]
-    admitted = [await replica.admit(rate, [], 1, horizon_s=0) for replica in (one, two, one, two)]
+    rate = [Count(key(keys, "rate"), Rate(3, 60.0))]
+    admitted = [await replica.admit(rate, [], horizon_s=0) for replica in (one, two, one, two)]
     assert [a.reserved for a in admitted] == [True, True, True, False]
     assert admitted[3].at == clock.now + 20.0  # the fourth waits for the first unit back
-    later = await two.admit(rate, [], 1, horizon_s=30)  # within the horizon: reserved for later
+    later = await two.admit(rate, [], horizon_s=30)  # within the horizon: reserved for later
     assert (later.reserved, later.at) == (True, clock.now + 20.0)
     clock.now += 60.0
-    assert (await one.admit(rate, [], 1, horizon_s=0)).reserved
+    assert (await one.admit(rate, [], horizon_s=0)).reserved
 
 
 async def test_a_throttle_seen_by_one_replica_slows_the_other(bucket: tuple[KeyValue, list[str]]) -> None:
     kv, keys = bucket
     clock = Clock()
     one, two = SharedLimits(KvStore(kv), clock), SharedLimits(KvStore(kv), clock)
-    rate, pause = [(key(keys, "rate"), Rate(30, 60.0))], key(keys, "pause")
-    assert (await two.admit(rate, [pause], 1, horizon_s=0)).reserved
+    rate, pause = [Count(key(keys, "rate"), Rate(30, 60.0))], key(keys, "pause")
+    assert (await two.admit(rate, [pause], horizon_s=0)).reserved
     await one.pause(pause, 120.0)
-    held_back = await two.admit(rate, [pause], 1, horizon_s=60)
+    held_back = await two.admit(rate, [pause], horizon_s=60)
     assert (held_back.reserved, held_back.at) == (False, clock.now + 120.0)
     clock.now += 121.0
-    assert (await two.admit(rate, [pause], 1, horizon_s=0)).reserved
+    assert (await two.admit(rate, [pause], horizon_s=0)).reserved
 
 
 async def test_connection_slots_are_shared_and_a_dead_replicas_expire(
@@ -76,7 +76,8 @@ async def test_connection_slots_are_shared_and_a_dead_replicas_expire(
     two = SharedLimits(KvStore(kv), clock, lease_s=60)
     slots = key(keys, "conn")
     first = await one.take_slot(slots, 2)
-    assert first is not None and await two.take_slot(slots, 2) is not None
+    assert first is not None
+    assert await two.take_slot(slots, 2) is not None
     assert await two.take_slot(slots, 2) is None  # three would pass the limit of two
     await one.give_back(slots, first)
     assert await two.take_slot(slots, 2) is not None

@@ -17,8 +17,19 @@ KEEP_S = 2 * 86_400.0
 
 
 class KvStore:
-    def __init__(self, kv: KeyValue) -> None:
-        self._kv = kv
+    """`kv` now, or `bind` it once NATS is connected (a service builds its adapters first)."""
+
+    def __init__(self, kv: KeyValue | None = None) -> None:
+        self._bound = kv
+
+    def bind(self, kv: KeyValue) -> None:
+        self._bound = kv
+
+    @property
+    def _kv(self) -> KeyValue:
+        if self._bound is None:
+            raise RuntimeError("the limits bucket is not bound yet (NATS not connected)")
+        return self._bound
 
     async def read(self, key: str) -> tuple[bytes | None, int]:
         try:

@@ -13,12 +13,17 @@ for it); otherwise nothing is taken and the caller is told when to ask again (th
 turn outside the process, without spending an attempt). When two writes of one admission race
 with another replica, the first bucket may lose a unit twice: limits err on the slow side.
 
+Within a process the changes of one key take turns (a lock per key), so only replicas race each
+other: 64 tasks of two instances on one key without it lost 50 races in a row (bench/limits.py).
+A lost race waits a few random milliseconds before it reads again.
+
 Keys are hashes of what they count (`scope_key`), so no login or host name is stored in NATS.
 """
 
 import asyncio
 import hashlib
 import json
+import random
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -43,6 +48,15 @@ class CasStore(Protocol):
 
 
 @dataclass(frozen=True)
+class Count:
+    """One rate a mail counts against, and how many units it takes (1 mail, or its recipients)."""
+
+    key: str
+    rate: Rate
+    cost: int = 1
+
+
+@dataclass(frozen=True)
 class Admission:
     at: float  # when the mail may go (epoch seconds)
     reserved: bool  # True: its units are taken for `at`; False: nothing taken, ask again at `at`
@@ -62,31 +76,36 @@ class SharedLimits:
         self._holder = uuid.uuid4().hex[:16]
         self._slots = 0
         self._held: dict[str, set[str]] = {}  # slot key → this instance's slots there
+        self._turns: dict[str, asyncio.Lock] = {}  # one change of a key at a time in this process
 
-    async def admit(
-        self, rates: Sequence[tuple[str, Rate]], pauses: Sequence[str], cost: int, horizon_s: float
-    ) -> Admission:
+    def _turn(self, key: str) -> asyncio.Lock:
+        return self._turns.setdefault(key, asyncio.Lock())
+
+    async def admit(self, counts: Sequence[Count], pauses: Sequence[str], horizon_s: float) -> Admission:
+        async with self._turn("|".join(count.key for count in counts)):
+            return await self._admit(counts, pauses, horizon_s)
+
+    async def _admit(self, counts: Sequence[Count], pauses: Sequence[str], horizon_s: float) -> Admission:
         for _ in range(MAX_RACES):
             now = self._clock()
-            found = await asyncio.gather(*(self._store.read(key) for key, _ in rates))
+            found = await asyncio.gather(*(self._store.read(count.key) for count in counts))
             stopped = await asyncio.gather(*(self._store.read(key) for key in pauses))
             at = now
-            for (_, rate), (value, _) in zip(rates, found, strict=True):
-                at = max(at, earliest(_tat(value), now, cost, rate))
+            for count, (value, _) in zip(counts, found, strict=True):
+                at = max(at, earliest(_tat(value), now, count.cost, count.rate))
             for value, _ in stopped:
                 at = max(at, _pause(value).until if value else now)
             if at - now > horizon_s:
                 return Admission(at, False)
-            if await self._take(rates, found, at, cost):
+            if await self._take(counts, found, at):
                 return Admission(at, True)
+            await _after_lost_race()
         raise RuntimeError(f"shared limits: lost {MAX_RACES} races in a row")
 
-    async def _take(
-        self, rates: Sequence[tuple[str, Rate]], found: Sequence[Read], at: float, cost: int
-    ) -> bool:
-        for (key, rate), (value, revision) in zip(rates, found, strict=True):
-            new = taken(_tat(value), at, cost, rate)
-            if not await self._store.write(key, _dump({"tat": new}), revision):
+    async def _take(self, counts: Sequence[Count], found: Sequence[Read], at: float) -> bool:
+        for count, (value, revision) in zip(counts, found, strict=True):
+            new = taken(_tat(value), at, count.cost, count.rate)
+            if not await self._store.write(count.key, _dump({"tat": new}), revision):
                 return False
         return True
 
@@ -164,12 +183,18 @@ class SharedLimits:
             await self.renew()
 
     async def _change(self, key: str, change: Callable[[bytes | None], tuple[bytes | None, T]]) -> T:
-        for _ in range(MAX_RACES):
-            value, revision = await self._store.read(key)
-            new, result = change(value)
-            if new is None or await self._store.write(key, new, revision):
-                return result
+        async with self._turn(key):
+            for _ in range(MAX_RACES):
+                value, revision = await self._store.read(key)
+                new, result = change(value)
+                if new is None or await self._store.write(key, new, revision):
+                    return result
+                await _after_lost_race()
         raise RuntimeError(f"shared limits: lost {MAX_RACES} races in a row on {key}")
+
+
+async def _after_lost_race() -> None:
+    await asyncio.sleep(random.uniform(0.001, 0.005))
 
 
 def _dump(value: dict[str, Any]) -> bytes:

@@ -10,18 +10,21 @@ from mailbridge.common.budget import Budget
 from mailbridge.common.consumers import AUTO_REPLY_QUEUE
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.types import utcnow
+from mailbridge.common.limits_kv import KvStore, limits_bucket
 from mailbridge.common.messaging import GRACEFUL_TIMEOUT_S, connect, create_broker
 from mailbridge.common.metrics_sampling import consumer_lag
 from mailbridge.common.oauth_requests import BrokerTokens
 from mailbridge.common.ops_http import OpsEndpoint, ops_server, service_readiness
 from mailbridge.common.outbox_relay import relay_forever
 from mailbridge.common.secrets import SecretBox, resolve_key_ring
+from mailbridge.common.shared_limits import SharedLimits
 from mailbridge.common.streams import ensure_streams
 from mailbridge.common.tls import client_context
 from mailbridge.sender import subscribers
 from mailbridge.sender.adapters.auto_replies import AutoReplies
 from mailbridge.sender.adapters.credential_outgoing import OutgoingChecks
 from mailbridge.sender.adapters.maintenance import renew_claims_forever, sweep_forever
+from mailbridge.sender.adapters.send_limits import LimitedMailer
 from mailbridge.sender.adapters.sent_folder import ImapSentFolder
 from mailbridge.sender.adapters.smtp import SmtpPool
 from mailbridge.sender.adapters.smtp_xoauth2 import SignIn
@@ -44,15 +47,17 @@ def create_app(settings: SenderSettings) -> FastStream:
     nats_url = settings.require_nats_url()
     broker = create_broker(nats_url, f"sender-{settings.send_pool}", settings.nats_connect_timeout_s)
     tokens = BrokerTokens(lambda: broker.connection, settings.oauth_token_timeout_s)
+    limits_store = KvStore()  # #17: limits shared by every replica, bound once NATS is connected
+    limits = SharedLimits(limits_store)
     pool = SmtpPool(
         tls, timeout_s=settings.smtp_timeout_s, per_key=settings.smtp_connections_per_server,
-        authenticate=SignIn(tokens),
+        authenticate=SignIn(tokens), limits=limits,
     )  # fmt: skip
     sent_folder = ImapSentFolder(tls, settings.smtp_timeout_s, tokens)
     stale_after = timedelta(seconds=settings.send_stale_after_s)
     store = OutboxStore(sessions, secrets, stale_after)
     budget = Budget(settings.send_max_bytes_in_flight)
-    deps = SendDeps(store, build_message, pool, sent_folder, budget)
+    deps = SendDeps(store, build_message, LimitedMailer(pool, limits), sent_folder, budget)
     queue = subscribers.POOLS[settings.send_pool]
     sweep_rule = SweepRule(
         stale_after, timedelta(seconds=settings.send_sweep_after_s),
@@ -84,6 +89,7 @@ def create_app(settings: SenderSettings) -> FastStream:
             await ops.start()  # first: /readyz answers 503 while NATS is connecting
         await connect(broker, nats_url, settings.nats_connect_timeout_s * 3)
         await ensure_streams(broker.connection.jetstream(), settings.nats_stream_replicas)
+        limits_store.bind(await limits_bucket(broker.connection.jetstream(), settings.nats_stream_replicas))
 
     @app.after_startup
     async def start_work() -> None:
@@ -92,6 +98,7 @@ def create_app(settings: SenderSettings) -> FastStream:
         background.extend((
             asyncio.create_task(relay_forever(sessions, broker, timeout, wake=relay_wake)),
             asyncio.create_task(renew_claims_forever(store)),
+            asyncio.create_task(limits.renew_forever()),
             asyncio.create_task(sweep_forever(
                 sessions, js, queue.durable, queue.stream.name, settings.send_pool == "egress",
                 sweep_rule, settings.send_sweep_every_s, relay_wake,

@@ -3,6 +3,8 @@
 import uuid
 from dataclasses import dataclass, field
 
+from mailbridge.common.provider_limits import NO_LIMITS, ProviderLimits
+
 
 @dataclass(frozen=True)
 class Attachment:
@@ -43,3 +45,4 @@ class SmtpTarget:
     password: str | None = field(repr=False)
     account_id: uuid.UUID | None = None  # whose OAuth token to ask the broker for
     oauth: bool = False  # S2: the server has an OAuth provider, so AUTH XOAUTH2 with a broker token
+    limits: ProviderLimits = NO_LIMITS  # #17: the server's provider limits, shared by every replica

@@ -23,6 +23,7 @@ from mailbridge.common.work_queue import Settle
 from mailbridge.sender.mime import message_id
 from mailbridge.sender.model import Claim, Claimed, Found, OutboxStatus, Outcome, Verdict, status_after
 from mailbridge.sender.ports import Builder, Mailer, Outbox, SentFolder, SentFolderFailure
+from mailbridge.sender.retry_policy import waits_for_limit
 
 BYTES_IN_FLIGHT = 256 * 1024 * 1024  # the default of MAILBRIDGE_SEND_MAX_BYTES_IN_FLIGHT
 # Memory a mail takes per byte stored, from loading it to recording its outcome. Building a mail
@@ -98,7 +99,8 @@ async def _send(deps: SendDeps, outbox_id: uuid.UUID, claim: Claim) -> SendResul
     new_bytes = None if claimed.raw else (built.raw, built.message_id)
     delivery = await deps.mailer.deliver(claimed.target, raw, built.envelope_from, built.envelope_to)
     verdict = delivery.outcome
-    if verdict is Verdict.RETRY and claimed.attempt >= claimed.max_attempts:
+    spent = claimed.attempt >= claimed.max_attempts and not waits_for_limit(delivery.reply)  # #17
+    if verdict is Verdict.RETRY and spent:
         verdict = Verdict.GIVE_UP
     status = status_after(verdict)  # a retry is queued again, with the same bytes
     await deps.store.record(

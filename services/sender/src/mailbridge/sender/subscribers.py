@@ -8,12 +8,15 @@ subscriber) on the durable `common.consumers` declares for the pool, shared by i
 
 import logging
 import time
+import uuid
 
 from mailbridge.common.consumers import EGRESS_SEND_QUEUE, SEND_QUEUE, WorkQueue
+from mailbridge.common.db.types import utcnow
 from mailbridge.common.events import SendRequested
 from mailbridge.common.metrics import SEND_DURATION, SENDS
 from mailbridge.common.work_queue import PullConsumer, settle
 from mailbridge.sender.model import Verdict
+from mailbridge.sender.retry_policy import retry_after_s
 from mailbridge.sender.send_outbox import SendDeps, SendResult, send_outbox
 from nats.aio.msg import Msg
 
@@ -33,12 +36,20 @@ def consumer(
         logger.info(
             "send %s", result.settle, extra={"outbox_id": str(body.outbox_id), "detail": result.detail}
         )
-        await settle(message, result.settle, queue.backoff.delay_s(result.attempt))
+        await settle(message, result.settle, retry_delay_s(body.outbox_id, result, queue))
 
     return PullConsumer.for_queue(queue, on_send_requested, workers, ack_wait_s=ack_wait_s)
 
 
 SEND_LABELS = {Verdict.DONE: "sent", Verdict.RETRY: "retry", Verdict.GIVE_UP: "failed"}
+
+
+def retry_delay_s(outbox_id: uuid.UUID, result: SendResult, queue: WorkQueue[SendRequested]) -> float:
+    """A retried mail comes back when its item says (`retry_policy`, chosen by the reply); a
+    command that found its row in another worker's hands, with the queue's backoff."""
+    if result.verdict is not Verdict.RETRY or result.attempt == 0:
+        return queue.backoff.delay_s(result.attempt)
+    return retry_after_s(outbox_id, result.detail, result.attempt, utcnow())
 
 
 def send_label(result: SendResult) -> str:

@@ -43,6 +43,12 @@ class OutboxMessage(Versioned, Base):
     locked: Mapped[bool] = mapped_column(default=False)
     chain_seq: Mapped[int | None] = mapped_column()
     chain_hash: Mapped[str | None] = mapped_column(String(64))
+    # #17: the retry schedule: when the next attempt is due and which answer chose its backoff
+    # (sender/retry_policy.py: throttled, greylisted, connection_closed, temporary, network,
+    # limit: waiting for a provider limit without spending an attempt); when it was given up
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    retry_reason: Mapped[str | None] = mapped_column(String(20))
+    gave_up_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class OutboxAttachment(Base):

@@ -10,7 +10,7 @@ from typing import Any
 
 from mailbridge.common.db.types import UtcDateTime, utcnow
 from mailbridge.common.ids import new_id
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, MetaData, String, Uuid, true
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, MetaData, String, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -93,8 +93,15 @@ class MailServer(Versioned, Base):
     sent_folder: Mapped[str | None] = mapped_column(String(300))
     delete_after_fetch: Mapped[bool] = mapped_column(default=False)
     delete_after_days: Mapped[int | None] = mapped_column()
-    # #18: IMAP IDLE push for this server's IMAP accounts (false: they are polled only)
-    push: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # #17: provider limits shared by every replica (common/provider_limits.py): a preset
+    # (microsoft365, gmail; null: none) and the server's own value for each limit, which wins
+    limits_preset: Mapped[str | None] = mapped_column(String(20))
+    smtp_connections_per_login: Mapped[int | None] = mapped_column()
+    imap_connections_per_login: Mapped[int | None] = mapped_column()
+    messages_per_minute_per_mailbox: Mapped[int | None] = mapped_column()
+    messages_per_day_per_mailbox: Mapped[int | None] = mapped_column()
+    recipients_per_day_per_mailbox: Mapped[int | None] = mapped_column()
+    messages_per_minute_per_server: Mapped[int | None] = mapped_column()
 
 
 class MailSettings(Versioned, Base):

@@ -10,11 +10,12 @@ from mailbridge.common.endpoints import (
     TransportSecurity,
 )
 from mailbridge.config_api.fields import FolderName, Name, NoControlCharacters, host_port, in_range
+from mailbridge.config_api.mail_servers.limits import ProviderLimitsIn, ProviderLimitsOut
 from mailbridge.config_api.schemas import RequestModel, ResourceOut, patch_of
 from pydantic import Field
 
 
-class MailServerIn(RequestModel):
+class MailServerIn(RequestModel, ProviderLimitsIn):
     name: Name
     oauth_provider_id: uuid.UUID | None = None
     smtp_host: Annotated[str, Field(max_length=300), host_port("S3"), NoControlCharacters]
@@ -30,14 +31,9 @@ class MailServerIn(RequestModel):
     sent_folder: FolderName | None = None
     delete_after_fetch: bool = False
     delete_after_days: Annotated[int, in_range("S12", 1, 36_500)] | None = None
-    push: bool = Field(
-        default=True,
-        description="#18: IMAP accounts keep an IDLE connection and are fetched within seconds of new "
-        "mail (where the server offers IDLE); false: polled on the schedule only",
-    )
 
 
-class MailServerOut(ResourceOut):
+class MailServerOut(ResourceOut, ProviderLimitsOut):
     name: str
     oauth_provider_id: uuid.UUID | None
     smtp_host: str
@@ -56,7 +52,6 @@ class MailServerOut(ResourceOut):
     sent_folder: str | None
     delete_after_fetch: bool
     delete_after_days: int | None
-    push: bool = Field(description="#18: IMAP IDLE push (false: polled on the schedule only)")
 
 
 MailServerPatch = patch_of(MailServerIn)

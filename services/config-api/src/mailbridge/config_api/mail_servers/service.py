@@ -10,6 +10,7 @@ from mailbridge.common.endpoints import (
     smtp_port,
 )
 from mailbridge.config_api.errors import FieldProblem
+from mailbridge.config_api.mail_servers.limits import limits_of
 from mailbridge.config_api.mail_servers.rules import protocol_problems
 from mailbridge.config_api.mail_servers.schemas import MailServerIn, MailServerOut, MailServerPatch
 from mailbridge.config_api.resource import Blockers, Ctx, ResourceService
@@ -68,6 +69,7 @@ class MailServers(ResourceService[MailServer, MailServerIn, MailServerOut]):
                 "smtp_port": smtp_port(parse_host_port(row.smtp_host), SmtpEncryption(row.smtp_encryption)),
                 "incoming_port": incoming.port,
                 "incoming_security": incoming.security,
+                "effective_limits": limits_of(row),
             }
         )
 

@@ -12,6 +12,7 @@ from mailbridge.common.endpoints import (
     parse_host_port,
     smtp_port,
 )
+from mailbridge.common.provider_limits import LIMIT_FIELDS, ProviderLimits, effective_limits
 from mailbridge.common.secrets import SecretBox, SecretKeyError
 from mailbridge.sender.outgoing import Attachment, OutgoingMail, SmtpTarget
 from sqlalchemy import BindParameter, bindparam, select
@@ -63,6 +64,11 @@ async def senders(
     return found
 
 
+def server_limits(server: MailServer) -> ProviderLimits:
+    """#17: the server's preset with its own values (common/provider_limits.py)."""
+    return effective_limits(server.limits_preset, {name: getattr(server, name) for name in LIMIT_FIELDS})
+
+
 def _imap(server: MailServer) -> Endpoint:
     return incoming_endpoint(
         server.incoming_host, server.incoming_protocol, server.incoming_tls, server.incoming_tls_mode
@@ -76,5 +82,6 @@ def _target(server: MailServer, account: MailAccount, secrets: SecretBox) -> Smt
     return SmtpTarget(
         host=endpoint.host, port=smtp_port(endpoint, encryption), encryption=encryption.value,
         auth=server.smtp_auth, login=account.login, password=password, account_id=account.id,
+        limits=server_limits(server),
         oauth=server.oauth_provider_id is not None,
     )  # fmt: skip

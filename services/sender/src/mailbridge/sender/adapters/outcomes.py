@@ -1,7 +1,8 @@
 """The outcome of a send in SQL: the row's new state, its event, and the G6 seal of sent rows."""
 
 import uuid
-from typing import cast
+from datetime import datetime
+from typing import Any, cast
 
 from mailbridge.common.db.outbox import OutboxMessage
 from mailbridge.common.db.tables import MailSettings
@@ -10,6 +11,7 @@ from mailbridge.common.events import MailSent, Message, SendFailed
 from mailbridge.common.outbox_chain import GENESIS, SealedRow, row_hash
 from mailbridge.common.outbox_relay import enqueue_many
 from mailbridge.sender.model import OutboxStatus, Outcome
+from mailbridge.sender.retry_policy import schedule_of
 from sqlalchemy import BindParameter, Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,6 +33,10 @@ _RECORD = (
         ),
         sent_at=func.coalesce(bindparam("b_sent_at", type_=_TIME), _COLUMN.sent_at),
         version=_COLUMN.version + 1, updated_at=bindparam("b_now", type_=_TIME),
+        # #17: the retry schedule; a limit wait gives back the attempt its claim counted
+        attempts=_COLUMN.attempts - bindparam("b_refund"), retry_reason=bindparam("b_retry_reason"),
+        next_attempt_at=bindparam("b_next_attempt_at", type_=_TIME),
+        gave_up_at=func.coalesce(bindparam("b_gave_up_at", type_=_TIME), _COLUMN.gave_up_at),
     )
 )  # fmt: skip
 _SEALING = select(
@@ -46,6 +52,7 @@ async def record(session: AsyncSession, outcomes: list[Outcome]) -> None:
             "b_recipients": o.recipients,
             "b_raw": o.built[0] if o.built else None, "b_message_id": o.built[1] if o.built else None,
             "b_sent_at": now if o.status is OutboxStatus.SENT else None, "b_now": now,
+            **_schedule(o, now),
         }
         for o in outcomes
     ])  # fmt: skip
@@ -86,6 +93,14 @@ async def _seal(session: AsyncSession, sent: list[uuid.UUID]) -> None:
         .values(locked=True, chain_seq=bindparam("b_seq"), chain_hash=bindparam("b_hash")),
         seals,
     )
+
+
+def _schedule(o: Outcome, now: datetime) -> dict[str, Any]:
+    found = schedule_of(o.outbox_id, o.status, o.reply, o.attempt, now)
+    return {
+        "b_refund": int(found.refund), "b_retry_reason": found.reason and found.reason.value,
+        "b_next_attempt_at": found.next_attempt_at, "b_gave_up_at": found.gave_up_at,
+    }  # fmt: skip
 
 
 async def _lock_after_send(session: AsyncSession) -> bool:

@@ -5,9 +5,16 @@ is `smtp_session`'s.
 A connection whose conversation went wrong (timed out, closed, answered something that is not
 a reply) is closed and never goes back to the pool; one that finished its transaction, or got a
 refusal and took the RSET after it, is kept idle for the next mail.
+
+With `limits` (#17) every connection also holds a slot of its server and login shared by every
+sender replica (`common.shared_limits`): at most `smtp_connections_per_login` of the server's
+limits, and what the server showed by refusing one connection more (learned for every replica,
+until none holds a connection there). A mail that finds no slot waits for one of its process's
+own connections, or, with none, looks again after a short while.
 """
 
 import asyncio
+import random
 import ssl
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -15,6 +22,7 @@ from typing import Any
 
 from aiosmtplib import SMTP, SMTPResponseException
 from mailbridge.common.budget import Budget
+from mailbridge.common.shared_limits import SharedLimits, scope_key
 from mailbridge.sender.adapters.smtp_session import (
     Authenticate,
     DeadBeforeData,
@@ -62,6 +70,8 @@ class _Lane:
     places: Budget  # weight 1 a mail; the limit comes down to what the server allows
     idle: list[tuple[SMTP, asyncio.TimerHandle]] = field(default_factory=list)
     connections: int = 0
+    slots: list[str] = field(default_factory=list)  # shared slots (#17), one per connection
+    slot_key: str = ""
 
 
 class SmtpPool:
@@ -78,8 +88,10 @@ class SmtpPool:
     def __init__(
         self, tls: ssl.SSLContext, *, timeout_s: float = 30.0, per_key: int = 4, idle_s: float = 5.0,
         authenticate: Authenticate = password_login, local_hostname: str | None = None,
+        limits: SharedLimits | None = None, slot_wait_s: float = 1.0,
     ) -> None:  # fmt: skip
         self._tls, self._timeout_s, self._per_key, self._idle_s = tls, timeout_s, per_key, idle_s
+        self._limits, self._slot_wait_s = limits, slot_wait_s
         self._authenticate, self._local_hostname = authenticate, local_hostname
         self._lanes: dict[PoolKey, _Lane] = {}
         self._quitting: set[asyncio.Task[None]] = set()
@@ -93,7 +105,9 @@ class SmtpPool:
         # an OAuth login is one account's (S2): its connections are never another's
         owner = str(target.account_id) if target.oauth else ""
         key = (target.host.lower(), target.port, target.encryption, target.auth, target.login, owner)
-        lane = self._lanes.setdefault(key, _Lane(Budget(self._per_key)))
+        lane = self._lanes.get(key) or self._lanes.setdefault(
+            key, _Lane(Budget(self._per_key), slot_key=_slot_key(key))
+        )
         while True:
             await lane.places.acquire(1)  # not `hold()`: its context manager costs 2 µs a mail
             try:
@@ -111,6 +125,8 @@ class SmtpPool:
             result = await self._attempt(lane, reused, target, built)
             if result is not None:
                 return result
+        if not await self._take_slot(lane, target):
+            return None
         lane.connections += 1
         try:
             client = await open_client(
@@ -121,6 +137,8 @@ class SmtpPool:
             if not (lane.connections and _refused_for_now(failure)):
                 return failure.result
             lane.places.set_limit(lane.connections)  # the server's limit: wait for one it took
+            if self._limits is not None:  # and every replica's (#17)
+                await self._limits.learn(lane.slot_key)
             return None
         except BaseException:
             self._forget(lane)
@@ -182,11 +200,33 @@ class SmtpPool:
         lane.connections -= 1
         if lane.connections == 0 and lane.places.limit != self._per_key:
             lane.places.set_limit(self._per_key)
+        if self._limits is not None and lane.slots:
+            self._spawn(self._limits.give_back(lane.slot_key, lane.slots.pop()))
+
+    async def _take_slot(self, lane: _Lane, target: SmtpTarget) -> bool:
+        """A shared connection slot for one more connection (#17); False: none free now, and the
+        mail waits for a connection of this process, or a while (try again)."""
+        if self._limits is None:
+            return True
+        slot = await self._limits.take_slot(lane.slot_key, target.limits.smtp_connections_per_login)
+        if slot is not None:
+            lane.slots.append(slot)
+            return True
+        if lane.connections:
+            lane.places.set_limit(lane.connections)
+        else:
+            await asyncio.sleep(self._slot_wait_s * (0.5 + random.random()))
+        return False
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
         self._quitting.add(task)
         task.add_done_callback(self._quitting.discard)
+
+
+def _slot_key(key: PoolKey) -> str:
+    host, port, _, _, login, owner = key
+    return scope_key("conn", "smtp", host, port, login, owner)
 
 
 def _refused_for_now(failure: SmtpFailure) -> bool:

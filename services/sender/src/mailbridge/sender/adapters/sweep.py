@@ -5,7 +5,8 @@ belongs to a sender that died (a live one renews its claims every few seconds): 
 `queued` (the attempt it counted stays counted). A `queued` row that was never claimed and is
 older than `queued_after`, with no SendRequested waiting in the outbox table, lost its command
 (a crash before the transactional outbox, a command terminated or dropped); a row queued again
-for a retry waits for its backoff first (`retry_after`). Each gets a new SendRequested with a new
+for a retry waits for its backoff first (`retry_after`), and a row with a `next_attempt_at` (the
+retry schedule, #17) until `queued_after` past it. Each gets a new SendRequested with a new
 id (the first one's id is still in JetStream's duplicate window) in the transaction that marks
 the row, so several senders sweeping at once request each row once. A command that arrives
 twice anyway is harmless: sending is idempotent by the row's state.
@@ -77,6 +78,8 @@ def _lost(rows: FromClause) -> ColumnElement[bool]:
             and_(rows.c.attempts > 0, rows.c.updated_at < bindparam("b_retry", type_=_TIME)),
         ),
         ~exists().where(OutboxEvent.id == rows.c.id),  # its first command is still to be published
+        # #17: a retry (or a limit wait) is due at next_attempt_at: lost only that long after it
+        or_(rows.c.next_attempt_at.is_(None), rows.c.next_attempt_at < bindparam("b_queued", type_=_TIME)),
     )  # fmt: skip
 
 
