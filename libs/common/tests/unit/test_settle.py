@@ -37,7 +37,7 @@ async def test_each_settle_is_one_reply(how: Settle, delay_s: float, payload: by
 def test_each_work_queue_has_its_own_durable_on_its_commands_stream() -> None:
     assert [(q.durable, q.stream) for q in ALL_QUEUES] == [
         ("fetcher", FETCH), ("fetcher-changes", FETCH), ("sender", SEND), ("sender-egress", SEND),
-        ("sender-auto-replies", EVENTS),
+        ("sender-auto-replies", EVENTS), ("config-api-webhooks", EVENTS),
     ]  # fmt: skip
 
 

@@ -10,6 +10,7 @@ from mailbridge.common.settings import (
     SecretSettings,
     VarDirSettings,
 )
+from mailbridge.config_api.webhook_delivery.schedule import DEFAULT_DELAYS_S
 from pydantic import Field
 
 
@@ -34,6 +35,13 @@ class ConfigApiSettings(VarDirSettings, DatabaseSettings, NatsSettings, SecretSe
     oauth_broker_timeout_s: float = Field(
         default=20.0, gt=0, description="how long a connect or callback waits for the OAuth broker"
     )
+    # Webhooks (#18): the delays between a failed delivery's attempts (then it gives up and its
+    # endpoint is disabled), how long one attempt may take, how often due deliveries are looked for.
+    webhook_retry_schedule_s: tuple[float, ...] = Field(
+        default=DEFAULT_DELAYS_S, description="JSON list of seconds, e.g. [60, 300]; about a day in all"
+    )
+    webhook_timeout_s: float = Field(default=15.0, gt=0, description="one webhook attempt's limit")
+    webhook_poll_s: float = Field(default=1.0, ge=0, description="0 switches webhook delivery off")
 
     def local_base_url(self) -> str:
         """The API's own address as this host reaches it (an unspecified listen address becomes

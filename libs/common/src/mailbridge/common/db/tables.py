@@ -10,7 +10,7 @@ from typing import Any
 
 from mailbridge.common.db.types import UtcDateTime, utcnow
 from mailbridge.common.ids import new_id
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, MetaData, String, Uuid
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, MetaData, String, Uuid, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -114,6 +114,8 @@ class MailSettings(Versioned, Base):
     disallow_manual_fetch: Mapped[bool] = mapped_column(default=False)
     users_can_reload: Mapped[bool] = mapped_column(default=False)
     lock_after_send: Mapped[bool] = mapped_column(default=False)
+    # #18: webhook targets on loopback or private ranges (never link-local or cloud metadata)
+    webhooks_allow_private_targets: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class MailAccount(Versioned, Base):

@@ -1,0 +1,242 @@
+"""Webhooks (#18) end to end on both databases, real NATS and a real HTTP receiver on loopback:
+registration (201 with the secret shown once, 422 for a refused target), deliveries signed as the
+Standard Webhooks reference implementation verifies, retried under the same `webhook-id` after a
+500 and a timeout, given up (the endpoint disabled with the reason) after the last retry, never
+sent to a forbidden address, filtered by business unit, resent, and logged per endpoint."""
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+from config_api_testing import Api, serving
+from mailbridge.common.consumers import WEBHOOK_QUEUE
+from mailbridge.common.db.webhooks import WebhookEndpoint
+from mailbridge.common.events import MailFetched, Message
+from mailbridge.common.secrets import generate_key
+from mailbridge.common.streams import EVENTS
+from mailbridge.config_api.settings import ConfigApiSettings
+from mailbridge.testkit.nats import nats_server
+from mailbridge.testkit.webhook_receiver import HANG, Received, WebhookReceiver, webhook_receiver
+from nats.js.errors import NotFoundError
+from standardwebhooks import Webhook
+
+ALL_TYPES = ["MailFetched", "MailSent", "SendFailed", "AccountStateChanged", "TokenRefreshed"]
+
+
+@pytest.fixture(scope="module")
+def private_nats() -> Iterator[str]:
+    """A NATS of this module's own: the durable and events here disturb no other test."""
+    with nats_server() as url:
+        yield url
+
+
+@pytest.fixture
+async def api(empty_database_url: str, private_nats: str, tmp_path: Path) -> AsyncIterator[Api]:
+    """config-api with webhook delivery on: retries after 0.5 s, twice, then it gives up."""
+    settings = ConfigApiSettings(
+        database_url=empty_database_url, nats_url=private_nats, secret_key=generate_key(), var_dir=tmp_path,
+        scheduler_tick_s=0, outbox_relay=False, webhook_retry_schedule_s=(0.5, 0.5), webhook_timeout_s=3.0,
+        webhook_poll_s=0.1,
+    )  # fmt: skip
+    try:
+        async with serving(settings) as client:
+            yield client
+    finally:
+        connection = await nats.connect(private_nats)
+        js = connection.jetstream()
+        with contextlib.suppress(NotFoundError):
+            await js.delete_consumer(EVENTS.name, WEBHOOK_QUEUE.durable)
+        await js.purge_stream(EVENTS.name)
+        await connection.close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    with webhook_receiver() as running:
+        yield running
+
+
+async def publish(api: Api, event: Message) -> None:
+    connection = await nats.connect(api.running.app.state.context.broker.connection.connected_url.geturl())
+    try:
+        await connection.jetstream().publish(event.subject, event.model_dump_json().encode())
+    finally:
+        await connection.close()
+
+
+def fetched(unit: uuid.UUID | None = None) -> MailFetched:
+    return MailFetched(
+        account_id=uuid.uuid4(), business_unit_id=unit, folder="INBOX", message_id=uuid.uuid4(),
+        subject_line="Invoice 42", from_address="billing@example.org", size=1234, sha256="ab" * 32,
+    )  # fmt: skip
+
+
+async def allow_private(api: Api, allowed: bool = True) -> None:
+    response = await api.patch("/settings/mail", {"webhooks_allow_private_targets": allowed})
+    assert response.status_code == 200, response.text
+
+
+async def register(api: Api, url: str, **changes: Any) -> dict[str, Any]:
+    return await api.create("/webhooks", {"url": url, "event_types": ["MailFetched"], **changes})
+
+
+def verified(secret: str, request: Received) -> Any:
+    return Webhook(secret).verify(request.body, request.headers)
+
+
+async def log_of(api: Api, webhook_id: str) -> list[dict[str, Any]]:
+    response = await api.get(f"/webhooks/{webhook_id}/deliveries")
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+async def settled_log(api: Api, webhook_id: str, status: str) -> list[dict[str, Any]]:
+    """The log once its one delivery has reached `status` (the worker records after the answer)."""
+    async with asyncio.timeout(30):
+        while (log := await log_of(api, webhook_id)) == [] or log[0]["status"] != status:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    return log
+
+
+async def test_registration_answers_201_with_the_secret_once_and_stores_it_encrypted(api: Api) -> None:
+    await allow_private(api)
+    created = await api.create(
+        "/webhooks", {"url": "http://127.0.0.1:9/hook", "event_types": ALL_TYPES, "description": "ERP"}
+    )
+    assert created["secret"].startswith("whsec_")
+    Webhook(created["secret"])  # the reference implementation takes it as it is
+    shown = (await api.get(f"/webhooks/{created['id']}")).json()
+    assert shown["secret"] is None
+    assert shown["event_types"] == ALL_TYPES
+    assert shown["enabled"] is True
+    async with api.running.sessions() as session:
+        row = await session.get(WebhookEndpoint, uuid.UUID(created["id"]))
+        assert row is not None
+        assert created["secret"] not in row.secret_encrypted
+
+
+@pytest.mark.parametrize(
+    ("url", "private_allowed"),
+    [
+        ("http://169.254.169.254/latest/meta-data", True),  # link-local: cloud metadata
+        ("http://100.100.100.200/", True),  # Alibaba's metadata address
+        ("http://[fd00:ec2::254]/", True),  # AWS's IPv6 metadata address
+        ("http://[fe80::1]/", True),
+        ("http://[::ffff:169.254.169.254]/", True),  # IPv4 mapped into IPv6
+        ("http://127.0.0.1:8080/hook", False),  # loopback without the setting
+        ("http://10.1.2.3/hook", False),  # a private range without the setting
+        ("ftp://example.org/hook", True),
+        ("http://user:pw@93.184.216.34/", True),
+    ],
+)
+async def test_a_refused_target_gets_422_at_registration(api: Api, url: str, private_allowed: bool) -> None:
+    await allow_private(api, private_allowed)
+    response = await api.post("/webhooks", {"url": url, "event_types": ["MailSent"]})
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "url"
+
+
+async def test_a_delivery_is_signed_retried_under_one_id_after_a_500_and_a_timeout_and_logged(
+    api: Api, receiver: WebhookReceiver
+) -> None:
+    await allow_private(api)
+    hook = await register(api, receiver.url)
+    receiver.plan(500, HANG, 204)
+    event = fetched()
+    await publish(api, event)
+    requests = await receiver.received(3)
+    assert len({r.headers["webhook-id"] for r in requests}) == 1
+    bodies = [verified(hook["secret"], request) for request in requests]
+    assert bodies[0]["type"] == "MailFetched"
+    assert bodies[0]["event_id"] == str(event.event_id)
+    assert bodies[0]["data"]["subject_line"] == "Invoice 42"
+    assert "raw_base64" not in bodies[0]["data"]
+    assert bodies[0]["links"]["message"] == f"/api/v1/messages/{event.message_id}"
+    log = await settled_log(api, hook["id"], "delivered")
+    assert log[0]["webhook_id"] == requests[0].headers["webhook-id"]
+    assert log[0]["attempts"] == 3
+    assert [(a["outcome"], a["response_code"]) for a in log[0]["log"]] == [
+        ("http_error", 500), ("timeout", None), ("delivered", 204),
+    ]  # fmt: skip
+    assert all(a["duration_ms"] >= 0 for a in log[0]["log"])
+
+
+async def test_the_endpoint_is_disabled_with_a_reason_after_the_last_retry(
+    api: Api, receiver: WebhookReceiver
+) -> None:
+    await allow_private(api)
+    hook = await register(api, receiver.url)
+    receiver.plan(500, 500, 503)
+    await publish(api, fetched())
+    log = await settled_log(api, hook["id"], "failed")
+    assert [a["response_code"] for a in log[0]["log"]] == [500, 500, 503]
+    shown = (await api.get(f"/webhooks/{hook['id']}")).json()
+    assert shown["enabled"] is False
+    assert "failed 3 times" in shown["disabled_reason"]
+    assert "HTTP 503" in shown["disabled_reason"]
+    await publish(api, fetched())  # a disabled endpoint records nothing more
+    response = await api.patch(f"/webhooks/{hook['id']}", {"enabled": True})
+    assert response.json()["enabled"] is True
+    assert response.json()["disabled_reason"] is None
+    assert len(await log_of(api, hook["id"])) == 1
+
+
+async def test_nothing_is_sent_to_a_target_that_became_forbidden(api: Api, receiver: WebhookReceiver) -> None:
+    await allow_private(api)
+    hook = await register(api, receiver.url)
+    await allow_private(api, False)  # checked again at delivery time
+    await publish(api, fetched())
+    log = await settled_log(api, hook["id"], "failed")
+    assert {a["outcome"] for a in log[0]["log"]} == {"refused_target"}
+    assert "loopback" in log[0]["last_error"]
+    assert receiver.requests == []
+
+
+async def test_an_endpoint_of_a_business_unit_gets_only_its_units_events(api: Api) -> None:
+    await allow_private(api)
+    north = await api.create("/business-units", {"name": "North"})
+    south = await api.create("/business-units", {"name": "South"})
+    with webhook_receiver() as north_hook, webhook_receiver() as every_hook:
+        await register(api, north_hook.url, business_unit_id=north["id"])
+        await register(api, every_hook.url)
+        await publish(api, fetched(uuid.UUID(south["id"])))
+        await publish(api, fetched(uuid.UUID(north["id"])))
+        both = await every_hook.received(2)
+        (only,) = await north_hook.received(1)
+        units = [json.loads(r.body)["data"]["business_unit_id"] for r in (only, *both)]
+        assert units[0] == north["id"]
+        assert sorted(units[1:]) == sorted([north["id"], south["id"]])
+
+
+async def test_resend_delivers_again_under_the_same_id(api: Api, receiver: WebhookReceiver) -> None:
+    await allow_private(api)
+    hook = await register(api, receiver.url)
+    await publish(api, fetched())
+    (first,) = await receiver.received(1)
+    log = await settled_log(api, hook["id"], "delivered")
+    response = await api.post(f"/webhooks/{hook['id']}/deliveries/{log[0]['id']}/resend")
+    assert response.status_code == 202, response.text
+    _, again = await receiver.received(2)
+    assert again.headers["webhook-id"] == first.headers["webhook-id"]
+    assert verified(hook["secret"], again) == verified(hook["secret"], first)
+
+
+async def test_a_rotated_secret_signs_beside_the_previous_one(api: Api, receiver: WebhookReceiver) -> None:
+    await allow_private(api)
+    hook = await register(api, receiver.url)
+    response = await api.post(f"/webhooks/{hook['id']}/rotate-secret")
+    assert response.status_code == 200, response.text
+    rotated = response.json()["secret"]
+    assert rotated != hook["secret"]
+    assert rotated.startswith("whsec_")
+    await publish(api, fetched())
+    (request,) = await receiver.received(1)
+    assert len(request.headers["webhook-signature"].split(" ")) == 2
+    assert verified(rotated, request) == verified(hook["secret"], request)
