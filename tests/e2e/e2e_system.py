@@ -23,6 +23,7 @@ class RunningSystem:
     base_url: str
     var_dir: Path
     log: Path
+    errors: Path | None = None  # stderr (the services' log lines), when kept apart from stdout
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -51,19 +52,22 @@ def start_make_run(
     extra_env: dict[str, str] | None = None,
     timeout_s: float = 180,
     command: Sequence[str] = MAKE_RUN,
+    split_stderr: bool = False,
 ) -> RunningSystem:
-    """`make run`, or another `command` that starts the system the same way (`mailbridge run`)."""
+    """`make run`, or another `command` that starts the system the same way (`mailbridge run`).
+    With `split_stderr`, stderr (where every log line goes) is kept apart from stdout, in `errors`."""
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("MAILBRIDGE_")}
     env |= {"MAILBRIDGE_VAR_DIR": str(var_dir), "MAILBRIDGE_API_PORT": str(port)}
     env |= extra_env or {}
     log = var_dir.parent / f"{var_dir.name}.log"
-    with log.open("wb") as sink:
+    errors = var_dir.parent / f"{var_dir.name}.stderr.log" if split_stderr else None
+    with log.open("wb") as sink, (errors or Path(os.devnull)).open("wb") as error_sink:
         process = subprocess.Popen(
-            list(command), cwd=REPO, env=env,
-            stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+            list(command), cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=sink,
+            stderr=error_sink if errors else subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
-    system = RunningSystem(process, f"http://127.0.0.1:{port}", var_dir, log)
+    system = RunningSystem(process, f"http://127.0.0.1:{port}", var_dir, log, errors)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -14,6 +14,7 @@ from mailbridge.common.metrics_sampling import accounts_by_state
 from mailbridge.common.ops_http import OpsEndpoint, service_readiness
 from mailbridge.common.secrets import SecretBox, resolve_key_ring
 from mailbridge.common.streams import ensure_streams
+from mailbridge.config_api.api_docs.pages import install_api_docs
 from mailbridge.config_api.business_units.service import BusinessUnits
 from mailbridge.config_api.console import routes as console
 from mailbridge.config_api.credential_tests import router as credential_tests
@@ -33,7 +34,7 @@ from mailbridge.config_api.mailbox import router as mailbox_routes
 from mailbridge.config_api.oauth_connect import callback as oauth_callback
 from mailbridge.config_api.oauth_connect import router as oauth_connect
 from mailbridge.config_api.oauth_providers.service import OAuthProviders
-from mailbridge.config_api.openapi import include_models
+from mailbridge.config_api.openapi import declare_bearer_auth, include_models
 from mailbridge.config_api.out_of_office import router as out_of_office
 from mailbridge.config_api.outbox import intake as outbox_intake
 from mailbridge.config_api.outbox import router as outbox_routes
@@ -43,10 +44,6 @@ from mailbridge.config_api.router_factory import crud_router
 from mailbridge.config_api.settings import ConfigApiSettings
 from mailbridge.config_api.unexpected import ContainUnexpected
 from mailbridge.config_api.users.service import Users
-from mailbridge.config_api.webhook_delivery.intake import webhook_consumer
-from mailbridge.config_api.webhook_delivery.schedule import RetrySchedule
-from mailbridge.config_api.webhook_delivery.worker import DeliverySettings, deliver_forever
-from mailbridge.config_api.webhooks import router as webhook_routes
 from nats.errors import Error as NatsError
 from pydantic import BaseModel
 
@@ -98,24 +95,9 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
             tasks.append(
                 asyncio.create_task(run_scheduler(sessions, broker, timeout, settings.scheduler_tick_s))
             )
-        # Webhooks (#18): events recorded as deliveries from the shared durable, delivered from the
-        # database by every replica (webhook_delivery/__init__.py says in which order).
-        webhooks = None
-        if settings.webhook_poll_s > 0:
-            api_base = (settings.public_url or "").rstrip("/") + API_PREFIX
-            webhooks = webhook_consumer(sessions, api_base)
-            await webhooks.start(broker.connection.jetstream())
-            delivery = DeliverySettings(
-                RetrySchedule(settings.webhook_retry_schedule_s),
-                settings.webhook_timeout_s,
-                settings.webhook_poll_s,
-            )
-            tasks.append(asyncio.create_task(deliver_forever(sessions, secrets, delivery)))
         try:
             yield
         finally:
-            if webhooks is not None:
-                await webhooks.stop(grace_s=5.0)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -129,7 +111,8 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
         title="Mailbridge configuration API",
         version="1",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # /docs and /redoc from the package: api_docs/pages.py
+        redoc_url=None,
     )
     install_problem_handlers(app)
     app.add_middleware(
@@ -144,6 +127,8 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
     templates = RouteTemplates()  # filled below, as the routers are included
     app.add_middleware(HttpMetrics, templates=templates)  # outermost: every request counted with its status
     include_models(app, outbox_intake.BODY_MODELS)
+    declare_bearer_auth(app, API_PREFIX)
+    install_api_docs(app)  # /docs, /redoc, /asyncapi(.json) (#16, #18)
     app.state.outbox_max_bytes = settings.outbox_max_bytes
     for router in (
         crud_router(BusinessUnits(), "/business-units", "business_unit"),
@@ -162,8 +147,6 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
         out_of_office.router,
         credential_tests.router,
         health_routes.router,
-        webhook_routes.router,
-        webhook_routes.actions,
     ):
         app.include_router(router, prefix=API_PREFIX)
         templates.add(API_PREFIX, router.routes)

@@ -11,11 +11,16 @@ from mailbridge.common.endpoints import (
 )
 from mailbridge.config_api.fields import FolderName, Name, NoControlCharacters, host_port, in_range
 from mailbridge.config_api.mail_servers.limits import ProviderLimitsIn, ProviderLimitsOut
-from mailbridge.config_api.schemas import RequestModel, ResourceOut, patch_of
+from mailbridge.config_api.schemas import RequestModel, ResourceOut, example, patch_of
 from pydantic import Field
 
 
 class MailServerIn(RequestModel, ProviderLimitsIn):
+    model_config = example(
+        name="Company mail", smtp_host="smtp.example.com:587", smtp_encryption="auto",
+        incoming_protocol="imap", incoming_host="imap.example.com:993", incoming_tls=True,
+        trash_folder="Trash", spam_folder="Junk", sent_folder="Sent",
+    )  # fmt: skip
     name: Name
     oauth_provider_id: uuid.UUID | None = None
     smtp_host: Annotated[str, Field(max_length=300), host_port("S3"), NoControlCharacters]
