@@ -44,6 +44,10 @@ from mailbridge.config_api.router_factory import crud_router
 from mailbridge.config_api.settings import ConfigApiSettings
 from mailbridge.config_api.unexpected import ContainUnexpected
 from mailbridge.config_api.users.service import Users
+from mailbridge.config_api.webhook_delivery.intake import webhook_consumer
+from mailbridge.config_api.webhook_delivery.schedule import RetrySchedule
+from mailbridge.config_api.webhook_delivery.worker import DeliverySettings, deliver_forever
+from mailbridge.config_api.webhooks import router as webhook_routes
 from nats.errors import Error as NatsError
 from pydantic import BaseModel
 
@@ -95,9 +99,24 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
             tasks.append(
                 asyncio.create_task(run_scheduler(sessions, broker, timeout, settings.scheduler_tick_s))
             )
+        # Webhooks (#18): events recorded as deliveries from the shared durable, delivered from the
+        # database by every replica (webhook_delivery/__init__.py says in which order).
+        webhooks = None
+        if settings.webhook_poll_s > 0:
+            api_base = (settings.public_url or "").rstrip("/") + API_PREFIX
+            webhooks = webhook_consumer(sessions, api_base)
+            await webhooks.start(broker.connection.jetstream())
+            delivery = DeliverySettings(
+                RetrySchedule(settings.webhook_retry_schedule_s),
+                settings.webhook_timeout_s,
+                settings.webhook_poll_s,
+            )
+            tasks.append(asyncio.create_task(deliver_forever(sessions, secrets, delivery)))
         try:
             yield
         finally:
+            if webhooks is not None:
+                await webhooks.stop(grace_s=5.0)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -147,6 +166,8 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
         out_of_office.router,
         credential_tests.router,
         health_routes.router,
+        webhook_routes.router,
+        webhook_routes.actions,
     ):
         app.include_router(router, prefix=API_PREFIX)
         templates.add(API_PREFIX, router.routes)
