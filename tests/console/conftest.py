@@ -6,13 +6,12 @@ screen and an axe-core check of each.
 - Chromium: /usr/bin/chromium (`scripts/install-mail-servers` installs Debian's `chromium`);
   without it the tests are skipped with that hint (a failure under CI). `playwright install`
   is never run: its browser download cannot work here, and it is not needed.
-- Screenshots: test-artifacts/console/<test>-<name>-<width>.png (git-ignored; CI keeps the
+- Screenshots: test-artifacts/console/<screen>-<1280|phone>.png (git-ignored; CI keeps the
   folder as an artifact); MAILBRIDGE_CONSOLE_SCREENSHOTS names another folder.
 - Accessibility: axe-core (bundled by `axe-playwright-python`, no network) on a page; no
   violation of impact serious or critical may remain.
 """
 
-import re
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -49,10 +48,11 @@ def console_system(
 
 
 @pytest.fixture(scope="module")
-def admin_api(console_system: RunningSystem) -> Iterator[httpx.Client]:
+async def admin_api(console_system: RunningSystem) -> AsyncIterator[httpx.AsyncClient]:
     """The API as the admin key, to set the scene or change an object behind the browser's back."""
     headers = {"Authorization": f"Bearer {console_system.admin_key()}"}
-    with httpx.Client(base_url=f"{console_system.base_url}/api/v1", headers=headers, timeout=60) as client:
+    base_url = f"{console_system.base_url}/api/v1"
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60) as client:
         yield client
 
 
@@ -97,15 +97,15 @@ async def page(new_context: NewContext, console_system: RunningSystem) -> Page:
 
 
 @pytest.fixture
-def shoot(request: pytest.FixtureRequest) -> Shoot:
-    """Screenshot of the page's screen at desktop and at phone width, named after the test."""
+def shoot() -> Shoot:
+    """Screenshot of the page's screen at desktop and at phone width: <name>-1280.png and
+    <name>-phone.png in the screenshots folder."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    test = re.sub(r"[^A-Za-z0-9_-]+", "-", request.node.name)
 
     async def take(page: Page, name: str) -> None:
         for label, size in (("1280", DESKTOP), ("phone", PHONE)):
             await page.set_viewport_size(size)  # type: ignore[arg-type]
-            await page.screenshot(path=SCREENSHOTS / f"{test}-{name}-{label}.png", full_page=True)
+            await page.screenshot(path=SCREENSHOTS / f"{name}-{label}.png", full_page=True)
         await page.set_viewport_size(DESKTOP)  # type: ignore[arg-type]
 
     return take

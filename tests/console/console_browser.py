@@ -3,16 +3,19 @@ signing in, and the axe-core check."""
 
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from axe_playwright_python.async_playwright import Axe
-from e2e_system import REPO
+from e2e_system import KEY_LINE, REPO, RunningSystem
 from playwright.async_api import BrowserContext, Page
 
 CHROMIUM = Path("/usr/bin/chromium")
+MAILBRIDGE = Path(sys.executable).parent / "mailbridge"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -60,3 +63,18 @@ def describe(violations: list[dict[str, Any]]) -> str:
     return "\n".join(
         f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}" for v in violations
     )
+
+
+def user_key(system: RunningSystem, user_id: str) -> str:
+    """A user API key made the way an admin makes one: `mailbridge api-key create --user ID`
+    against the running system's data folder."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MAILBRIDGE_")}
+    env["MAILBRIDGE_VAR_DIR"] = str(system.var_dir)
+    made = subprocess.run(
+        [str(MAILBRIDGE), "api-key", "create", "--user", user_id],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    match = KEY_LINE.search(made.stdout)
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert match, made.stdout
+    return match.group(1)

@@ -29,8 +29,9 @@ How to add a screen
       if session is None: return to_sign_in(request)
   (a POST handler starts with `post = await posted(request)`, returning `post` when it is a
   Response, else using `post.session`, `post.form`, `post.etag`: the CSRF check is in there),
-  talking to the API with `async with api_for(request, session.api_key) as api:`, answering `render(request, "<template>.html", {...},
-  session=session)` (templates extend base.html and fill `{% block main %}`); API refusals via
+  talking to the API with `async with api_for(request, session.api_key) as api:`, answering
+  `render(request, "<template>.html", {...}, session=session)` (templates extend base.html and
+  fill `{% block main %}`); API refusals via
   `refused(request, session, status, problem_detail(answer))`. Include the router in
   `routes.install` and add a `NavItem`. Static files go into static/ (served at
   /console/static/).

@@ -6,15 +6,16 @@ from typing import Any
 
 from fastapi import FastAPI
 from mailbridge.config_api.console.api_client import ConsoleApi
-from mailbridge.config_api.console.forms import MULTISELECT, SELECT, FormField, FormState, fields_of
+from mailbridge.config_api.console.forms import MULTISELECT, SELECT, FormField, FormState, fields_of, in_order
 from mailbridge.config_api.console.i18n import Translator
 from mailbridge.config_api.console.screens import REFERENCES
 
 
-def schema_fields(app: FastAPI, schema: str) -> list[FormField]:
-    """The fields of a request schema of the API's own OpenAPI document (built once per app)."""
+def schema_fields(app: FastAPI, schema: str, order: Sequence[str] = ()) -> list[FormField]:
+    """The fields of a request schema of the API's own OpenAPI document (built once per app),
+    those named in `order` first."""
     components = app.openapi()["components"]["schemas"]
-    return fields_of(schema, components, REFERENCES)
+    return in_order(fields_of(schema, components, REFERENCES), order)
 
 
 async def reference_choices(api: ConsoleApi, fields: Sequence[FormField]) -> dict[str, list[tuple[str, str]]]:
@@ -60,8 +61,8 @@ def field_views(
             {
                 "name": f.name,
                 "kind": f.kind,
-                "label": t.first(f"field.{screen}.{f.name}", f"field.{f.name}", default=f.name),
-                "help": t.first(f"help.{screen}.{f.name}", f"help.{f.name}"),
+                "label": t.first(f"field.{screen}.{f.name}", f"field.{f.name}", default=f.title),
+                "help": t.first(f"help.{screen}.{f.name}", f"help.{f.name}", default=f.description),
                 "required": f.required,
                 "max_length": f.max_length,
                 "options": options,

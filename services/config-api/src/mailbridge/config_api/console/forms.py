@@ -33,6 +33,8 @@ class FormField:
     max_length: int | None = None
     default: Any = None
     write_only: bool = False
+    title: str = ""  # the schema's own title and description: the label and help of a field
+    description: str = ""  # the translation files do not know yet
 
 
 @dataclass
@@ -84,9 +86,20 @@ def fields_of(
                 max_length=prop.get("maxLength"),
                 default=raw.get("default"),
                 write_only=write_only,
+                title=str(raw.get("title") or prop.get("title") or name),
+                description=""
+                if write_only
+                else str(raw.get("description") or prop.get("description") or ""),
             )
         )
     return result
+
+
+def in_order(fields: Sequence[FormField], order: Sequence[str]) -> list[FormField]:
+    """The fields named in `order` first, in that order (the manual's), then the others as the
+    schema has them."""
+    rank = {name: position for position, name in enumerate(order)}
+    return sorted(fields, key=lambda f: rank.get(f.name, len(rank)))
 
 
 def _kind(name: str, prop: Mapping[str, Any], references: Mapping[str, object], write_only: bool) -> str:

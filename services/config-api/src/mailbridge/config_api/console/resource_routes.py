@@ -75,7 +75,7 @@ def add_resource_screen(router: APIRouter, screen: ResourceScreen) -> None:
         session = session_of(request)
         if session is None:
             return to_sign_in(request)
-        fields = schema_fields(request.app, screen.schema)
+        fields = schema_fields(request.app, screen.schema, screen.order)
         return await _form(request, session, screen, FormState(initial_values(fields, None)), None, None)
 
     async def create(request: Request) -> Response:
@@ -83,7 +83,7 @@ def add_resource_screen(router: APIRouter, screen: ResourceScreen) -> None:
         if isinstance(post, Response):
             return post
         session, form = post.session, post.form
-        fields = schema_fields(request.app, screen.schema)
+        fields = schema_fields(request.app, screen.schema, screen.order)
         state = FormState(submitted_values(fields, form))
         async with api_for(request, session.api_key) as api:
             answer = await api.post(screen.path, body_of(fields, state.values, editing=False))
@@ -107,7 +107,7 @@ def add_resource_screen(router: APIRouter, screen: ResourceScreen) -> None:
             if answer.status_code != 200:
                 return refused(request, session, answer.status_code, problem_detail(answer))
             current = answer.json()
-            fields = schema_fields(request.app, screen.schema)
+            fields = schema_fields(request.app, screen.schema, screen.order)
             state = FormState(initial_values(fields, current))
             return await _form(request, session, screen, state, current, answer.headers.get("etag"), api=api)
 
@@ -118,7 +118,7 @@ def add_resource_screen(router: APIRouter, screen: ResourceScreen) -> None:
         session, form = post.session, post.form
         if parse_id(item_id) is None:
             return refused(request, session, 404, item_id)
-        fields = schema_fields(request.app, screen.schema)
+        fields = schema_fields(request.app, screen.schema, screen.order)
         state = FormState(submitted_values(fields, form))
         etag = post.etag
         async with api_for(request, session.api_key) as api:
@@ -214,7 +214,7 @@ async def _form(
     status_code: int = 200,
 ) -> Response:
     t = translator(request)
-    fields = schema_fields(request.app, screen.schema)
+    fields = schema_fields(request.app, screen.schema, screen.order)
     if api is None:
         async with api_for(request, session.api_key) as own:
             references = await reference_choices(own, fields)

@@ -22,6 +22,8 @@ class ResourceScreen:
     requirements: str = ""  # the requirement ids the screen covers, shown under its title
     # After a delete refused with 409: the collections its `blocking_ids` may belong to, to name them.
     blocking: tuple[Reference, ...] = ()
+    # The form's fields in the manual's order; fields not named follow in the schema's order.
+    order: tuple[str, ...] = ()
 
 
 # Fields that refer to other objects, by field name (the same name means the same thing across
@@ -34,6 +36,12 @@ REFERENCES = {
 }
 
 ACCOUNTS = Reference("/mail-accounts", label="address")
+# S1–S12 in the manual's order
+MAIL_SERVER_FIELDS = (
+    "name", "oauth_provider_id", "smtp_host", "smtp_encryption", "smtp_auth", "send_via_server",
+    "incoming_protocol", "incoming_host", "incoming_tls", "incoming_tls_mode", "trash_folder",
+    "spam_folder", "sent_folder", "delete_after_fetch", "delete_after_days",
+)  # fmt: skip
 
 MAIL_SERVERS = ResourceScreen(
     "mail-servers",
@@ -42,6 +50,7 @@ MAIL_SERVERS = ResourceScreen(
     ("name", "smtp_host", "smtp_port", "incoming_protocol", "incoming_host", "incoming_port"),
     "S1–S13",
     blocking=(ACCOUNTS,),
+    order=MAIL_SERVER_FIELDS,
 )
 OAUTH_PROVIDERS = ResourceScreen(
     "oauth-providers",
