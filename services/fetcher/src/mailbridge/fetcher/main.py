@@ -12,11 +12,13 @@ from mailbridge.common import outbox_relay
 from mailbridge.common.budget import Budget
 from mailbridge.common.consumers import CHANGES_QUEUE, FETCH_QUEUE
 from mailbridge.common.db.engine import create_engine, create_session_factory
+from mailbridge.common.limits_kv import KvStore, limits_bucket
 from mailbridge.common.messaging import GRACEFUL_TIMEOUT_S, connect, create_broker
 from mailbridge.common.metrics_sampling import consumer_lag
 from mailbridge.common.oauth_requests import BrokerTokens
 from mailbridge.common.ops_http import OpsEndpoint, ops_server, service_readiness
 from mailbridge.common.secrets import SecretBox, resolve_key_ring
+from mailbridge.common.shared_limits import SharedLimits
 from mailbridge.common.streams import ensure_streams
 from mailbridge.common.tls import client_context
 from mailbridge.fetcher import subscribers
@@ -44,7 +46,11 @@ def create_app(settings: FetcherSettings) -> FastStream:
         settings.fetch_batch_count, settings.fetch_batch_bytes, timedelta(seconds=settings.fetch_lease_ttl_s),
         settings.fetch_max_message_bytes, Budget(settings.fetch_bytes_in_flight),
     )  # fmt: skip
-    connections = ImapConnections(settings.imap_keep_connections, settings.imap_connection_idle_s)
+    limits_store = KvStore()  # #17: IMAP connections per login, shared by every replica; bound at startup
+    shared_limits = SharedLimits(limits_store)
+    connections = ImapConnections(
+        settings.imap_keep_connections, settings.imap_connection_idle_s, limits=shared_limits
+    )
     deps = FetchDeps(
         MailStore(sessions, secrets), client_context(settings.extra_ca_file),
         holder=f"{socket.gethostname()}:{os.getpid()}", limits=limits, timeout_s=settings.fetch_timeout_s,
@@ -75,12 +81,14 @@ def create_app(settings: FetcherSettings) -> FastStream:
             await ops.start()  # first: /readyz answers 503 while NATS is connecting
         await connect(broker, settings.require_nats_url(), settings.nats_connect_timeout_s * 3)
         await ensure_streams(broker.connection.jetstream(), settings.nats_stream_replicas)
+        limits_store.bind(await limits_bucket(broker.connection.jetstream(), settings.nats_stream_replicas))
 
     @app.after_startup
     async def start_work() -> None:
         timeout = settings.nats_publish_timeout_s
         background.append(asyncio.create_task(outbox_relay.relay_forever(sessions, broker, timeout)))
         background.append(asyncio.create_task(_close_idle_forever(connections)))
+        background.append(asyncio.create_task(shared_limits.renew_forever()))
         js = broker.connection.jetstream()
         for consumer in commands:
             await consumer.start(js)

@@ -34,6 +34,8 @@ class AccountConfig:
     # and why a grant was lost, in the provider's words.
     oauth_state: str = "disconnected"
     oauth_reason: str | None = None
+    # #17: IMAP connections this login may hold on its server, every fetcher together (None: no limit)
+    imap_connections_per_login: int | None = None
 
     @property
     def folders(self) -> tuple[str, ...]:

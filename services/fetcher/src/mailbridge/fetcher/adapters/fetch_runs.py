@@ -19,6 +19,7 @@ from mailbridge.common.endpoints import (
     IncomingProtocol,
     incoming_endpoint,
 )
+from mailbridge.common.provider_limits import effective_limits
 from mailbridge.fetcher.adapters import cursors, leases, outcomes, pg_fetch_runs
 from mailbridge.fetcher.fetch_record import FetchRecord
 from mailbridge.fetcher.model import INBOX, AccountConfig, FetchStart, LastOutcome, Lease, Refusal
@@ -94,6 +95,9 @@ def _config(row: Row[*tuple[Any, ...]], decrypt: Decrypt) -> AccountConfig:
         spam_folder=row.spam_folder or row.server_spam_folder or "Junk",
         oauth_state=row.oauth_state,
         oauth_reason=row.oauth_reason,
+        imap_connections_per_login=effective_limits(  # #17: the server's, or its preset's
+            row.limits_preset, {"imap_connections_per_login": row.imap_connections_per_login}
+        ).imap_connections_per_login,
     )
 
 
@@ -107,7 +111,8 @@ _CONFIGURATION = (
         _SERVER.c.incoming_host, _SERVER.c.incoming_tls, _SERVER.c.incoming_tls_mode,
         _SERVER.c.oauth_provider_id, _SERVER.c.delete_after_fetch, _SERVER.c.delete_after_days,
         _SERVER.c.version.label("server_version"), _SERVER.c.trash_folder.label("server_trash_folder"),
-        _SERVER.c.spam_folder.label("server_spam_folder"),
+        _SERVER.c.spam_folder.label("server_spam_folder"), _SERVER.c.limits_preset,
+        _SERVER.c.imap_connections_per_login,
     )
     .join_from(_ACCOUNT, _SERVER, _SERVER.c.id == _ACCOUNT.c.server_id)
     .where(_ACCOUNT.c.id == bindparam("p_account", type_=_ACCOUNT.c.id.type))

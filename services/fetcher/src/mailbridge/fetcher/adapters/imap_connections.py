@@ -9,6 +9,12 @@ need; a connection whose login was refused was never kept. Only a connection who
 without an error is kept; one the server has closed meanwhile is dropped when it is next asked
 for. Connections idle longer than `idle_s` are closed (`close_idle`), and at most `keep` are
 kept (the longest idle goes first). `keep=0` keeps none.
+
+With `limits` (#17) each connection holds a slot of its server and login shared by every fetcher
+and sender replica (`common.shared_limits`, `imap_connections_per_login` of the server's provider
+limits, e.g. about 20 for a Microsoft 365 mailbox): a login whose slots are all taken is not
+connected; the fetch fails as transient and comes again with backoff. The slot is given back
+when the connection closes.
 """
 
 import hashlib
@@ -20,7 +26,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from mailbridge.common.endpoints import Endpoint
+from mailbridge.common.shared_limits import SharedLimits, scope_key
 from mailbridge.fetcher.adapters.imap import ImapMailbox
+from mailbridge.fetcher.failures import transient
 from mailbridge.fetcher.model import AccountConfig, Credentials, Mechanism
 
 
@@ -51,10 +59,12 @@ class _Kept:
 
 class ImapConnections:
     def __init__(
-        self, keep: int = 0, idle_s: float = 300.0, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._keep, self._idle_s, self._clock = keep, idle_s, clock
+        self, keep: int = 0, idle_s: float = 300.0, clock: Callable[[], float] = time.monotonic,
+        limits: SharedLimits | None = None,
+    ) -> None:  # fmt: skip
+        self._keep, self._idle_s, self._clock, self._limits = keep, idle_s, clock, limits
         self._kept: OrderedDict[uuid.UUID, _Kept] = OrderedDict()  # oldest first
+        self._slots: dict[int, tuple[str, str]] = {}  # id(mailbox) → its shared slot (#17)
 
     @asynccontextmanager
     async def logged_in(
@@ -66,26 +76,27 @@ class ImapConnections:
         mailbox = await self._reusable(account_id, key)
         if mailbox is None:
             mailbox = ImapMailbox(endpoint)
+            await self._take_slot(mailbox, key, account.imap_connections_per_login)
             try:
                 await mailbox.open(credentials)
             except BaseException:
-                await mailbox.close()
+                await self._close(mailbox)
                 raise
         try:
             yield mailbox
         except BaseException:
-            await mailbox.close()
+            await self._close(mailbox)
             raise
         await self._keep_for_later(account_id, key, mailbox)
 
     async def close_idle(self) -> None:
         deadline = self._clock() - self._idle_s
         for account_id in [a for a, kept in self._kept.items() if kept.since <= deadline]:
-            await self._kept.pop(account_id).mailbox.close()
+            await self._close(self._kept.pop(account_id).mailbox)
 
     async def close_all(self) -> None:
         while self._kept:
-            await self._kept.popitem(last=False)[1].mailbox.close()
+            await self._close(self._kept.popitem(last=False)[1].mailbox)
 
     async def _reusable(self, account_id: uuid.UUID, key: LoginKey) -> ImapMailbox | None:
         kept = self._kept.pop(account_id, None)
@@ -94,13 +105,30 @@ class ImapConnections:
         fresh = self._clock() - kept.since < self._idle_s
         if kept.key == key and fresh and kept.mailbox.usable:
             return kept.mailbox
-        await kept.mailbox.close()
+        await self._close(kept.mailbox)
         return None
 
     async def _keep_for_later(self, account_id: uuid.UUID, key: LoginKey, mailbox: ImapMailbox) -> None:
         if self._keep <= 0 or not mailbox.usable:
-            await mailbox.close()
+            await self._close(mailbox)
             return
         self._kept[account_id] = _Kept(key, mailbox, self._clock())
         while len(self._kept) > self._keep:
-            await self._kept.popitem(last=False)[1].mailbox.close()
+            await self._close(self._kept.popitem(last=False)[1].mailbox)
+
+    async def _take_slot(self, mailbox: ImapMailbox, key: LoginKey, limit: int | None) -> None:
+        if self._limits is None or limit is None:  # no limit: nothing to count, no NATS round trip
+            return
+        slots = scope_key("conn", "imap", key.host, key.port, key.login)
+        slot = await self._limits.take_slot(slots, limit)
+        if slot is None:
+            raise transient(f"{key.login} holds all {limit} IMAP connections {key.host} allows it (#17)")
+        self._slots[id(mailbox)] = (slots, slot)
+
+    async def _close(self, mailbox: ImapMailbox) -> None:
+        try:
+            await mailbox.close()
+        finally:
+            held = self._slots.pop(id(mailbox), None)
+            if held is not None and self._limits is not None:
+                await self._limits.give_back(*held)
