@@ -15,10 +15,12 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult
+from mailbridge.common.db.outbox import OutboxMessage
 from mailbridge.sender.outgoing import OutgoingMail, SmtpTarget
 from mailbridge.testkit.ports import free_port
 from mailbridge.testkit.stack import MailStack
 from mailbridge.testkit.users import MailUser
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 DROP = "drop"  # instead of a reply: close the connection without answering
 
@@ -29,6 +31,27 @@ def outgoing(sender: str, to: tuple[str, ...], **fields: Any) -> OutgoingMail:
         reply_to=fields.pop("reply_to", None), to=to, subject=fields.pop("subject", f"test {uuid.uuid4().hex[:8]}"),
         text=fields.pop("text", "Hello.\n"), message_id_domain="mailbridge.test", **fields,
     )  # fmt: skip
+
+
+async def queue_mail(
+    sessions: async_sessionmaker[AsyncSession], account_id: uuid.UUID, *to: str, max_attempts: int = 3
+) -> uuid.UUID:
+    """An outbox row written straight to the database, as config-api queues one."""
+    async with sessions() as session:
+        row = OutboxMessage(
+            account_id=account_id, request={"to": list(to), "subject": "Hi", "text": "Hello"},
+            max_attempts=max_attempts,
+        )  # fmt: skip
+        session.add(row)
+        await session.commit()
+        return row.id
+
+
+async def outbox_row(sessions: async_sessionmaker[AsyncSession], outbox_id: uuid.UUID) -> OutboxMessage:
+    async with sessions() as session:
+        found = await session.get(OutboxMessage, outbox_id)
+        assert found is not None
+        return found
 
 
 def plain_target(port: int, *, encryption: str = "none", auth: bool = False, password: str | None = None,
@@ -195,6 +218,10 @@ class FaultySmtpServer:
     def refuse(self, address: str, reply: str = "550 5.1.1 no such user") -> None:
         """Refuse this recipient at RCPT, every time."""
         self._state.refused[address.lower()] = reply
+
+    def accept(self, address: str) -> None:
+        """Take this recipient again (after `refuse`)."""
+        self._state.refused.pop(address.lower(), None)
 
     @property
     def received(self) -> list[Received]:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 from aiosmtplib import SMTP
+from mailbridge.common.recipient_states import RecipientState
 from mailbridge.sender.adapters.smtp import SmtpPool, send
 from mailbridge.sender.mime import build_message
 from mailbridge.sender.model import Verdict
@@ -105,7 +106,13 @@ async def test_one_of_two_recipients_refused_is_partial_and_recorded(server: Fau
         ("ok@example.net", 250),
         ("gone@example.net", 550),
     ]
-    assert result.delivery().recipients == {"gone@example.net": "550 5.1.1 <gone@example.net>: no such user"}
+    assert result.delivery().recipients == {
+        "ok@example.net": (RecipientState.ACCEPTED, result.delivery().recipients["ok@example.net"][1]),
+        "gone@example.net": (
+            RecipientState.REFUSED_PERMANENTLY,
+            "550 5.1.1 <gone@example.net>: no such user",
+        ),
+    }
     assert [m.rcpt_tos for m in server.received] == [("ok@example.net",)]
 
 

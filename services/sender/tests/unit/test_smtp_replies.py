@@ -5,6 +5,7 @@ import socket
 import ssl
 
 import pytest
+from mailbridge.common.recipient_states import RecipientState
 from mailbridge.sender.model import Verdict
 from mailbridge.sender.smtp_replies import (
     RecipientReply,
@@ -39,7 +40,17 @@ def test_partial_refusal_is_sent_and_recorded_per_recipient() -> None:
     assert result.refused == (replies[1],)
     delivery = result.delivery()
     assert (delivery.outcome, delivery.reply) == (SENT, "250 queued")
-    assert delivery.recipients == {"b@x": "550 5.1.1 no such user"}
+    assert delivery.recipients == {
+        "a@x": (RecipientState.ACCEPTED, "250 OK"),
+        "b@x": (RecipientState.REFUSED_PERMANENTLY, "550 5.1.1 no such user"),
+    }
+
+
+def test_recipients_accepted_at_rcpt_count_only_once_the_data_was_taken() -> None:
+    """#17: a refused DATA delivered to nobody; only the RCPT refusals are states of their own."""
+    replies = (RecipientReply("a@x", 250, "OK"), RecipientReply("b@x", 450, "4.2.0 greylisted"))
+    delivery = SmtpResult(TEMPORARY, "message refused: 451 later", replies).delivery()
+    assert delivery.recipients == {"b@x": (RecipientState.REFUSED_TEMPORARILY, "450 4.2.0 greylisted")}
 
 
 def test_every_recipient_refused_is_final_only_when_every_refusal_is() -> None:

@@ -7,6 +7,7 @@ SendFailed, and the command acked or nakked (`subscribers`).
 """
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -56,6 +57,9 @@ class Claimed:
     max_attempts: int
     sent_folder: str | None
     imap: Endpoint  # where the Sent folder lives (S10): the account's incoming IMAP server
+    # #17: each recipient's state from earlier attempts (`recipients`); a retry skips the settled
+    recipients: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    may_send: bool = True  # A8: the account's can_send now, not when the mail was queued
 
 
 @dataclass(frozen=True)
@@ -80,5 +84,5 @@ class Outcome:
     status: OutboxStatus
     reply: str
     attempt: int
-    recipients: dict[str, Any] = field(default_factory=dict)
+    recipients: dict[str, Any] | None = None  # every recipient's state (#17); None: left as stored
     built: tuple[bytes, str] | None = None  # the bytes and Message-ID, when built by this attempt

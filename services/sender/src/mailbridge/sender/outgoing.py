@@ -3,6 +3,7 @@
 import uuid
 from dataclasses import dataclass, field
 
+from mailbridge.common.plaintext_auth import plaintext_auth_refusal
 from mailbridge.common.provider_limits import NO_LIMITS, ProviderLimits
 
 
@@ -46,3 +47,9 @@ class SmtpTarget:
     account_id: uuid.UUID | None = None  # whose OAuth token to ask the broker for
     oauth: bool = False  # S2: the server has an OAuth provider, so AUTH XOAUTH2 with a broker token
     limits: ProviderLimits = NO_LIMITS  # #17: the server's provider limits, shared by every replica
+    allow_plaintext_auth: bool = False  # S4: the server allows AUTH in clear off loopback (#17)
+
+    @property
+    def plaintext_auth_refusal(self) -> str | None:
+        """Why logging in here would send credentials in clear (refused), or None."""
+        return plaintext_auth_refusal(self.host, self.encryption, self.auth, self.allow_plaintext_auth)

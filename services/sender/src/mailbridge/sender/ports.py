@@ -7,6 +7,7 @@ from typing import Protocol
 
 from mailbridge.common.endpoints import Endpoint
 from mailbridge.common.oauth_requests import TokenReply
+from mailbridge.common.recipient_states import RecipientState
 from mailbridge.sender.model import Claim, Outcome, Verdict
 from mailbridge.sender.outgoing import OutgoingMail, SmtpTarget
 
@@ -15,7 +16,8 @@ from mailbridge.sender.outgoing import OutgoingMail, SmtpTarget
 class Delivery:
     outcome: Verdict  # RETRY: 4xx, 552, network; GIVE_UP: other 5xx, refused credentials
     reply: str
-    recipients: dict[str, str] = field(default_factory=dict)  # per refused recipient: its reply
+    # per recipient this attempt learnt about: its state and the server's reply (#17)
+    recipients: dict[str, tuple[RecipientState, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from mailbridge.common.budget import Budget
 from mailbridge.common.db.types import utcnow
 from mailbridge.common.tracing import bind_account
 from mailbridge.common.work_queue import Settle
+from mailbridge.sender import recipients
 from mailbridge.sender.mime import message_id
 from mailbridge.sender.model import Claim, Claimed, Found, OutboxStatus, Outcome, Verdict, status_after
 from mailbridge.sender.ports import Builder, Mailer, Outbox, SentFolder, SentFolderFailure
@@ -33,6 +34,7 @@ BYTES_IN_FLIGHT = 256 * 1024 * 1024  # the default of MAILBRIDGE_SEND_MAX_BYTES_
 # one such mail at a time took the sender to 494 MB RSS (bench/send.py --large), so 8 stands.
 # Text and html bodies still go through the email generator: 25 MiB of non-ASCII text peaks at 12.8.
 MEMORY_PER_STORED_BYTE = 8
+MAY_NOT_SEND = "not sent: the account may not send (A8); sending was switched off after the mail was queued"
 
 
 @dataclass(frozen=True)
@@ -91,21 +93,28 @@ async def _send(deps: SendDeps, outbox_id: uuid.UUID, claim: Claim) -> SendResul
     if claim.found is Found.UNAPPENDED:
         assert claimed.raw is not None
         return await _append(deps, outbox_id, claimed, claimed.raw)
+    if not claimed.may_send:  # A8, decided when the mail would leave: can_send is off now
+        return await _fail(deps, outbox_id, MAY_NOT_SEND, claimed.attempt)
     try:
         built = deps.build(claimed.mail, utcnow())
     except ValueError as error:  # a value no server would take: retrying cannot help
         return await _fail(deps, outbox_id, f"cannot be built: {error}", claimed.attempt)
     raw = claimed.raw or built.raw
     new_bytes = None if claimed.raw else (built.raw, built.message_id)
-    delivery = await deps.mailer.deliver(claimed.target, raw, built.envelope_from, built.envelope_to)
+    to = recipients.still_to_send(built.envelope_to, claimed.recipients)  # #17: never twice to one
+    delivery = (
+        await deps.mailer.deliver(claimed.target, raw, built.envelope_from, to)
+        if to else recipients.nothing_left(claimed.recipients)
+    )  # fmt: skip
+    states = recipients.merged(claimed.recipients, delivery, claimed.attempt)
+    delivery = recipients.partial_retry(delivery, to, states)
     verdict = delivery.outcome
     spent = claimed.attempt >= claimed.max_attempts and not waits_for_limit(delivery.reply)  # #17
     if verdict is Verdict.RETRY and spent:
         verdict = Verdict.GIVE_UP
+    verdict = recipients.reached_someone(verdict, states)
     status = status_after(verdict)  # a retry is queued again, with the same bytes
-    await deps.store.record(
-        Outcome(outbox_id, status, delivery.reply, claimed.attempt, delivery.recipients, new_bytes)
-    )
+    await deps.store.record(Outcome(outbox_id, status, delivery.reply, claimed.attempt, states, new_bytes))
     if verdict is Verdict.DONE and claimed.sent_folder:
         return await _append(deps, outbox_id, claimed, raw)
     return SendResult(verdict, delivery.reply, claimed.attempt)

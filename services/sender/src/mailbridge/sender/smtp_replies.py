@@ -18,10 +18,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mailbridge.common.printable import printable
+from mailbridge.common.recipient_states import TEMPORARY_5XX, state_of
 from mailbridge.sender.model import Verdict
 from mailbridge.sender.ports import Delivery
-
-TEMPORARY_5XX = frozenset({552})
 
 
 def classify(code: int) -> Verdict:
@@ -69,8 +68,11 @@ class SmtpResult:
         return self.outcome is Verdict.DONE and bool(self.refused)
 
     def delivery(self) -> Delivery:
-        """As the send use-case records it: the refused recipients with their replies."""
-        return Delivery(self.outcome, self.reply, {r.address: str(r) for r in self.refused})
+        """As the send use-case records it: each recipient's state and reply (#17); one accepted
+        at RCPT counts only when the server took the data."""
+        delivered = self.outcome is Verdict.DONE
+        tried = [r for r in self.recipients if delivered or r.outcome is not Verdict.DONE]
+        return Delivery(self.outcome, self.reply, {r.address: (state_of(r.code), str(r)) for r in tried})
 
 
 def failed(outcome: Verdict, reason: str) -> SmtpResult:

@@ -13,7 +13,7 @@ from typing import Any
 from mailbridge.common.db.tables import Base, Versioned
 from mailbridge.common.db.types import UtcDateTime
 from mailbridge.common.ids import new_id
-from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, Uuid
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 
@@ -35,7 +35,11 @@ class OutboxMessage(Versioned, Base):
     attempts: Mapped[int] = mapped_column(default=0)
     max_attempts: Mapped[int] = mapped_column(default=8)
     last_reply: Mapped[str | None] = mapped_column(Text)
-    recipient_results: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    recipient_results: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # before 0015: refused only
+    # #17: every recipient's state so far (`sender.recipients`); a retry sends to the unsettled ones only
+    recipient_states: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
+    # #17: SHA-256 of the mail as requested, so a reused Idempotency-Key with another mail is refused
+    request_sha256: Mapped[str | None] = mapped_column(String(64))
     raw: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     message_id_header: Mapped[str | None] = mapped_column(String(300))
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -83,6 +83,8 @@ class MailServer(Versioned, Base):
     smtp_host: Mapped[str] = mapped_column(String(300))
     smtp_encryption: Mapped[str] = mapped_column(String(10))
     smtp_auth: Mapped[bool] = mapped_column(default=True)
+    # #17 (S4): AUTH over `smtp_encryption: none` to a host off loopback only when this says so
+    allow_plaintext_auth: Mapped[bool] = mapped_column(default=False, server_default=false())
     send_via_server: Mapped[bool] = mapped_column(default=False)
     incoming_protocol: Mapped[str] = mapped_column(String(20))
     incoming_host: Mapped[str] = mapped_column(String(300))

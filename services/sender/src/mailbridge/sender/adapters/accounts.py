@@ -83,5 +83,5 @@ def _target(server: MailServer, account: MailAccount, secrets: SecretBox) -> Smt
         host=endpoint.host, port=smtp_port(endpoint, encryption), encryption=encryption.value,
         auth=server.smtp_auth, login=account.login, password=password, account_id=account.id,
         limits=server_limits(server),
-        oauth=server.oauth_provider_id is not None,
+        oauth=server.oauth_provider_id is not None, allow_plaintext_auth=server.allow_plaintext_auth,
     )  # fmt: skip

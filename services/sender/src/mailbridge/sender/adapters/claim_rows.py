@@ -51,6 +51,7 @@ def _claimed(sender: Sender, row: AnyRow, files: list[Attachment]) -> Claimed:
     return Claimed(
         mail=sender.mail(row.id, row.request, files), target=sender.target, raw=row.raw,
         attempt=row.attempts, max_attempts=row.max_attempts, sent_folder=sender.sent_folder, imap=sender.imap,
+        recipients=row.recipient_states or {}, may_send=sender.account.can_send,
     )  # fmt: skip
 
 

@@ -131,6 +131,9 @@ class OutgoingChecks:
     async def _login(self, client: SMTP, target: SmtpTarget, tokens: RefusalMemory) -> str:
         if not target.auth:
             return "the server is set to send without login (S5)"
+        refusal = target.plaintext_auth_refusal
+        if refusal is not None:
+            raise Diagnosed(Diagnosis(diagnose.Code.PLAINTEXT_AUTH_REFUSED, refusal))
         await SignIn(tokens)(client, target)
         return f"logged in as {target.login}" + (" with an OAuth token" if target.oauth else "")
 

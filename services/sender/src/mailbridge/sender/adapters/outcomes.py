@@ -12,12 +12,13 @@ from mailbridge.common.outbox_chain import GENESIS, SealedRow, row_hash
 from mailbridge.common.outbox_relay import enqueue_many
 from mailbridge.sender.model import OutboxStatus, Outcome
 from mailbridge.sender.retry_policy import schedule_of
-from sqlalchemy import BindParameter, Table, bindparam, func, select, update
+from sqlalchemy import BindParameter, Boolean, Table, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 OUTBOX = cast(Table, OutboxMessage.__table__)
 _COLUMN = OUTBOX.c
 _TIME = _COLUMN.updated_at.type
+_STATES = _COLUMN.recipient_states.type
 _IDS: BindParameter[list[uuid.UUID]] = bindparam("ids", expanding=True)
 
 
@@ -26,7 +27,10 @@ _RECORD = (
     .where(_COLUMN.id == bindparam("b_id"))
     .values(
         status=bindparam("b_status"), last_reply=bindparam("b_reply"),
-        recipient_results=bindparam("b_recipients", type_=_COLUMN.recipient_results.type),
+        recipient_states=case(  # #17: an outcome without recipients' states keeps those stored
+            (bindparam("b_has_recipients", type_=Boolean), bindparam("b_recipients", type_=_STATES)),
+            else_=_COLUMN.recipient_states,
+        ),
         raw=func.coalesce(bindparam("b_raw", type_=_COLUMN.raw.type), _COLUMN.raw),
         message_id_header=func.coalesce(
             bindparam("b_message_id", type_=_COLUMN.message_id_header.type), _COLUMN.message_id_header
@@ -49,7 +53,7 @@ async def record(session: AsyncSession, outcomes: list[Outcome]) -> None:
     await session.execute(_RECORD, [
         {
             "b_id": o.outbox_id, "b_status": o.status.value, "b_reply": o.reply[:2000],
-            "b_recipients": o.recipients,
+            "b_has_recipients": o.recipients is not None, "b_recipients": o.recipients or {},
             "b_raw": o.built[0] if o.built else None, "b_message_id": o.built[1] if o.built else None,
             "b_sent_at": now if o.status is OutboxStatus.SENT else None, "b_now": now,
             **_schedule(o, now),

@@ -105,6 +105,9 @@ async def open_client(
     """A connected, encrypted as configured and logged-in client; SmtpFailure otherwise."""
     if target.encryption not in ("none", "auto", "ssl"):
         raise SmtpFailure(failed(Verdict.GIVE_UP, f"unknown SMTP encryption {target.encryption!r}"))
+    refusal = target.plaintext_auth_refusal
+    if refusal is not None:  # the API refuses such a server; a row that has it anyway never logs in
+        raise SmtpFailure(failed(Verdict.GIVE_UP, f"refusing to log in at {where(target)}: {refusal}"))
     client = SMTP(
         hostname=target.host, port=target.port, timeout=timeout_s, use_tls=target.encryption == "ssl",
         start_tls=False, tls_context=tls, local_hostname=local_hostname,

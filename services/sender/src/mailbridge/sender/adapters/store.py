@@ -251,7 +251,7 @@ def _if_small(column: Any) -> ColumnElement[Any]:
 
 _CLAIM_COLUMNS = (
     _COLUMN.id, _COLUMN.account_id, _COLUMN.attempts, _COLUMN.max_attempts, _SIZE.label("size"),
-    _if_small(_COLUMN.request), _if_small(_COLUMN.raw),
+    _if_small(_COLUMN.request), _if_small(_COLUMN.raw), _COLUMN.recipient_states,
 )  # fmt: skip
 _CLAIM = (
     update(OUTBOX)
@@ -273,7 +273,7 @@ _UNCLAIMED = select(*_CLAIM_COLUMNS, _COLUMN.status, _COLUMN.appended_to_sent_fo
 )
 _LOAD = select(
     _COLUMN.id, _COLUMN.account_id, _COLUMN.attempts, _COLUMN.max_attempts, _SIZE.label("size"),
-    _COLUMN.request, _COLUMN.raw, _COLUMN.status, _COLUMN.appended_to_sent_folder,
+    _COLUMN.request, _COLUMN.raw, _COLUMN.status, _COLUMN.appended_to_sent_folder, _COLUMN.recipient_states,
 ).where(_COLUMN.id.in_(_IDS))  # fmt: skip
 _HELD = (
     select(_COLUMN.id)
