@@ -1,4 +1,5 @@
-"""Mail servers: S1 names, S3/S8/S9 hosts and effective ports, S10–S12 protocol rules, S2, S13."""
+"""Mail servers: S1 names, S3/S8/S9 hosts and effective ports, S4 no password in clear, S10–S12
+protocol rules, S2, S13."""
 
 import pytest
 from config_api_testing import Api, account_body, imap_server_body, pop3_server_body, rules
@@ -22,10 +23,51 @@ async def test_s1_name_is_required_and_unique(api: Api) -> None:
     ],
 )
 async def test_s3_smtp_host_and_effective_port(api: Api, smtp_host: str, encryption: str, port: int) -> None:
-    server = await api.create(
-        "/mail-servers", imap_server_body(smtp_host=smtp_host, smtp_encryption=encryption)
+    server = await api.create(  # S4: no AUTH in clear off loopback (test_s4_… below)
+        "/mail-servers", imap_server_body(smtp_host=smtp_host, smtp_encryption=encryption, smtp_auth=False)
     )
     assert (server["smtp_host"], server["smtp_port"]) == (smtp_host, port)
+
+
+@pytest.mark.parametrize(
+    "host", ["smtp.example.com", "10.0.0.25:25", "[2001:db8::1]:587", "localhost.example.com"]
+)
+async def test_s4_auth_in_clear_off_loopback_is_refused(api: Api, host: str) -> None:
+    """#17: smtp_encryption none with smtp_auth would send the password in clear: 422 on the
+    field, naming why and the way out; on PATCH too, which validates the whole server."""
+    body = imap_server_body(smtp_host=host, smtp_encryption="none", smtp_auth=True)
+    refused = await api.post("/mail-servers", body)
+    assert rules(refused) == {"smtp_encryption": "S4"}
+    assert "in clear" in refused.json()["detail"]
+    assert "allow_plaintext_auth" in refused.json()["detail"]
+    server = await api.create("/mail-servers", body | {"smtp_encryption": "auto"})
+    assert server["allow_plaintext_auth"] is False
+    path = f"/mail-servers/{server['id']}"
+    assert rules(await api.patch(path, {"smtp_encryption": "none"}, {"If-Match": '"1"'})) == {
+        "smtp_encryption": "S4"
+    }
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [("127.0.0.1:25", False), ("127.10.0.1", False), ("[::1]:2525", False), ("localhost:25", False),
+     ("mail.localhost", False), ("smtp.example.com", True)],
+)  # fmt: skip
+async def test_s4_auth_in_clear_on_loopback_or_when_allowed(api: Api, host: str, allowed: bool) -> None:
+    body = imap_server_body(
+        smtp_host=host, smtp_encryption="none", smtp_auth=True, allow_plaintext_auth=allowed
+    )
+    server = await api.create("/mail-servers", body)
+    assert (server["smtp_encryption"], server["smtp_auth"], server["allow_plaintext_auth"]) == (
+        "none",
+        True,
+        allowed,
+    )
+    if allowed:  # taking the allowance back off refuses the server as it stands
+        changed = await api.patch(
+            f"/mail-servers/{server['id']}", {"allow_plaintext_auth": False}, {"If-Match": '"1"'}
+        )
+        assert rules(changed) == {"smtp_encryption": "S4"}
 
 
 @pytest.mark.parametrize("bad", ["", "::1", "[::1", "[nonsense]:25", "host:0", "host:70000", "ho st", "a:b"])

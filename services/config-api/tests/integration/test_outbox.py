@@ -40,10 +40,28 @@ async def test_idempotency_key_returns_the_same_row(api: Api) -> None:
     world = await outbox_world(api)
     path = f"/mail-accounts/{world['mine']['id']}/messages"
     first = await world["ann"].post(path, MAIL, {"Idempotency-Key": "k-1"})
-    again = await world["ann"].post(path, MAIL | {"subject": "other"}, {"Idempotency-Key": "k-1"})
-    assert first.json()["id"] == again.json()["id"]
+    again = await world["ann"].post(
+        path, dict(reversed(MAIL.items())) | {"cc": []}, {"Idempotency-Key": "k-1"}
+    )
+    assert first.json()["id"] == again.json()["id"], "the same mail, however its JSON is spelt"
     other = await world["ann"].post(path, MAIL, {"Idempotency-Key": "k-2"})
     assert other.json()["id"] != first.json()["id"]
+
+
+async def test_idempotency_key_with_another_mail_is_refused(api: Api) -> None:
+    """#17: as payment APIs answer a reused key: 422 naming the conflict, nothing queued; the
+    same key with the same mail still returns the first."""
+    world = await outbox_world(api)
+    path = f"/mail-accounts/{world['mine']['id']}/messages"
+    first = await world["ann"].post(path, MAIL, {"Idempotency-Key": "k-1"})
+    changed = await world["ann"].post(path, MAIL | {"subject": "other"}, {"Idempotency-Key": "k-1"})
+    assert rules(changed) == {"Idempotency-Key": "idempotency_key_reused"}
+    assert "already used for a different mail" in changed.json()["detail"]
+    assert first.json()["id"] in changed.json()["detail"]
+    again = await world["ann"].post(path, MAIL, {"Idempotency-Key": "k-1"})
+    assert (again.status_code, again.json()["id"]) == (202, first.json()["id"])
+    async with api.running.sessions() as session:
+        assert len(list(await session.scalars(select(OutboxMessage.id)))) == 1
 
 
 async def test_a8_and_validation(api: Api) -> None:

@@ -245,12 +245,14 @@ async def test_idempotency_key_with_multipart_returns_the_same_row(api: Api) -> 
     path = f"/mail-accounts/{world['mine']['id']}/messages"
     files = [("a.bin", BINARY, "application/octet-stream")]
     first = await world["ann"].post_form(path, MAIL, files, {"Idempotency-Key": "m-1"})
-    again = await world["ann"].post_form(
-        path, MAIL | {"subject": "other"}, files * 2, {"Idempotency-Key": "m-1"}
-    )
-    as_json = await world["ann"].post(path, MAIL, {"Idempotency-Key": "m-1"})
+    again = await world["ann"].post_form(path, MAIL, files, {"Idempotency-Key": "m-1"})
+    attachment = {"filename": "a.bin", "content_type": "application/octet-stream",
+                  "content_base64": base64.b64encode(BINARY).decode()}  # fmt: skip
+    as_json = await world["ann"].post(path, MAIL | {"attachments": [attachment]}, {"Idempotency-Key": "m-1"})
     assert first.status_code == again.status_code == as_json.status_code == 202
-    assert first.json() == again.json() == as_json.json()
+    assert first.json() == again.json() == as_json.json(), "the same mail in either form (#17)"
+    twice = await world["ann"].post_form(path, MAIL, files * 2, {"Idempotency-Key": "m-1"})
+    assert rules(twice) == {"Idempotency-Key": "idempotency_key_reused"}, "another mail under the key"
     other = await world["ann"].post_form(path, MAIL, files, {"Idempotency-Key": "m-2"})
     assert other.json()["id"] != first.json()["id"]
     assert (await _row_count(api), len(await _stored(api))) == (2, 2)

@@ -1,6 +1,7 @@
 """Mail server rules that span fields: which settings belong to which incoming protocol."""
 
 from mailbridge.common.endpoints import IncomingProtocol
+from mailbridge.common.plaintext_auth import plaintext_auth_refusal
 from mailbridge.config_api.errors import FieldProblem
 from mailbridge.config_api.mail_servers.schemas import MailServerIn
 
@@ -25,3 +26,11 @@ def protocol_problems(data: MailServerIn) -> list[FieldProblem | None]:
             if getattr(data, name) not in (None, False)
         ]
     return problems
+
+
+def plaintext_auth_problem(data: MailServerIn) -> FieldProblem | None:
+    """S4: no password in clear, unless to loopback or allowed (`common.plaintext_auth`)."""
+    why = plaintext_auth_refusal(
+        data.smtp_host, data.smtp_encryption, data.smtp_auth, data.allow_plaintext_auth
+    )
+    return FieldProblem("smtp_encryption", "S4", why) if why else None

@@ -26,6 +26,9 @@ class MailServerIn(RequestModel, ProviderLimitsIn):
     smtp_host: Annotated[str, Field(max_length=300), host_port("S3"), NoControlCharacters]
     smtp_encryption: SmtpEncryption = SmtpEncryption.AUTO
     smtp_auth: bool = True
+    allow_plaintext_auth: bool = Field(
+        default=False, description="S4: AUTH over smtp_encryption none to a host off loopback (#17)"
+    )
     send_via_server: bool = False
     incoming_protocol: IncomingProtocol
     incoming_host: Annotated[str, Field(max_length=300), host_port("S8"), NoControlCharacters]
@@ -45,6 +48,7 @@ class MailServerOut(ResourceOut, ProviderLimitsOut):
     smtp_port: int = Field(description="effective port (S3)")
     smtp_encryption: SmtpEncryption
     smtp_auth: bool
+    allow_plaintext_auth: bool
     send_via_server: bool
     incoming_protocol: IncomingProtocol
     incoming_host: str

@@ -11,7 +11,7 @@ from mailbridge.common.endpoints import (
 )
 from mailbridge.config_api.errors import FieldProblem
 from mailbridge.config_api.mail_servers.limits import limits_of
-from mailbridge.config_api.mail_servers.rules import protocol_problems
+from mailbridge.config_api.mail_servers.rules import plaintext_auth_problem, protocol_problems
 from mailbridge.config_api.mail_servers.schemas import MailServerIn, MailServerOut, MailServerPatch
 from mailbridge.config_api.resource import Blockers, Ctx, ResourceService
 from mailbridge.config_api.store import duplicate, missing_reference
@@ -38,6 +38,7 @@ class MailServers(ResourceService[MailServer, MailServerIn, MailServerOut]):
                 "OAuth provider",
             ),
             *protocol_problems(data),
+            plaintext_auth_problem(data),
             await self._accounts_with_imap_folders(ctx, data, row),
         ]
 

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
+from mailbridge.common.recipient_states import RecipientState, legacy_states
 from mailbridge.config_api.fields import AddressText, address
 from mailbridge.config_api.schemas import RequestModel, example
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
 Recipient = Annotated[AddressText, address("address")]
@@ -89,6 +90,14 @@ class OutboxPatch(RequestModel):
     html: str | None = None
 
 
+class RecipientStateOut(BaseModel):
+    """One recipient's state (#17): `refused_temporarily` ones are tried again, only they."""
+
+    state: RecipientState
+    reply: str = Field(description="the server's reply to this recipient")
+    attempt: int = Field(description="the attempt that ended in this state (0: not recorded)")
+
+
 class OutboxOut(BaseModel):
     id: uuid.UUID
     version: int
@@ -98,7 +107,12 @@ class OutboxOut(BaseModel):
     attempts: int
     max_attempts: int
     last_reply: str | None
-    recipient_results: dict[str, Any]
+    recipient_states: dict[str, RecipientStateOut] = Field(
+        default_factory=dict, description="#17: every recipient tried so far, by address"
+    )
+    recipient_results: dict[str, Any] = Field(
+        default_factory=dict, description="the refused recipients' replies, by address (see recipient_states)"
+    )
     request: dict[str, Any]
     message_id_header: str | None
     sent_at: datetime | None
@@ -115,3 +129,18 @@ class OutboxOut(BaseModel):
     gave_up_at: datetime | None = Field(default=None, description="when it failed for good")
     created_at: datetime
     updated_at: datetime
+
+    @model_validator(mode="after")
+    def _one_story(self) -> "OutboxOut":
+        """Rows sent before 0015 have only `recipient_results`; later ones only `recipient_states`:
+        each field is shown from whichever the row holds."""
+        if not self.recipient_states and self.recipient_results:
+            legacy = legacy_states(self.recipient_results)
+            self.recipient_states = {a: RecipientStateOut.model_validate(v) for a, v in legacy.items()}
+        elif self.recipient_states and not self.recipient_results:
+            self.recipient_results = {
+                address: found.reply
+                for address, found in self.recipient_states.items()
+                if found.state is not RecipientState.ACCEPTED
+            }
+        return self

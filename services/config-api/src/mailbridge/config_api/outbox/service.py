@@ -14,6 +14,7 @@ from mailbridge.config_api import crud
 from mailbridge.config_api.errors import Conflict, Forbidden, NotFound, ValidationFailed, invalid
 from mailbridge.config_api.mail_accounts.service import MailAccounts
 from mailbridge.config_api.mail_settings.service import load_settings
+from mailbridge.config_api.outbox.fingerprint import request_sha256
 from mailbridge.config_api.outbox.schemas import ChainReport, MailDraft, MailFields, OutboxPatch
 from mailbridge.config_api.resource import Ctx
 from mailbridge.config_api.store import check_if_match, commit
@@ -40,6 +41,15 @@ def too_large(max_bytes: int) -> ValidationFailed:
     return invalid("attachments", "size", f"the mail is larger than {max_bytes} bytes")
 
 
+def key_reused(key: str, first: uuid.UUID) -> ValidationFailed:
+    """The answer to an Idempotency-Key that came with another mail before (#17)."""
+    return invalid(
+        "Idempotency-Key", "idempotency_key_reused",
+        f"Idempotency-Key {key!r} was already used for a different mail (outbox message {first}); "
+        "send that same mail again to get it back, or use a new key for a new mail",
+    )  # fmt: skip
+
+
 def mail_size(draft: MailDraft) -> int:
     """What counts against the limit: the attachments' bytes and the text and html bodies."""
     bodies = (draft.fields.text or "") + (draft.fields.html or "")
@@ -49,7 +59,9 @@ def mail_size(draft: MailDraft) -> int:
 async def queue_mail(
     ctx: Ctx, account: MailAccount, draft: MailDraft, idempotency_key: str | None, max_bytes: int
 ) -> tuple[OutboxMessage, bool]:
-    """The queued row, and whether it is new (False: the Idempotency-Key was seen before)."""
+    """The queued row, and whether it is new (False: the Idempotency-Key was seen before, with
+    the same mail; with another mail it is refused, #17)."""
+    fingerprint = request_sha256(draft)
     if idempotency_key:
         existing = await ctx.session.scalar(
             select(OutboxMessage).where(
@@ -57,6 +69,8 @@ async def queue_mail(
             )
         )
         if existing is not None:
+            if existing.request_sha256 not in (None, fingerprint):  # None: queued before 0015
+                raise key_reused(idempotency_key, existing.id)
             return existing, False
     fields = draft.fields
     if not (fields.to or fields.cc or fields.bcc):
@@ -69,7 +83,7 @@ async def queue_mail(
     request |= await _threading(ctx, account.id, fields.in_reply_to)
     row = OutboxMessage(
         account_id=account.id, requested_by_user_id=ctx.principal.user_id, idempotency_key=idempotency_key,
-        egress=server.send_via_server, request=request,
+        egress=server.send_via_server, request=request, request_sha256=fingerprint,
     )  # fmt: skip
     ctx.session.add(row)
     await ctx.session.flush()
