@@ -4,105 +4,32 @@ Standard Webhooks reference implementation verifies, retried under the same `web
 500 and a timeout, given up (the endpoint disabled with the reason) after the last retry, never
 sent to a forbidden address, filtered by business unit, resent, and logged per endpoint."""
 
-import asyncio
-import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-from typing import Any
 
-import nats
 import pytest
-from config_api_testing import Api, serving
-from mailbridge.common.consumers import WEBHOOK_QUEUE
+from config_api_testing import Api, account_body, imap_server_body
 from mailbridge.common.db.webhooks import WebhookEndpoint
-from mailbridge.common.events import MailFetched, Message
-from mailbridge.common.secrets import generate_key
-from mailbridge.common.streams import EVENTS
-from mailbridge.config_api.settings import ConfigApiSettings
-from mailbridge.testkit.nats import nats_server
-from mailbridge.testkit.webhook_receiver import HANG, Received, WebhookReceiver, webhook_receiver
-from nats.js.errors import NotFoundError
+from mailbridge.common.events import AccountStateChanged
+from mailbridge.testkit.webhook_receiver import HANG, WebhookReceiver, webhook_receiver
 from standardwebhooks import Webhook
+from webhook_testing import (
+    allow_private,
+    api,
+    fetched,
+    log_of,
+    private_nats,
+    publish,
+    receiver,
+    register,
+    settled_log,
+    verified,
+    webhook_settings,
+)
+
+__all__ = ["api", "private_nats", "receiver", "webhook_settings"]  # the fixtures this module uses
 
 ALL_TYPES = ["MailFetched", "MailSent", "SendFailed", "AccountStateChanged", "TokenRefreshed"]
-
-
-@pytest.fixture(scope="module")
-def private_nats() -> Iterator[str]:
-    """A NATS of this module's own: the durable and events here disturb no other test."""
-    with nats_server() as url:
-        yield url
-
-
-@pytest.fixture
-async def api(empty_database_url: str, private_nats: str, tmp_path: Path) -> AsyncIterator[Api]:
-    """config-api with webhook delivery on: retries after 0.5 s, twice, then it gives up."""
-    settings = ConfigApiSettings(
-        database_url=empty_database_url, nats_url=private_nats, secret_key=generate_key(), var_dir=tmp_path,
-        scheduler_tick_s=0, outbox_relay=False, webhook_retry_schedule_s=(0.5, 0.5), webhook_timeout_s=3.0,
-        webhook_poll_s=0.1,
-    )  # fmt: skip
-    try:
-        async with serving(settings) as client:
-            yield client
-    finally:
-        connection = await nats.connect(private_nats)
-        js = connection.jetstream()
-        with contextlib.suppress(NotFoundError):
-            await js.delete_consumer(EVENTS.name, WEBHOOK_QUEUE.durable)
-        await js.purge_stream(EVENTS.name)
-        await connection.close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    with webhook_receiver() as running:
-        yield running
-
-
-async def publish(api: Api, event: Message) -> None:
-    connection = await nats.connect(api.running.app.state.context.broker.connection.connected_url.geturl())
-    try:
-        await connection.jetstream().publish(event.subject, event.model_dump_json().encode())
-    finally:
-        await connection.close()
-
-
-def fetched(unit: uuid.UUID | None = None) -> MailFetched:
-    return MailFetched(
-        account_id=uuid.uuid4(), business_unit_id=unit, folder="INBOX", message_id=uuid.uuid4(),
-        subject_line="Invoice 42", from_address="billing@example.org", size=1234, sha256="ab" * 32,
-    )  # fmt: skip
-
-
-async def allow_private(api: Api, allowed: bool = True) -> None:
-    response = await api.patch("/settings/mail", {"webhooks_allow_private_targets": allowed})
-    assert response.status_code == 200, response.text
-
-
-async def register(api: Api, url: str, **changes: Any) -> dict[str, Any]:
-    return await api.create("/webhooks", {"url": url, "event_types": ["MailFetched"], **changes})
-
-
-def verified(secret: str, request: Received) -> Any:
-    return Webhook(secret).verify(request.body, request.headers)
-
-
-async def log_of(api: Api, webhook_id: str) -> list[dict[str, Any]]:
-    response = await api.get(f"/webhooks/{webhook_id}/deliveries")
-    assert response.status_code == 200, response.text
-    items: list[dict[str, Any]] = response.json()["items"]
-    return items
-
-
-async def settled_log(api: Api, webhook_id: str, status: str) -> list[dict[str, Any]]:
-    """The log once its one delivery has reached `status` (the worker records after the answer)."""
-    async with asyncio.timeout(30):
-        while (log := await log_of(api, webhook_id)) == [] or log[0]["status"] != status:  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
-    return log
 
 
 async def test_registration_answers_201_with_the_secret_once_and_stores_it_encrypted(api: Api) -> None:
@@ -240,3 +167,23 @@ async def test_a_rotated_secret_signs_beside_the_previous_one(api: Api, receiver
     (request,) = await receiver.received(1)
     assert len(request.headers["webhook-signature"].split(" ")) == 2
     assert verified(rotated, request) == verified(hook["secret"], request)
+
+
+async def test_an_event_without_a_business_unit_is_filed_under_its_accounts(api: Api) -> None:
+    await allow_private(api)
+    north = await api.create("/business-units", {"name": "North"})
+    server = await api.create("/mail-servers", imap_server_body())
+    ann = await api.create("/users", {"name": "Ann", "email": "ann@example.com"})
+    account = await api.create(
+        "/mail-accounts", account_body(server["id"], "user", ann["id"], business_unit_id=north["id"])
+    )
+    with webhook_receiver() as north_hook:
+        await register(api, north_hook.url, business_unit_id=north["id"], event_types=["AccountStateChanged"])
+        await publish(api, AccountStateChanged(account_id=uuid.uuid4(), state="failing", reason="elsewhere"))
+        await publish(
+            api, AccountStateChanged(account_id=uuid.UUID(account["id"]), state="failing", reason="auth")
+        )
+        (only,) = await north_hook.received(1)
+        body = json.loads(only.body)
+        assert body["data"]["account_id"] == account["id"]
+        assert body["links"] == {"account": f"/api/v1/mail-accounts/{account['id']}"}

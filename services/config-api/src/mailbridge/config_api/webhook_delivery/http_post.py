@@ -38,7 +38,7 @@ async def _addresses(host: str, port: int) -> list[Address]:
         return [literal]
     try:
         found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as error:
+    except (OSError, UnicodeError) as error:  # UnicodeError: a name IDNA refuses
         raise TargetRefused(f"{host} does not resolve: {error}") from error
     addresses = [literal_address(str(sockaddr[0]).split("%")[0]) for *_, sockaddr in found]
     if not addresses or None in addresses:

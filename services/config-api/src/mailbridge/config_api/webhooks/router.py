@@ -2,7 +2,6 @@
 delivery log, resend a delivery. Admin keys only."""
 
 import uuid
-from typing import Any
 
 from fastapi import APIRouter
 from mailbridge.config_api import crud
@@ -42,7 +41,7 @@ async def deliveries(ctx: CtxDep, _: AdminDep, webhook_id: uuid.UUID, page: Page
 @actions.post(
     "/{webhook_id}/deliveries/{delivery_id}/resend", status_code=202, operation_id="resend_webhook_delivery"
 )
-async def resend(ctx: CtxDep, _: AdminDep, webhook_id: uuid.UUID, delivery_id: uuid.UUID) -> Any:
+async def resend(ctx: CtxDep, _: AdminDep, webhook_id: uuid.UUID, delivery_id: uuid.UUID) -> DeliveryOut:
     """Deliver again, under the same `webhook-id`, with a fresh retry schedule (202: queued)."""
     await crud.get_row(webhooks, ctx, webhook_id)
     return await log.resend(ctx.session, webhook_id, delivery_id)

@@ -35,7 +35,7 @@ async def check_target(url: str, allow_private: bool) -> None:
             found = await asyncio.get_running_loop().getaddrinfo(
                 parts.hostname, parts.port, type=socket.SOCK_STREAM
             )
-    except (OSError, TimeoutError) as error:
+    except (OSError, TimeoutError, UnicodeError) as error:  # UnicodeError: a name IDNA refuses
         raise TargetRefused(f"{parts.hostname} does not resolve: {error}") from error
     for *_, sockaddr in found:
         address = literal_address(str(sockaddr[0]).split("%")[0])
