@@ -105,6 +105,8 @@ def test_the_bearer_scheme_is_declared_once_and_every_api_operation_requires_it(
             if path.startswith(API_PREFIX + "/"):
                 api_operations += 1
                 assert operation.get("security") == [{BEARER_SCHEME: []}], (method, path)
+                headers = [p["name"].lower() for p in operation.get("parameters", []) if p["in"] == "header"]
+                assert "authorization" not in headers, "the key is asked for once, by the scheme"
             else:
                 assert "security" not in operation, (method, path)  # /healthz, /oauth/callback …
     assert api_operations >= 30

@@ -64,5 +64,20 @@ def declare_bearer_auth(app: FastAPI, api_prefix: str) -> None:
                 for method, operation in operations.items():
                     if method in HTTP_METHODS:
                         operation.setdefault("security", [{BEARER_SCHEME: []}])
+                        _drop_authorization_header(operation)
 
     amend_openapi(app, amend)
+
+
+def _drop_authorization_header(operation: dict[str, Any]) -> None:
+    """deps.py declares `Authorization` as a header parameter so that the key shows in the
+    document; with the scheme it would be asked for twice (Swagger UI ignores such a parameter)."""
+    parameters = [
+        parameter
+        for parameter in operation.get("parameters", [])
+        if not (parameter.get("in") == "header" and parameter.get("name", "").lower() == "authorization")
+    ]
+    if parameters:
+        operation["parameters"] = parameters
+    else:
+        operation.pop("parameters", None)

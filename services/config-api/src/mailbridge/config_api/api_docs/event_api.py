@@ -64,6 +64,8 @@ def asyncapi_document() -> dict[str, Any]:
         broker, title=TITLE, version="1", description=DESCRIPTION, schema_version="3.0.0"
     ).to_specification()
     document: dict[str, Any] = json.loads(specification.to_json())
+    for section in ("channels", "operations"):  # in the order events.py declares them
+        document[section] = {channel_name(m): document[section][channel_name(m)] for m in ALL_MESSAGES}
     for model in ALL_MESSAGES:
         message = message_of(document, model)
         message["name"] = model.__name__
