@@ -308,3 +308,19 @@ async def test_a_user_key_sees_only_what_the_api_lets_it_see(
     await page.goto("/console/mail-settings")  # every key may read the settings (G1, G3) …
     await page.get_by_role("button", name="Save").click()  # … only admins change them
     await expect(page.get_by_role("alert")).to_contain_text("admin")
+
+
+async def test_a_form_is_usable_by_keyboard_alone(page: Page, admin_api: httpx.AsyncClient) -> None:
+    """The skip link first, then the form's first field; Enter saves."""
+    name = unique("Keyboard unit")
+    await page.goto("/console/business-units/new")
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    await page.keyboard.press("Enter")
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_label(re.compile(r"^Name"))).to_be_focused()
+    await page.keyboard.type(name)
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("status")).to_have_text("Saved.")
+    units = (await admin_api.get("/business-units", params={"limit": 200})).json()["items"]
+    assert name in [unit["name"] for unit in units]

@@ -12,12 +12,21 @@ from mailbridge.config_api.console.forms import FormField, FormState
 from mailbridge.config_api.console.i18n import LANGUAGES, Translator, catalogue, pick_language
 from mailbridge.config_api.console.pages import safe_next
 from mailbridge.config_api.console.screens import MAIL_SERVERS, REFERENCES, RESOURCE_SCREENS
-from mailbridge.config_api.console.session import ConsoleSession, seal, tokens_match, unseal
+from mailbridge.config_api.console.session import (
+    SESSION_COOKIE,
+    ConsoleSession,
+    seal,
+    set_cookie,
+    tokens_match,
+    unseal,
+)
 from mailbridge.config_api.groups.schemas import GroupIn
 from mailbridge.config_api.mail_servers.schemas import MailServerIn
 from mailbridge.config_api.mail_settings.schemas import MailSettingsPatch
 from mailbridge.config_api.oauth_providers.schemas import OAuthProviderIn
 from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
 
 
 def components(*models: Any) -> dict[str, Any]:
@@ -216,3 +225,17 @@ def test_csrf_tokens_must_be_present_and_equal() -> None:
 )
 def test_after_sign_in_only_a_console_page_is_a_target(target: str | None, expected: str) -> None:
     assert safe_next(target) == expected
+
+
+@pytest.mark.parametrize(("scheme", "secure"), [("https", True), ("http", False)])
+def test_console_cookies_are_http_only_strict_and_secure_over_https(scheme: str, secure: bool) -> None:
+    scope = {"type": "http", "scheme": scheme, "server": ("console.example", 443), "path": "/console",
+             "headers": [], "query_string": b""}  # fmt: skip
+    response = Response()
+    set_cookie(Request(scope), response, SESSION_COOKIE, "sealed")
+    header = response.headers["set-cookie"]
+    assert header.startswith(f"{SESSION_COOKIE}=sealed;")
+    assert "HttpOnly" in header
+    assert "SameSite=strict" in header
+    assert "Path=/console" in header
+    assert ("Secure" in header) is secure
