@@ -91,6 +91,9 @@ async def test_the_openapi_document_is_served_beside_the_docs(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
     assert (await client.get("/openapi.json")).json() == app.openapi()
+    description = app.openapi()["info"]["description"]
+    assert "(/asyncapi)" in description, "the API's description leads to the event API"
+    assert "(/redoc)" in description
 
 
 def test_the_bearer_scheme_is_declared_once_and_every_api_operation_requires_it(app: FastAPI) -> None:

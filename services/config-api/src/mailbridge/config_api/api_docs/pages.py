@@ -8,12 +8,19 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from mailbridge.config_api.api_docs.event_api import TITLE, asyncapi_document
+from mailbridge.config_api.openapi import amend_openapi
 
 ASSETS = Path(__file__).parent / "assets"
 ASSETS_URL = "/docs-assets"
 SWAGGER = f"{ASSETS_URL}/swagger-ui"
 REDOC = f"{ASSETS_URL}/redoc"
 ASYNCAPI_VIEWER = f"{ASSETS_URL}/asyncapi-react"
+DESCRIPTION = (
+    'Every call under /api/v1 takes an API key: `Authorization: Bearer mbk_…` ("Authorize" '
+    "above; `make run` prints the admin key once and keeps it in ./var/admin-api-key). Errors are "
+    "RFC 9457 problem details. The same document as [ReDoc](/redoc); the events Mailbridge publishes "
+    "on NATS, each versioned and with its example: [AsyncAPI](/asyncapi) ([JSON](/asyncapi.json))."
+)
 # Swagger UI would ask validator.swagger.io to judge the document (a badge image): not offline.
 SWAGGER_PARAMETERS = {"validatorUrl": None, "persistAuthorization": True}
 
@@ -25,6 +32,7 @@ def install_api_docs(app: FastAPI) -> None:
     assert app.redoc_url is None, "the app would serve FastAPI's CDN page too"
     app.mount(ASSETS_URL, StaticFiles(directory=ASSETS), name="docs-assets")
     openapi_url = app.openapi_url or "/openapi.json"
+    amend_openapi(app, lambda document: document["info"].setdefault("description", DESCRIPTION))
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:
