@@ -94,17 +94,22 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), **extra}
 
 
+def _keys() -> dict[str, str]:
+    """The two keys Compose requires: secrets at rest, and the G6 seal key."""
+    return {"MAILBRIDGE_SECRET_KEY": generate_key(), "MAILBRIDGE_SEAL_KEY": generate_key()}
+
+
 @pytest.fixture
 def composed(tmp_path: Path) -> dict[str, object]:
     """docker-compose.yml as Compose reads it (interpolated, merged, defaults filled in)."""
-    done = compose("config", "--format", "json", env=_env(tmp_path, MAILBRIDGE_SECRET_KEY=generate_key()))
+    done = compose("config", "--format", "json", env=_env(tmp_path, **_keys()))
     assert done.returncode == 0, done.stderr
     loaded: dict[str, object] = json.loads(done.stdout)
     return loaded
 
 
 def test_compose_accepts_the_file(tmp_path: Path) -> None:
-    done = compose("config", "--quiet", env=_env(tmp_path, MAILBRIDGE_SECRET_KEY=generate_key()))
+    done = compose("config", "--quiet", env=_env(tmp_path, **_keys()))
     assert done.returncode == 0, done.stderr
 
 
@@ -113,6 +118,9 @@ def test_compose_refuses_to_start_without_a_secret_key(tmp_path: Path) -> None:
     done = compose("config", "--quiet", env=_env(tmp_path))
     assert done.returncode != 0
     assert "MAILBRIDGE_SECRET_KEY" in done.stderr
+    without_seal_key = compose("config", "--quiet", env=_env(tmp_path, MAILBRIDGE_SECRET_KEY=generate_key()))
+    assert without_seal_key.returncode != 0
+    assert "MAILBRIDGE_SEAL_KEY" in without_seal_key.stderr
 
 
 def test_services_start_on_healthy_dependencies_after_the_set_up(composed: dict[str, object]) -> None:

@@ -13,10 +13,12 @@ from mailbridge.config_api.api_keys import Role, create_api_key
 from mailbridge.config_api.errors import ApiError
 from mailbridge.config_api.oauth_connect.redirect import redirect_uri
 from mailbridge.config_api.settings import ConfigApiSettings
+from mailbridge.launcher import outbox_cli
 from mailbridge.launcher.nats_address import nats_url
 from mailbridge.launcher.oauth_cli import oauth_connect
 from mailbridge.launcher.runner import MissingServices, run
 from mailbridge.launcher.setup import prepare_database, prepare_nats
+from nats.errors import Error as NatsError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     secrets.add_parser("rotate", help="re-encrypt every secret with the newest key")
+    outbox = commands.add_parser("outbox", help="sent mail (G6)").add_subparsers(dest="action", required=True)
+    outbox.add_parser(
+        "verify", help="check every sealed row, the chain and the checkpoints (exit 1 naming the first break)"
+    )
     oauth = commands.add_parser("oauth", help="OAuth accounts (O4)").add_subparsers(
         dest="action", required=True
     )
@@ -80,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _dispatch(args)
-    except (ApiError, SecretKeyError, ValueError, MissingServices) as error:
+    except (ApiError, SecretKeyError, ValueError, MissingServices, NatsError, OSError, TimeoutError) as error:
         print(f"mailbridge {args.command}: {error}", file=sys.stderr)
         return 2
 
@@ -105,6 +111,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"re-encrypted {asyncio.run(_rotate(settings))} secrets with the newest key")
     elif args.command == "oauth":
         return _oauth_connect(settings, args.account_id, args.device)
+    elif args.command == "outbox":
+        return asyncio.run(outbox_cli.verify(settings, sys.stdout))
     return 0
 
 

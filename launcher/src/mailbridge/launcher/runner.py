@@ -23,6 +23,7 @@ from types import FrameType
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.logging import configure_logging
 from mailbridge.common.nats_embedded import start_embedded_nats
+from mailbridge.common.seal_keys import SEAL_KEY_FILE
 from mailbridge.common.secrets import SECRET_KEY_FILE, load_or_create_key_file
 from mailbridge.config_api.api_keys import Role, create_api_key
 from mailbridge.config_api.settings import ConfigApiSettings
@@ -107,6 +108,8 @@ def run(settings: ConfigApiSettings, services: tuple[str, ...] = SERVICE_MODULES
     env = dict(os.environ, MAILBRIDGE_VAR_DIR=str(var_dir))
     if settings.secret_key is None:
         load_or_create_key_file(var_dir / SECRET_KEY_FILE)
+    if settings.seal_key is None:  # G6: 32 random bytes, URL-safe base64, as seal_keys.py reads
+        load_or_create_key_file(var_dir / SEAL_KEY_FILE)
     database_url = settings.effective_database_url(var_dir)
     prepare_database(database_url)
     new_key = ensure_admin_key(settings.model_copy(update={"var_dir": var_dir}), database_url)

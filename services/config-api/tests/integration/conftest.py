@@ -8,6 +8,7 @@ import pytest
 from config_api_testing import Api, RunningApp
 from mailbridge.common import outbox_relay
 from mailbridge.common.db.migrate import upgrade_async
+from mailbridge.common.seal_keys import generate_seal_key
 from mailbridge.common.secrets import generate_key
 from mailbridge.config_api.api_keys import Role, create_api_key
 from mailbridge.config_api.deps import AppContext
@@ -25,6 +26,7 @@ async def running_app(
         database_url=database_url,
         nats_url=nats_url,
         secret_key=generate_key(),
+        seal_key=generate_seal_key(),  # G6: GET /outbox/verify
         var_dir=tmp_path_factory.mktemp("var"),
         scheduler_tick_s=0,
         # The database is shared with the fetcher's and sender's tests, which read the outbox

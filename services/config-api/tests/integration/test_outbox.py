@@ -4,15 +4,19 @@ queued, the G6 lock and the hash-chain verifier."""
 import asyncio
 import base64
 import uuid
-from datetime import UTC, datetime
 
+import pytest
 from config_api_testing import MAIL, Api, outbox_world, rules
 from mailbridge.common.db.outbox import OutboxMessage
 from mailbridge.common.events import SendRequested
 from mailbridge.common.messaging import MSG_ID_HEADER
-from mailbridge.common.outbox_chain import GENESIS, SealedRow, row_hash
+from mailbridge.common.outbox_chain import GENESIS, row_seal
+from mailbridge.common.outbox_checkpoints import checkpoint
+from mailbridge.common.seal_keys import SealKeys
 from mailbridge.common.streams import SEND
+from mailbridge.testkit.sealed_outbox import SENT_AT, publish_checkpoints, sealed_row, write_as_attacker
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 
 async def test_queueing_publishes_send_requested(api: Api) -> None:
@@ -105,20 +109,20 @@ async def test_queued_mail_can_change_and_go(api: Api) -> None:
 
 
 async def _seal(api: Api, ids: list[str]) -> None:
+    """Seal the queued rows as the sender would (G6), and publish the checkpoint of the head."""
+    keys: SealKeys = api.running.app.state.seal_keys
     previous = GENESIS
     async with api.running.sessions() as session:
         for seq, outbox_id in enumerate(ids, start=1):
             row = await session.get(OutboxMessage, uuid.UUID(outbox_id))
             assert row is not None
-            sent_at = datetime(2026, 11, 27, tzinfo=UTC)
-            raw = f"Subject: sealed {seq}\r\n\r\nbody\r\n".encode()
-            sealed = SealedRow(
-                outbox_id, seq, str(row.account_id), f"<{outbox_id}@x>", sent_at, row.request, raw, None
-            )
-            previous = row_hash(previous, sealed)
-            row.status, row.raw, row.sent_at, row.message_id_header = "sent", raw, sent_at, f"<{outbox_id}@x>"
-            row.locked, row.chain_seq, row.chain_hash = True, seq, previous
+            row.status, row.sent_at, row.message_id_header = "sent", SENT_AT, f"<{outbox_id}@x>"
+            row.raw = f"Subject: sealed {seq}\r\n\r\nbody\r\n".encode()
+            previous = row_seal(keys, previous, sealed_row(row, seq))
+            row.locked, row.chain_seq, row.chain_hash, row.seal_key_id = True, seq, previous, keys.newest_id
         await session.commit()
+    js = api.running.app.state.context.broker.connection.jetstream()
+    await publish_checkpoints(js, [checkpoint(keys, len(ids), uuid.UUID(ids[-1]), previous)])
 
 
 async def test_g6_locked_mail_rejects_changes_and_the_verifier_catches_tampering(api: Api) -> None:
@@ -127,19 +131,17 @@ async def test_g6_locked_mail_rejects_changes_and_the_verifier_catches_tampering
     ids = [(await world["ann"].post(path, MAIL | {"subject": f"m{i}"})).json()["id"] for i in range(3)]
     await _seal(api, ids)
     assert (await api.get("/outbox/verify")).json() == {
-        "sealed_rows": 3,
-        "intact": True,
-        "first_altered_id": None,
-    }
+        "sealed_rows": 3, "intact": True, "first_altered_id": None, "first_broken_seq": None, "reason": None,
+        "checkpoints": 1, "checkpointed_seq": 3, "legacy_rows": 0,
+    }  # fmt: skip
     assert (await api.patch(f"/outbox/{ids[1]}", {"subject": "rewritten"})).status_code == 409
     assert (await api.delete(f"/outbox/{ids[1]}")).status_code == 409
     assert (await api.get(f"/outbox/{ids[1]}/raw")).content.startswith(b"Subject: sealed 2")
+    forged = update(OutboxMessage).where(OutboxMessage.id == uuid.UUID(ids[1])).values(raw=b"forged")
     async with api.running.sessions() as session:
-        await session.execute(
-            update(OutboxMessage).where(OutboxMessage.id == uuid.UUID(ids[1])).values(raw=b"forged")
-        )
-        await session.commit()
-        assert await session.scalar(select(OutboxMessage.locked).where(OutboxMessage.id == uuid.UUID(ids[1])))
+        with pytest.raises(IntegrityError, match="G6: outbox message is sent and locked"):
+            await session.execute(forged)  # the database refuses it too
+    await write_as_attacker(api.running.sessions, forged)
     report = (await api.get("/outbox/verify")).json()
-    assert (report["intact"], report["first_altered_id"]) == (False, ids[1])
+    assert (report["intact"], report["first_altered_id"], report["first_broken_seq"]) == (False, ids[1], 2)
     assert (await world["ann"].get("/outbox/verify")).status_code == 403

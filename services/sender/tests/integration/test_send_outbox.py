@@ -14,7 +14,10 @@ from mailbridge.common.db.mailstore import OutboxEvent
 from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.db.outbox import OutboxMessage
 from mailbridge.common.db.tables import MailSettings
+from mailbridge.common.events import OutboxCheckpointed
 from mailbridge.common.outbox_chain import SealedRow, first_broken
+from mailbridge.common.outbox_checkpoints import genuine
+from mailbridge.common.seal_keys import SealKeys, generate_seal_key
 from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.common.tls import client_context
 from mailbridge.common.work_queue import Settle
@@ -36,6 +39,7 @@ class World:
     sessions: async_sessionmaker[AsyncSession]
     account_id: uuid.UUID
     server: FaultySmtpServer
+    keys: SealKeys
 
     async def queue(self, max_attempts: int = 3) -> uuid.UUID:
         async with self.sessions() as session:
@@ -69,10 +73,14 @@ async def world(database_url: str, smtp: FaultySmtpServer) -> AsyncIterator[Worl
     account_id = (await add_account(sessions, smtp_host=f"127.0.0.1:{smtp.port}")).account_id
     tls = client_context(None)
     pool = SmtpPool(tls, timeout_s=5)
+    keys = SealKeys([generate_seal_key()])
     deps = SendDeps(
-        OutboxStore(sessions, SecretBox([generate_key()])), build_message, pool, ImapSentFolder(tls)
+        OutboxStore(sessions, SecretBox([generate_key()]), seals=keys),
+        build_message,
+        pool,
+        ImapSentFolder(tls),
     )
-    yield World(deps, sessions, account_id, smtp)
+    yield World(deps, sessions, account_id, smtp, keys)
     await pool.close()
     await engine.dispose()
 
@@ -148,6 +156,9 @@ async def test_g6_sent_rows_are_sealed_when_locking_is_on(world: World) -> None:
         await session.execute(update(MailSettings).values(lock_after_send=False))
         await session.commit()
     assert sorted((seq, locked) for _, seq, locked in sealed) == [(1, True), (2, True), (3, True)]
+    # the Sent-folder mark comes after the seal: the G6 triggers let exactly that through
+    await world.deps.store.appended(ids[0])
+    assert (await world.row(ids[0])).appended_to_sent_folder
 
 
 async def test_a_row_being_sent_elsewhere_is_retried_later_not_dropped(world: World) -> None:
@@ -181,10 +192,19 @@ async def test_concurrent_sends_share_transactions_each_sent_once_and_sealed_in_
     assert sorted(row.chain_seq or 0 for row in rows) == list(range(1, 21))
     sealed = [
         SealedRow(str(r.id), r.chain_seq or 0, str(r.account_id), r.message_id_header, r.sent_at, r.request,
-                  r.raw or b"", r.chain_hash)
+                  r.raw or b"", r.chain_hash, r.seal_key_id)
         for r in sorted(rows, key=lambda row: row.chain_seq or 0)
     ]  # fmt: skip
-    assert first_broken(sealed) is None
+    assert first_broken(sealed, world.keys) is None
+    # one signed checkpoint per sealed batch (not per mail), the last one naming the head
+    async with world.sessions() as session:
+        found = await session.scalars(
+            select(OutboxEvent.payload).where(OutboxEvent.subject == OutboxCheckpointed.subject)
+        )
+        checkpoints = [OutboxCheckpointed.model_validate_json(payload) for payload in found]
+    assert 1 <= len(checkpoints) <= 20
+    assert all(genuine(world.keys, each) for each in checkpoints)
+    assert max(each.seq for each in checkpoints) == 20
 
 
 async def test_the_same_command_twice_at_once_sends_once(world: World) -> None:

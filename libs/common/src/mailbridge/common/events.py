@@ -171,7 +171,25 @@ class AccountStateChanged(Message):
     reason: str | None = None
 
 
+class OutboxCheckpointed(Message):
+    """G6: a signed checkpoint of the outbox chain's head, published once per sealed batch to a
+    stream that denies delete and purge, so deleting the newest sealed rows shows (seal_keys.py,
+    outbox_checkpoints.py). `mac` is the HMAC of `seq`, `outbox_id` and `seal` under `key_id`."""
+
+    subject: ClassVar[str] = f"{SUBJECT_ROOT}.audit.outbox_checkpoint.v1"
+    model_config = example(
+        seq=42, outbox_id=_OUTBOX, seal="3f1c9a0e5b7d2468ace0f13579bdf02468ace13579bdf02468ace13579bdf024",
+        key_id="k1", mac="b5d4045c3f466fa91fe2cc6abe79232a1a57cdf104f7a26e716e0a1e2789df78",
+    )  # fmt: skip
+    seq: int
+    outbox_id: uuid.UUID
+    seal: str
+    key_id: str
+    mac: str
+
+
 ALL_MESSAGES: tuple[type[Message], ...] = (
     FetchRequested, MailboxChangeRequested, SendRequested, EgressSendRequested, MailFetched,
     MailSent, SendFailed, MailboxReset, MailRemovedOnServer, TokenRefreshed, AccountStateChanged,
+    OutboxCheckpointed,
 )  # fmt: skip

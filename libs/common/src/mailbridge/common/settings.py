@@ -55,6 +55,8 @@ class SecretSettings(MailbridgeSettings):
     """Keys for secrets at rest: comma-separated Fernet keys, the newest first."""
 
     secret_key: SecretStr | None = None
+    # G6: HMAC keys sealing sent mail, comma-separated, the newest first (common/seal_keys.py)
+    seal_key: SecretStr | None = None
 
 
 class LoggingSettings(MailbridgeSettings):

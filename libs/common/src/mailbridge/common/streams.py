@@ -4,7 +4,8 @@ Work queues (fetch, send) hand each command to exactly one consumer and drop it 
 their duplicate window de-duplicates publishers that use the same `Nats-Msg-Id` (several
 config-api replicas scheduling the same slot). Events are kept for a while for any reader.
 Consumer settings only apply when a durable consumer is created: changing them is a deliberate
-migration step (delete and recreate the durable), never an edit here alone.
+migration step (delete and recreate the durable), never an edit here alone. The audit stream
+(G6 checkpoints of the outbox chain) keeps everything and denies deleting and purging messages.
 """
 
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ class StreamSpec:
     retention: RetentionPolicy
     duplicate_window: timedelta
     max_age: timedelta | None = None
+    append_only: bool = False  # deny_delete and deny_purge: what was published stays
 
     def config(self, replicas: int) -> StreamConfig:
         return StreamConfig(
@@ -33,6 +35,8 @@ class StreamSpec:
             num_replicas=replicas,
             duplicate_window=self.duplicate_window.total_seconds(),
             max_age=self.max_age.total_seconds() if self.max_age else None,
+            deny_delete=self.append_only,
+            deny_purge=self.append_only,
         )
 
 
@@ -52,7 +56,14 @@ EVENTS = StreamSpec(
     timedelta(minutes=15),
     max_age=timedelta(days=7),
 )
-ALL_STREAMS = (FETCH, SEND, EVENTS)
+AUDIT = StreamSpec(
+    "MAILBRIDGE_AUDIT",
+    (f"{SUBJECT_ROOT}.audit.>",),
+    RetentionPolicy.LIMITS,
+    timedelta(minutes=15),
+    append_only=True,
+)
+ALL_STREAMS = (FETCH, SEND, EVENTS, AUDIT)
 
 
 def stream_for(subject: str) -> StreamSpec:

@@ -12,6 +12,7 @@ from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.messaging import connect, create_broker
 from mailbridge.common.metrics_sampling import accounts_by_state
 from mailbridge.common.ops_http import OpsEndpoint, service_readiness
+from mailbridge.common.seal_keys import seal_keys_if_any
 from mailbridge.common.secrets import SecretBox, resolve_key_ring
 from mailbridge.common.streams import ensure_streams
 from mailbridge.config_api.api_docs.pages import install_api_docs
@@ -149,6 +150,8 @@ def create_app(settings: ConfigApiSettings) -> FastAPI:
     declare_bearer_auth(app, API_PREFIX)
     install_api_docs(app)  # /docs, /redoc, /asyncapi(.json) (#16, #18)
     app.state.outbox_max_bytes = settings.outbox_max_bytes
+    seal_key = settings.seal_key.get_secret_value() if settings.seal_key else None
+    app.state.seal_keys = seal_keys_if_any(seal_key, settings.var_dir)  # G6: GET /outbox/verify
     for router in (
         crud_router(BusinessUnits(), "/business-units", "business_unit"),
         crud_router(Users(), "/users", "user"),

@@ -16,6 +16,7 @@ from mailbridge.common.metrics_sampling import consumer_lag
 from mailbridge.common.oauth_requests import BrokerTokens
 from mailbridge.common.ops_http import OpsEndpoint, ops_server, service_readiness
 from mailbridge.common.outbox_relay import relay_forever
+from mailbridge.common.seal_keys import resolve_seal_keys
 from mailbridge.common.secrets import SecretBox, resolve_key_ring
 from mailbridge.common.shared_limits import SharedLimits
 from mailbridge.common.streams import ensure_streams
@@ -55,7 +56,8 @@ def create_app(settings: SenderSettings) -> FastStream:
     )  # fmt: skip
     sent_folder = ImapSentFolder(tls, settings.smtp_timeout_s, tokens)
     stale_after = timedelta(seconds=settings.send_stale_after_s)
-    store = OutboxStore(sessions, secrets, stale_after)
+    seal_key = settings.seal_key.get_secret_value() if settings.seal_key else None
+    store = OutboxStore(sessions, secrets, stale_after, seals=resolve_seal_keys(seal_key, settings.var_dir))
     budget = Budget(settings.send_max_bytes_in_flight)
     deps = SendDeps(store, build_message, LimitedMailer(pool, limits), sent_folder, budget)
     queue = subscribers.POOLS[settings.send_pool]

@@ -3,7 +3,8 @@
 A row moves queued → sending → sent | failed. The sender stores the built bytes before the first
 attempt, so a retry sends the same message (same Message-ID) and `raw` is what was sent. With
 "lock after sending" (G6) a sent row is sealed: `chain_hash` covers its bytes, its metadata and
-the previous sealed row's hash, so a verifier can name the first row that was altered.
+the previous sealed row's hash, keyed with the seal key `seal_key_id` names, so a verifier can
+name the first row that was altered; triggers refuse to change it (outbox_lock.py).
 """
 
 import uuid
@@ -53,6 +54,7 @@ class OutboxMessage(Versioned, Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     retry_reason: Mapped[str | None] = mapped_column(String(20))
     gave_up_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    seal_key_id: Mapped[str | None] = mapped_column(String(16))  # G6: the key of chain_hash's HMAC
 
 
 class OutboxAttachment(Base):

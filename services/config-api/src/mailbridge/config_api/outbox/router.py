@@ -7,8 +7,9 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from mailbridge.common.db.outbox import OutboxMessage
 from mailbridge.config_api.deps import AdminDep, CtxDep, IfMatch, RelayWakeDep
 from mailbridge.config_api.errors import NotFound
-from mailbridge.config_api.outbox import intake, service
-from mailbridge.config_api.outbox.schemas import ChainReport, OutboxOut, OutboxPatch
+from mailbridge.config_api.outbox import intake, service, verification
+from mailbridge.config_api.outbox.schemas import OutboxOut, OutboxPatch
+from mailbridge.config_api.outbox.verification import ChainReport
 from mailbridge.config_api.paging import Page, PageRequest, fetch_page, page_request
 from mailbridge.config_api.problems import PROBLEM_RESPONSES, problem_docs
 from mailbridge.config_api.store import etag
@@ -59,9 +60,11 @@ async def list_outbox(
     return Page(items=[_out(row) for row in rows], next_cursor=cursor)
 
 
-@router.get("/outbox/verify", operation_id="verify_outbox_chain")
-async def verify_outbox_chain(ctx: CtxDep, _: AdminDep) -> ChainReport:
-    return await service.verify_chain(ctx)
+@router.get("/outbox/verify", operation_id="verify_outbox_chain", responses=problem_docs(503))
+async def verify_outbox_chain(request: Request, _: AdminDep) -> ChainReport:
+    """G6: every sealed row, the chain and the signed checkpoints; names the first row that breaks
+    (`mailbridge outbox verify` is the same check from the command line)."""
+    return await verification.verify_chain(request)
 
 
 @router.get("/outbox/{outbox_id}", operation_id="get_outbox_message")

@@ -1,5 +1,5 @@
 """Outbox use-cases: queue a mail (idempotent) with its send command, read, change or delete it
-while queued, verify G6."""
+while queued (G6's verification: verification.py)."""
 
 import uuid
 from typing import Any
@@ -8,14 +8,13 @@ from mailbridge.common.db.mailstore import StoredMessage
 from mailbridge.common.db.outbox import OutboxAttachment, OutboxMessage
 from mailbridge.common.db.tables import GroupMember, MailAccount, MailServer
 from mailbridge.common.events import EgressSendRequested, SendRequested
-from mailbridge.common.outbox_chain import SealedRow, first_broken
 from mailbridge.common.outbox_relay import enqueue
 from mailbridge.config_api import crud
 from mailbridge.config_api.errors import Conflict, Forbidden, NotFound, ValidationFailed, invalid
 from mailbridge.config_api.mail_accounts.service import MailAccounts
 from mailbridge.config_api.mail_settings.service import load_settings
 from mailbridge.config_api.outbox.fingerprint import request_sha256
-from mailbridge.config_api.outbox.schemas import ChainReport, MailDraft, MailFields, OutboxPatch
+from mailbridge.config_api.outbox.schemas import MailDraft, MailFields, OutboxPatch
 from mailbridge.config_api.resource import Ctx
 from mailbridge.config_api.store import check_if_match, commit
 from sqlalchemy import ColumnElement, or_, select
@@ -175,28 +174,3 @@ async def delete_row(ctx: Ctx, outbox_id: uuid.UUID, if_match: str | None) -> No
         raise Conflict(f"outbox message {outbox_id} is being sent right now")
     await ctx.session.delete(row)
     await commit(ctx.session)
-
-
-async def verify_chain(ctx: Ctx) -> ChainReport:
-    statement = (
-        select(OutboxMessage)
-        .where(OutboxMessage.chain_seq.is_not(None))
-        .order_by(OutboxMessage.chain_seq)
-        .options(undefer(OutboxMessage.raw))
-    )
-    rows = list(await ctx.session.scalars(statement))
-    sealed = [
-        SealedRow(
-            id=str(r.id),
-            seq=r.chain_seq or 0,
-            account_id=str(r.account_id),
-            message_id_header=r.message_id_header,
-            sent_at=r.sent_at,
-            request=r.request,
-            raw=r.raw or b"",
-            stored_hash=r.chain_hash,
-        )
-        for r in rows
-    ]
-    broken = first_broken(sealed)
-    return ChainReport(sealed_rows=len(sealed), intact=broken is None, first_altered_id=broken)

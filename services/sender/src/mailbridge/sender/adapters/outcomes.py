@@ -8,8 +8,10 @@ from mailbridge.common.db.outbox import OutboxMessage
 from mailbridge.common.db.tables import MailSettings
 from mailbridge.common.db.types import utcnow
 from mailbridge.common.events import MailSent, Message, SendFailed
-from mailbridge.common.outbox_chain import GENESIS, SealedRow, row_hash
+from mailbridge.common.outbox_chain import GENESIS, SealedRow, row_seal
+from mailbridge.common.outbox_checkpoints import checkpoint
 from mailbridge.common.outbox_relay import enqueue_many
+from mailbridge.common.seal_keys import SealKeyError, SealKeys
 from mailbridge.sender.model import OutboxStatus, Outcome
 from mailbridge.sender.retry_policy import schedule_of
 from sqlalchemy import BindParameter, Boolean, Table, bindparam, case, func, select, update
@@ -48,7 +50,7 @@ _SEALING = select(
 ).where(_COLUMN.id.in_(_IDS))
 
 
-async def record(session: AsyncSession, outcomes: list[Outcome]) -> None:
+async def record(session: AsyncSession, outcomes: list[Outcome], seals: SealKeys | None = None) -> None:
     now = utcnow()
     await session.execute(_RECORD, [
         {
@@ -70,11 +72,14 @@ async def record(session: AsyncSession, outcomes: list[Outcome]) -> None:
     await enqueue_many(session, events)
     sent = [o.outbox_id for o in outcomes if o.status is OutboxStatus.SENT]
     if sent and await _lock_after_send(session):
-        await _seal(session, sent)
+        if seals is None:
+            raise SealKeyError("G6 is on and this sender has no seal key (MAILBRIDGE_SEAL_KEY)")
+        await _seal(session, sent, seals)
 
 
-async def _seal(session: AsyncSession, sent: list[uuid.UUID]) -> None:
-    """G6: chain the sent rows after the last sealed one, in the order given."""
+async def _seal(session: AsyncSession, sent: list[uuid.UUID], seals: SealKeys) -> None:
+    """G6: chain the sent rows after the last sealed one, in the order given, under the newest
+    seal key; one signed checkpoint of the new head per batch goes out through the outbox."""
     last = await session.execute(
         select(OUTBOX.c.chain_seq, OUTBOX.c.chain_hash).where(
             OUTBOX.c.chain_seq == select(func.max(OUTBOX.c.chain_seq)).scalar_subquery()
@@ -83,20 +88,23 @@ async def _seal(session: AsyncSession, sent: list[uuid.UUID]) -> None:
     found = last.first()
     seq, previous = (found[0], found[1] or GENESIS) if found else (0, GENESIS)
     rows = {row.id: row for row in await session.execute(_SEALING, {"ids": sent})}
-    seals = []
+    sealed, key_id = [], seals.newest_id
     for outbox_id in sent:
         row, seq = rows[outbox_id], seq + 1
-        previous = row_hash(previous, SealedRow(
+        previous = row_seal(seals, previous, SealedRow(
             id=str(row.id), seq=seq, account_id=str(row.account_id), message_id_header=row.message_id_header,
             sent_at=row.sent_at, request=row.request, raw=row.raw or b"", stored_hash=None,
         ))  # fmt: skip
-        seals.append({"b_id": outbox_id, "b_seq": seq, "b_hash": previous})
+        sealed.append({"b_id": outbox_id, "b_seq": seq, "b_hash": previous})
     await session.execute(
         update(OUTBOX)
         .where(OUTBOX.c.id == bindparam("b_id"))
-        .values(locked=True, chain_seq=bindparam("b_seq"), chain_hash=bindparam("b_hash")),
-        seals,
+        .values(
+            locked=True, chain_seq=bindparam("b_seq"), chain_hash=bindparam("b_hash"), seal_key_id=key_id
+        ),
+        sealed,
     )
+    await enqueue_many(session, [checkpoint(seals, seq, sent[-1], previous)])
 
 
 def _schedule(o: Outcome, now: datetime) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from typing import Any, cast
 
 from mailbridge.common.db.outbox import OutboxAttachment, OutboxMessage
 from mailbridge.common.db.types import utcnow
+from mailbridge.common.seal_keys import SealKeys
 from mailbridge.common.secrets import SecretBox
 from mailbridge.sender.adapters import accounts, outcomes
 from mailbridge.sender.adapters.claim_rows import AnyRow, attachments, claim_of, unappended_of
@@ -76,9 +77,10 @@ class OutboxStore:
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], secrets: SecretBox,
-        stale_after: timedelta = timedelta(seconds=30), max_batch: int = 256,
+        stale_after: timedelta = timedelta(seconds=30), max_batch: int = 256, seals: SealKeys | None = None,
     ) -> None:  # fmt: skip
         self._sessions, self._secrets, self.stale_after = sessions, secrets, stale_after
+        self._seals = seals  # G6: the seal key ring (MAILBRIDGE_SEAL_KEY); needed once locking is on
         self._claims = GroupCommit(self._claim_many, max_batch)
         self._outcomes = GroupCommit(self._record_many, max_batch)
         self._held: set[uuid.UUID] = set()  # rows this process moved to `sending` and still sends
@@ -209,7 +211,7 @@ class OutboxStore:
         for _ in range(MAX_SEAL_RETRIES):
             try:
                 async with self._sessions() as session, session.begin():
-                    await outcomes.record(session, found)
+                    await outcomes.record(session, found, self._seals)
                 return [None] * len(found)
             except IntegrityError:  # another replica sealed the same chain position first
                 continue

@@ -4,6 +4,7 @@ import asyncio
 
 from alembic import context
 from mailbridge.common.db.engine import create_engine
+from mailbridge.common.db.outbox_lock import restore_sqlite_triggers
 from mailbridge.common.db.schema import metadata
 from sqlalchemy.engine import Connection
 
@@ -20,6 +21,8 @@ def _run(connection: Connection) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+        if connection.dialect.name == "sqlite":  # a table copied in batch mode lost its triggers
+            restore_sqlite_triggers(connection)
 
 
 async def _run_online(url: str) -> None:
