@@ -58,6 +58,7 @@ async def test_registration_answers_201_with_the_secret_once_and_stores_it_encry
         ("http://[fe80::1]/", True),
         ("http://[::ffff:169.254.169.254]/", True),  # IPv4 mapped into IPv6
         ("http://127.0.0.1:8080/hook", False),  # loopback without the setting
+        ("http://localhost:8080/hook", False),  # a name: every address it resolves to is checked
         ("http://10.1.2.3/hook", False),  # a private range without the setting
         ("ftp://example.org/hook", True),
         ("http://user:pw@93.184.216.34/", True),
@@ -187,3 +188,15 @@ async def test_an_event_without_a_business_unit_is_filed_under_its_accounts(api:
         body = json.loads(only.body)
         assert body["data"]["account_id"] == account["id"]
         assert body["links"] == {"account": f"/api/v1/mail-accounts/{account['id']}"}
+
+
+async def test_a_name_is_resolved_checked_and_connected_to_by_address_under_its_own_host(
+    api: Api, receiver: WebhookReceiver
+) -> None:
+    await allow_private(api)
+    url = receiver.url.replace("127.0.0.1", "localhost")  # ::1 first on some hosts: not listening
+    hook = await register(api, url)
+    await publish(api, fetched())
+    (request,) = await receiver.received(1)
+    assert request.headers["host"] == url.split("/")[2]
+    assert verified(hook["secret"], request)["type"] == "MailFetched"

@@ -1,16 +1,18 @@
 """One webhook attempt over HTTP (#18): check the target again, connect to the checked address.
 
 The host is resolved here, every address it resolves to is checked (`webhooks.targets`), and the
-connection goes to the first of them by address, with the original Host header and TLS server
-name: a DNS answer that changes between the check and the connection (rebinding) cannot redirect
-it. Redirects are not followed (a 3xx is a failed attempt); proxies from the environment are not
-used; the answer's body is never read.
+connection goes to those checked addresses (the next only when one refuses the connection), with
+the original Host header and TLS server name: a DNS answer that changes between the check and the
+connection (rebinding) cannot redirect it. Redirects are not followed (a 3xx is a failed attempt);
+proxies from the environment are not used; the answer's body is never read. One timeout bounds
+the whole attempt, a server trickling its answer included.
 """
 
 import asyncio
 import socket
 import time
 from dataclasses import dataclass
+from urllib.parse import SplitResult
 
 import httpx
 from mailbridge.config_api.webhooks.targets import (
@@ -46,6 +48,26 @@ async def _addresses(host: str, port: int) -> list[Address]:
     return [a for a in addresses if a is not None]
 
 
+async def _first_answer(
+    client: httpx.AsyncClient, parts: SplitResult, port: int, addresses: list[Address], body: bytes,
+    headers: dict[str, str], extensions: dict[str, str],
+) -> int:  # fmt: skip
+    """The status code from the first checked address that takes the connection (in the order
+    the resolver gave them, e.g. ::1 and then 127.0.0.1 for localhost)."""
+    for index, address in enumerate(addresses):
+        netloc = f"[{address}]:{port}" if address.version == 6 else f"{address}:{port}"
+        target = parts._replace(netloc=netloc).geturl()
+        try:
+            async with client.stream(
+                "POST", target, content=body, headers=headers, extensions=extensions
+            ) as answer:
+                return answer.status_code
+        except httpx.ConnectError:
+            if index == len(addresses) - 1:
+                raise
+    raise AssertionError("no address to connect to")  # _addresses never returns none
+
+
 async def post(
     url: str, headers: dict[str, str], body: bytes, timeout_s: float, allow_private: bool
 ) -> AttemptResult:
@@ -66,18 +88,15 @@ async def post(
         return result("refused_target", None, str(error))
     except TimeoutError:
         return result("timeout", None, f"{parts.hostname} did not resolve within {timeout_s} s")
-    checked = addresses[0]
-    netloc = f"[{checked}]:{port}" if checked.version == 6 else f"{checked}:{port}"
-    target = parts._replace(netloc=netloc).geturl()
     extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
     sent = {"Host": parts.netloc, "Content-Type": "application/json", "User-Agent": USER_AGENT, **headers}
     try:
         async with (
+            asyncio.timeout(timeout_s),  # the whole exchange, a server trickling its answer too
             httpx.AsyncClient(timeout=timeout_s, follow_redirects=False, trust_env=False) as client,
-            client.stream("POST", target, content=body, headers=sent, extensions=extensions) as answer,
         ):
-            code = answer.status_code
-    except httpx.TimeoutException:
+            code = await _first_answer(client, parts, port, addresses, body, sent, extensions)
+    except (httpx.TimeoutException, TimeoutError):
         return result("timeout", None, f"no answer within {timeout_s} s")
     except httpx.HTTPError as error:
         return result("connect_error", None, f"{type(error).__name__}: {error}"[:500])
