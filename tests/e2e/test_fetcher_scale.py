@@ -13,8 +13,10 @@ for the first two slots, from the fetch leases: a lease's token grows by one eac
 takes it, so after slot k every token is k exactly when every account was fetched k times.
 
 Take-over: a killed replica's leases expire after the lease time (4 s here) and its commands come
-back after the fetch durable's ack wait, which this test sets to 10 s; with the defaults those are
-30 s and 120 s, so by default the ack wait, not the lease, bounds the take-over.
+back after the fetch durable's ack wait, which follows the lease: a running fetch renews its lease
+and calls its command's in_progress() together, so the durable, declared as `mailbridge setup`
+declares it for this lease (`launcher.setup.durable_config`), waits the lease and a margin
+(`common.consumers.fetch_ack_wait_s`: 9 s here, 35 s with the default 30 s lease; it was 120 s).
 A fetch that the killed replica finished but had not acked yet is delivered again (at least
 once): that account is fetched once more and stores nothing new; it is counted, not hidden.
 """
@@ -30,6 +32,7 @@ from pathlib import Path
 
 import pytest
 from faststream.nats import NatsBroker
+from mailbridge.common.consumers import FETCH_QUEUE, fetch_ack_wait_s
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.mailstore import FetchLease, StoredMessage
 from mailbridge.common.db.migrate import upgrade_async
@@ -39,13 +42,13 @@ from mailbridge.common.nats_embedded import start_embedded_nats
 from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.common.streams import ensure_streams
 from mailbridge.config_api.fetching.scheduler import publish_slot
+from mailbridge.launcher.setup import durable_config
 from mailbridge.testkit.databases import fresh_postgres_database
 from mailbridge.testkit.fetcher_fleet import (
     FetcherFleet,
     ImapAccount,
     add_imap_accounts,
     add_mail_users,
-    fetch_queue_durable,
     fetcher_env,
     seed_each,
     wait_for_pullers,
@@ -59,7 +62,7 @@ ACCOUNTS = 300
 FETCHERS = 3
 WORKERS = 8  # MAILBRIDGE_FETCH_WORKERS, the default
 LEASE_TTL_S = 4.0
-ACK_WAIT_S = 10.0
+ACK_WAIT_S = fetch_ack_wait_s(LEASE_TTL_S)  # what `mailbridge setup` declares for this lease
 SLOT_DEADLINE_S = 60.0
 SLOT_ZERO = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 INTERVAL = timedelta(minutes=15)  # G2's default
@@ -163,8 +166,9 @@ async def _assert_store_equals(
 
 
 async def test_three_fetchers_share_the_schedule_and_survive_a_sigkill(
-    tmp_path: Path, mail_stack: MailStack, postgres_url: str, nats: str, fleet: FetcherFleet
-) -> None:
+    tmp_path: Path, mail_stack: MailStack, postgres_url: str, nats: str, fleet: FetcherFleet,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
     key = generate_key()
     engine = create_engine(postgres_url)
     sessions = create_session_factory(engine)
@@ -176,11 +180,16 @@ async def test_three_fetchers_share_the_schedule_and_survive_a_sigkill(
         await broker.connect()
         js = broker.connection.jetstream()
         await ensure_streams(js)
-        await fetch_queue_durable(js, ACK_WAIT_S)
+        monkeypatch.setenv("MAILBRIDGE_FETCH_LEASE_TTL_S", str(LEASE_TTL_S))  # as the fleet's
+        durable = durable_config(FETCH_QUEUE)
+        assert durable.ack_wait == ACK_WAIT_S
+        await js.add_consumer(FETCH_QUEUE.stream.name, config=durable)
         fleet.env = fetcher_env(postgres_url, nats, key, mail_stack.ca_file, tmp_path, {
             "MAILBRIDGE_FETCH_LEASE_TTL_S": str(LEASE_TTL_S), "MAILBRIDGE_FETCH_WORKERS": str(WORKERS),
-            # Dovecot's imap service runs at most 100 sessions (default_process_limit)
+            # Dovecot's imap service runs at most 100 sessions (default_process_limit): 3 × 20 kept
+            # connections, and no IMAP IDLE connections (#18; a setting unknown to a fetcher without it)
             "MAILBRIDGE_IMAP_KEEP_CONNECTIONS": "20", "MAILBRIDGE_DATABASE_POOL_SIZE": "4",
+            "MAILBRIDGE_IMAP_IDLE_MAX": "0",
         })  # fmt: skip
         fleet.start(FETCHERS)
         await wait_for_pullers(js, FETCHERS, 60)

@@ -10,9 +10,17 @@ from pathlib import Path
 
 import nats
 import pytest
-from mailbridge.common.consumers import ALL_QUEUES, AUTO_REPLY_QUEUE, CHANGES_QUEUE, FETCH_QUEUE, SEND_QUEUE
+from mailbridge.common.consumers import (
+    ALL_QUEUES,
+    AUTO_REPLY_QUEUE,
+    CHANGES_QUEUE,
+    FETCH_LEASE_TTL_S,
+    FETCH_QUEUE,
+    SEND_QUEUE,
+    fetch_ack_wait_s,
+)
 from mailbridge.common.db.engine import create_engine
-from mailbridge.common.streams import ALL_STREAMS
+from mailbridge.common.streams import ALL_STREAMS, ensure_streams
 from mailbridge.testkit.nats import nats_server
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -44,6 +52,7 @@ async def test_setup_migrates_and_declares_streams_and_durables(
     env = {
         "MAILBRIDGE_DATABASE_URL": empty_database_url, "MAILBRIDGE_NATS_URL": fresh_nats,
         "MAILBRIDGE_FETCH_MAX_DELIVER": "7", "MAILBRIDGE_SEND_ACK_WAIT_S": "300",
+        "MAILBRIDGE_FETCH_LEASE_TTL_S": "10",
     }  # fmt: skip
     done = setup(tmp_path, **env)
     assert done.returncode == 0, done.stderr
@@ -61,12 +70,13 @@ async def test_setup_migrates_and_declares_streams_and_durables(
     try:
         js = connection.jetstream()
         assert {(await js.stream_info(spec.name)).config.name for spec in ALL_STREAMS} == {
-            "MAILBRIDGE_FETCH", "MAILBRIDGE_SEND", "MAILBRIDGE_EVENTS", "MAILBRIDGE_AUDIT"
         }  # fmt: skip
         for queue in (FETCH_QUEUE, CHANGES_QUEUE):  # the fetcher's own maximum deliveries
             info = await js.consumer_info(queue.stream.name, queue.durable)
             assert info.config.max_deliver == 7
             assert info.config.filter_subject == queue.command.subject
+        fetch = await js.consumer_info(FETCH_QUEUE.stream.name, FETCH_QUEUE.durable)
+        assert fetch.config.ack_wait == fetch_ack_wait_s(10) == 15  # follows the fetcher's lease
         sender = await js.consumer_info(SEND_QUEUE.stream.name, SEND_QUEUE.durable)
         assert sender.config.ack_wait == 300  # the sender's own ack wait
         egress = await js.consumer_info("MAILBRIDGE_SEND", "sender-egress")
@@ -77,11 +87,34 @@ async def test_setup_migrates_and_declares_streams_and_durables(
         await connection.close()
 
     again = setup(tmp_path, **{**env, "MAILBRIDGE_FETCH_MAX_DELIVER": "3"})
-    assert again.returncode == 0, again.stderr  # a second run (the next deploy) changes nothing
+    assert again.returncode == 0, again.stderr  # the next deploy, with another setting
     connection = await nats.connect(fresh_nats)
     try:
-        kept = await connection.jetstream().consumer_info(FETCH_QUEUE.stream.name, FETCH_QUEUE.durable)
-        assert kept.config.max_deliver == 7  # an existing durable is left as it is
+        updated = await connection.jetstream().consumer_info(FETCH_QUEUE.stream.name, FETCH_QUEUE.durable)
+        assert (updated.config.max_deliver, updated.config.ack_wait) == (3, 15)  # applied in place
+    finally:
+        await connection.close()
+
+
+async def test_setup_brings_a_durable_of_an_older_version_up_to_its_declaration(
+    empty_database_url: str, fresh_nats: str, tmp_path: Path
+) -> None:
+    """The fetch durable's ack wait was 120 s before it followed the lease (#15): an upgrade's
+    set-up updates the existing durable in place, keeping what it holds."""
+    connection = await nats.connect(fresh_nats)
+    try:
+        js = connection.jetstream()
+        await ensure_streams(js)
+        older = FETCH_QUEUE.config(ack_wait_s=120.0)
+        older.name = older.durable_name = FETCH_QUEUE.durable
+        older.filter_subject = FETCH_QUEUE.command.subject
+        await js.add_consumer(FETCH_QUEUE.stream.name, config=older)
+        await js.publish(FETCH_QUEUE.command.subject, b"{}")  # a command waiting in it
+        done = setup(tmp_path, MAILBRIDGE_DATABASE_URL=empty_database_url, MAILBRIDGE_NATS_URL=fresh_nats)
+        assert done.returncode == 0, done.stderr
+        info = await js.consumer_info(FETCH_QUEUE.stream.name, FETCH_QUEUE.durable)
+        assert info.config.ack_wait == fetch_ack_wait_s(FETCH_LEASE_TTL_S) == FETCH_QUEUE.ack_wait_s
+        assert info.num_pending == 1, "the same durable, its command still queued"
     finally:
         await connection.close()
 

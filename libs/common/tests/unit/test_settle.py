@@ -43,7 +43,7 @@ def test_each_work_queue_has_its_own_durable_on_its_commands_stream() -> None:
 
 def test_a_durable_takes_the_services_settings_over_the_declared_ones() -> None:
     declared, overridden = FETCH_QUEUE.config(), FETCH_QUEUE.config(ack_wait_s=30.0, max_deliver=5)
-    assert (declared.ack_wait, declared.max_deliver) == (120.0, 20)
+    assert (declared.ack_wait, declared.max_deliver) == (35.0, 20)  # the default lease and 5 s
     assert (overridden.ack_wait, overridden.max_deliver) == (30.0, 5)
     assert (declared.ack_policy, declared.deliver_policy) == (AckPolicy.EXPLICIT, DeliverPolicy.ALL)
     assert CHANGES_QUEUE.config().max_deliver == 20

@@ -7,7 +7,8 @@ all). The fetchers are `python -m mailbridge.fetcher` processes, each logging JS
 file of its own; a finished fetch is its "fetch done" line with the account's id, which is how
 the share each replica took is counted. `fetch_queue_durable` declares the fetcher's durable as
 `mailbridge setup` does, with the ack wait a test chooses: a killed replica's commands come back
-to the others after that ack wait (120 s by default), its accounts' leases after the lease time.
+to the others after that ack wait (by default the lease time and a margin,
+`common.consumers.fetch_ack_wait_s`), its accounts' leases after the lease time.
 """
 
 import asyncio

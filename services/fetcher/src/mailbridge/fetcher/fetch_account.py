@@ -77,7 +77,7 @@ async def fetch_account(
     outcome: FetchRecord | None = None
     lease, ttl = begun.lease, deps.limits.lease_ttl
     try:
-        async with lease_keeper.kept(partial(deps.store.renew_lease, lease, ttl), ttl):
+        async with lease_keeper.kept(partial(deps.store.renew_lease, lease, ttl), ttl, heartbeat):
             result, outcome = await _run(deps, begun.account, lease, begun.cursors, reason, heartbeat)
         return result
     finally:

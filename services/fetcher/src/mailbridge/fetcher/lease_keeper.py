@@ -6,6 +6,12 @@ expires. Renewing only with each stored batch needed a TTL longer than any gap b
 every third of its TTL by a heartbeat beside the fetch, the lease can be short (30 s by default)
 and a live fetch still never loses it. A renewal that finds the lease taken over stops the
 heartbeat: the fetch's next write fails with `LeaseLost` as before (the fence stays the guard).
+
+Each beat also keeps the fetch's command (`also`: the message's `in_progress()`), so the fetch
+durable's ack wait can be as short as the lease (`common.consumers.fetch_ack_wait_s`): a killed
+fetcher's commands come back to the others just after its leases expired, not after minutes.
+A renewal that failed for another reason (the database away) still keeps the command: the fetch
+runs on, and its next write decides.
 """
 
 import asyncio
@@ -21,9 +27,10 @@ Renew = Callable[[], Awaitable[None]]
 
 
 @asynccontextmanager
-async def kept(renew: Renew, ttl: timedelta) -> AsyncIterator[None]:
-    """Renew the lease every third of `ttl` until the block ends."""
-    heartbeat = asyncio.create_task(_beat(renew, ttl.total_seconds() / 3))
+async def kept(renew: Renew, ttl: timedelta, also: Renew | None = None) -> AsyncIterator[None]:
+    """Renew the lease every third of `ttl` until the block ends, and call `also` after each
+    renewal that did not find the lease lost."""
+    heartbeat = asyncio.create_task(_beat(renew, ttl.total_seconds() / 3, also))
     try:
         yield
     finally:
@@ -31,7 +38,7 @@ async def kept(renew: Renew, ttl: timedelta) -> AsyncIterator[None]:
         await asyncio.gather(heartbeat, return_exceptions=True)
 
 
-async def _beat(renew: Renew, every_s: float) -> None:
+async def _beat(renew: Renew, every_s: float, also: Renew | None) -> None:
     while True:
         await asyncio.sleep(every_s)
         try:
@@ -41,3 +48,8 @@ async def _beat(renew: Renew, every_s: float) -> None:
             return
         except Exception as error:  # noqa: BLE001 - a failed renewal is retried at the next beat
             logger.warning("renewing a fetch lease failed, will retry: %s", error)
+        if also is not None:
+            try:
+                await also()
+            except Exception as error:  # noqa: BLE001 - e.g. NATS away: the next beat tries again
+                logger.warning("keeping a fetch's command failed, will retry: %s", error)

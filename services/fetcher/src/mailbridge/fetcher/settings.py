@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from mailbridge.common.consumers import FETCH_LEASE_TTL_S
 from mailbridge.common.ops_http import OpsSettings
 from mailbridge.common.settings import (
     DatabaseSettings,
@@ -27,8 +28,10 @@ class FetcherSettings(
     fetch_bytes_in_flight: int = Field(default=BYTES_IN_FLIGHT, ge=1024 * 1024)
     fetch_max_deliver: int = Field(default=20, ge=1)
     fetch_lease_ttl_s: float = Field(
-        default=30.0, gt=0, description="how long a killed fetcher blocks its account; renewed every third"
-    )
+        default=FETCH_LEASE_TTL_S, gt=0,
+        description="how long a killed fetcher blocks its account; renewed every third; the fetch "
+        "durable's ack wait follows it (common.consumers.fetch_ack_wait_s)",
+    )  # fmt: skip
     # Logged-in IMAP connections kept for the next fetch of the same account (0: none). Idle ones
     # are closed after the idle time: above the default 15-minute schedule, below the 30 minutes
     # after which RFC 3501 lets a server log an idle client out.

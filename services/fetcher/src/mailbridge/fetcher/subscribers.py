@@ -4,13 +4,14 @@ account is being fetched elsewhere).
 
 Commands arrive through `common.work_queue` on the durables `common.consumers` declares
 (`fetcher`, `fetcher-changes`), shared by every fetcher replica (work-queue semantics). A fetch
-keeps its command with the message's `in_progress()` while it runs (its heartbeat).
+keeps its command with the message's `in_progress()` while it runs (its heartbeat, at least with
+each lease renewal), so the fetch durable's ack wait follows the lease TTL (`fetch_ack_wait_s`).
 """
 
 import logging
 import time
 
-from mailbridge.common.consumers import CHANGES_QUEUE, FETCH_QUEUE, Backoff
+from mailbridge.common.consumers import CHANGES_QUEUE, FETCH_QUEUE, Backoff, fetch_ack_wait_s
 from mailbridge.common.events import FetchRequested, MailboxChangeRequested
 from mailbridge.common.metrics import FETCH_DURATION, FETCHES, MESSAGES_STORED
 from mailbridge.common.work_queue import PullConsumer, Settle, settle
@@ -45,8 +46,11 @@ def consumers(
         )  # fmt: skip
         await settle(message, *settling(result, message.metadata.num_delivered, CHANGES_QUEUE.backoff))
 
+    ack_wait_s = fetch_ack_wait_s(deps.limits.lease_ttl.total_seconds())  # follows the lease
     return (
-        PullConsumer.for_queue(FETCH_QUEUE, on_fetch_requested, workers, max_deliver=max_deliver),
+        PullConsumer.for_queue(
+            FETCH_QUEUE, on_fetch_requested, workers, max_deliver=max_deliver, ack_wait_s=ack_wait_s
+        ),
         PullConsumer.for_queue(CHANGES_QUEUE, on_mailbox_change, workers, max_deliver=max_deliver),
     )
 
