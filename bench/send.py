@@ -32,6 +32,7 @@ from mailbridge.common.db.outbox import OutboxAttachment, OutboxMessage
 from mailbridge.common.events import SendRequested
 from mailbridge.common.messaging import create_broker, publish
 from mailbridge.common.nats_embedded import start_embedded_nats
+from mailbridge.common.seal_keys import generate_seal_key
 from mailbridge.common.secrets import generate_key
 from mailbridge.common.streams import SEND, ensure_streams
 from mailbridge.sender.subscribers import POOLS
@@ -115,6 +116,7 @@ async def sender_run(
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBRIDGE_")} | {
         "MAILBRIDGE_DATABASE_URL": database_url, "MAILBRIDGE_NATS_URL": nats.url,
         "MAILBRIDGE_SECRET_KEY": generate_key(), "MAILBRIDGE_VAR_DIR": str(folder), "MAILBRIDGE_LOG_LEVEL": "WARNING",
+        "MAILBRIDGE_SEAL_KEY": generate_seal_key(),
     } | settings  # fmt: skip
     broker = create_broker(nats.url, "bench")
     await broker.connect()

@@ -32,6 +32,7 @@ from mailbridge.common.nats_embedded import EmbeddedNats, start_embedded_nats
 from mailbridge.common.net import free_port
 from mailbridge.common.oauth_requests import TOKEN_REQUEST_SUBJECT, AccessTokenRequest
 from mailbridge.common.outbox_relay import enqueue
+from mailbridge.common.seal_keys import generate_seal_key
 from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.config_api.main import create_app as create_config_api
 from mailbridge.config_api.settings import ConfigApiSettings
@@ -221,6 +222,7 @@ async def test_sender_ops_endpoints_and_one_send_counted(
     port = free_port("127.0.0.1")
     settings = SenderSettings(
         database_url=database_url, nats_url=own_nats.url, secret_key=generate_key(), var_dir=tmp_path,
+        seal_key=generate_seal_key(),
         extra_ca_file=mail_stack.ca_file, ops_port=port, send_workers=4,
     )  # fmt: skip
     async with running(create_sender(settings), port) as ops:

@@ -31,6 +31,7 @@ from mailbridge.common.db.outbox import OutboxMessage
 from mailbridge.common.events import SendRequested
 from mailbridge.common.messaging import create_broker, publish
 from mailbridge.common.nats_embedded import start_embedded_nats
+from mailbridge.common.seal_keys import generate_seal_key
 from mailbridge.common.secrets import generate_key
 from mailbridge.common.streams import ensure_streams
 from mailbridge.testkit.config_rows import add_account
@@ -119,6 +120,7 @@ def test_a_mail_sent_while_the_database_restarts_is_sent_once(
         env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBRIDGE_")} | {
             "MAILBRIDGE_DATABASE_URL": database_url, "MAILBRIDGE_NATS_URL": nats.url,
             "MAILBRIDGE_SECRET_KEY": generate_key(), "MAILBRIDGE_VAR_DIR": str(tmp_path),
+            "MAILBRIDGE_SEAL_KEY": generate_seal_key(),
             "MAILBRIDGE_LOG_LEVEL": "WARNING", "MAILBRIDGE_SEND_WORKERS": "2",
             "MAILBRIDGE_SMTP_CONNECTIONS_PER_SERVER": "1", "MAILBRIDGE_SEND_STALE_AFTER_S": "6",
             "MAILBRIDGE_SEND_SWEEP_EVERY_S": "2", "MAILBRIDGE_SEND_SWEEP_AFTER_S": "6",

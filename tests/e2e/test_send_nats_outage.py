@@ -20,6 +20,7 @@ from mailbridge.common.db.outbox import OutboxMessage
 from mailbridge.common.db.types import utcnow
 from mailbridge.common.nats_embedded import start_embedded_nats
 from mailbridge.common.net import free_port
+from mailbridge.common.seal_keys import generate_seal_key
 from mailbridge.common.secrets import generate_key
 from mailbridge.config_api.api_keys import Role, create_api_key
 from mailbridge.config_api.main import create_app
@@ -69,6 +70,7 @@ async def test_mail_accepted_during_a_nats_outage_is_sent_once_nats_is_back(
         app = create_app(settings)
         env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBRIDGE_")} | {
             "MAILBRIDGE_DATABASE_URL": database_url, "MAILBRIDGE_NATS_URL": nats.url, "MAILBRIDGE_SECRET_KEY": secret,
+            "MAILBRIDGE_SEAL_KEY": generate_seal_key(),
             "MAILBRIDGE_VAR_DIR": str(tmp_path), "MAILBRIDGE_LOG_LEVEL": "WARNING",
         }  # fmt: skip
         sender = _start_sender(env, tmp_path / "sender.log")

@@ -18,6 +18,7 @@ from mailbridge.common.db.outbox import OutboxMessage
 from mailbridge.common.events import SendRequested
 from mailbridge.common.messaging import create_broker, publish
 from mailbridge.common.nats_embedded import start_embedded_nats
+from mailbridge.common.seal_keys import generate_seal_key
 from mailbridge.common.secrets import generate_key
 from mailbridge.common.streams import ensure_streams
 from mailbridge.testkit.config_rows import add_account
@@ -64,6 +65,7 @@ async def test_sigkill_mid_queue_then_restart_loses_nothing(
         env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBRIDGE_")} | {
             "MAILBRIDGE_DATABASE_URL": database_url, "MAILBRIDGE_NATS_URL": nats.url,
             "MAILBRIDGE_SECRET_KEY": generate_key(), "MAILBRIDGE_VAR_DIR": str(tmp_path),
+            "MAILBRIDGE_SEAL_KEY": generate_seal_key(),
             "MAILBRIDGE_LOG_LEVEL": "WARNING",
         }  # fmt: skip
         broker = create_broker(nats.url, "crash-test")
