@@ -23,6 +23,7 @@ Keys are hashes of what they count (`scope_key`), so no login or host name is st
 import asyncio
 import hashlib
 import json
+import logging
 import random
 import time
 import uuid
@@ -32,6 +33,7 @@ from typing import Any, Protocol, TypeVar
 
 from mailbridge.common.limit_rules import Pause, Rate, Slots, earliest, paused, taken
 
+logger = logging.getLogger(__name__)
 MAX_RACES = 50  # read-compute-write rounds before a lost race is an error
 Read = tuple[bytes | None, int]  # a value and its revision
 T = TypeVar("T")
@@ -178,9 +180,13 @@ class SharedLimits:
         return sum(len(mine) for mine in self._held.values())
 
     async def renew_forever(self) -> None:
+        """Renew every third of the lease; a failed renewal (NATS away) is logged and tried again."""
         while True:
             await asyncio.sleep(self.lease_s / 3)
-            await self.renew()
+            try:
+                await self.renew()
+            except Exception as error:  # noqa: BLE001 - the next round may succeed; slots expire meanwhile
+                logger.warning("renewing connection slots failed: %s", error)
 
     async def _change(self, key: str, change: Callable[[bytes | None], tuple[bytes | None, T]]) -> T:
         async with self._turn(key):

@@ -10,10 +10,13 @@ to come again. After a throttling answer (`retry_policy.slows`) the mailbox, or 
 for a 421 with 4.7.x, is paused for every replica.
 
 A mail to a server without limits still looks at the pauses, through a one-second cache, so the
-common case costs no NATS round trip and a pause reaches every replica within a second.
+common case costs no NATS round trip and a pause reaches every replica within a second. When the
+limits cannot be read (NATS away), the mail is not sent blind: it is retried like a network
+failure, naming the cause.
 """
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -25,8 +28,10 @@ from mailbridge.sender.outgoing import SmtpTarget
 from mailbridge.sender.ports import Delivery, Mailer
 from mailbridge.sender.retry_policy import POLICIES, RetryReason, Slows, limit_wait_reply, slows
 
+logger = logging.getLogger(__name__)
 HORIZON_S = 60.0  # a turn within a minute is waited for in the process; a later one is deferred
 PAUSE_CACHE_S = 1.0
+MAX_CACHED = 10_000  # mailboxes whose pause is cached
 MINUTE, DAY = 60.0, 86_400.0
 
 
@@ -66,25 +71,34 @@ class LimitedMailer:
     async def deliver(
         self, target: SmtpTarget, raw: bytes, envelope_from: str, envelope_to: tuple[str, ...]
     ) -> Delivery:
+        try:
+            wait = await self._turn(target, len(envelope_to))
+        except Exception as error:  # noqa: BLE001 - any failure of the store: retried later, named
+            return Delivery(Verdict.RETRY, f"the shared provider limits could not be read: {error!r}")
+        if isinstance(wait, Delivery):
+            return wait
+        if wait > 0:
+            await self._sleep(wait)
+        delivery = await self._mailer.deliver(target, raw, envelope_from, envelope_to)
+        if delivery.outcome is Verdict.RETRY:
+            await self._slow(target, delivery.reply)
+        return delivery
+
+    async def _turn(self, target: SmtpTarget, recipients: int) -> float | Delivery:
+        """Seconds to wait for the mail's turn, or the Delivery that defers it."""
         now = self._clock()
-        paused = max(
-            [await self._paused_until(key, now) for key in (mailbox_pause(target), server_pause(target))]
-        )
+        keys = (mailbox_pause(target), server_pause(target))
+        paused = max([await self._paused_until(key, now) for key in keys])
         if paused - now > self._horizon_s:
             return self._later(paused, "the provider throttled this mailbox or server")
         at = max(now, paused)
-        counts = counts_of(target, len(envelope_to))
+        counts = counts_of(target, recipients)
         if counts:
             admission = await self._limits.admit(counts, [], self._horizon_s - (at - now))
             if not admission.reserved:
                 return self._later(max(admission.at, at), "its rates are used up")
             at = max(at, admission.at)
-        if at > now:
-            await self._sleep(at - now)
-        delivery = await self._mailer.deliver(target, raw, envelope_from, envelope_to)
-        if delivery.outcome is Verdict.RETRY:
-            await self._slow(target, delivery.reply)
-        return delivery
+        return at - now
 
     async def _paused_until(self, key: str, now: float) -> float:
         cached = self._pauses.get(key)
@@ -92,6 +106,8 @@ class LimitedMailer:
             return cached[1]
         pause = await self._limits.paused_until(key)
         until = pause.until if pause else 0.0
+        if len(self._pauses) > MAX_CACHED:  # many mailboxes: forget what is too old to be used
+            self._pauses = {k: v for k, v in self._pauses.items() if now - v[0] < PAUSE_CACHE_S}
         self._pauses[key] = (now, until)
         return until
 
@@ -100,7 +116,11 @@ class LimitedMailer:
         if whom is Slows.NOTHING:
             return
         key = server_pause(target) if whom is Slows.SERVER else mailbox_pause(target)
-        pause = await self._limits.pause(key, POLICIES[RetryReason.THROTTLED].base_s)
+        try:
+            pause = await self._limits.pause(key, POLICIES[RetryReason.THROTTLED].base_s)
+        except Exception as error:  # noqa: BLE001 - the mail's own retry still waits its backoff
+            logger.warning("could not pause the %s for every replica: %s", whom.value, error)
+            return
         self._pauses[key] = (self._clock(), pause.until)
 
     @staticmethod

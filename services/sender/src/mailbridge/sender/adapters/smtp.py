@@ -14,6 +14,7 @@ own connections, or, with none, looks again after a short while.
 """
 
 import asyncio
+import logging
 import random
 import ssl
 from collections.abc import Coroutine
@@ -59,6 +60,7 @@ async def send(
         await quit_quietly(client)
 
 
+logger = logging.getLogger(__name__)
 PoolKey = tuple[str, int, str, bool, str, str]
 
 
@@ -208,7 +210,11 @@ class SmtpPool:
         mail waits for a connection of this process, or a while (try again)."""
         if self._limits is None:
             return True
-        slot = await self._limits.take_slot(lane.slot_key, target.limits.smtp_connections_per_login)
+        try:
+            slot = await self._limits.take_slot(lane.slot_key, target.limits.smtp_connections_per_login)
+        except Exception as error:  # noqa: BLE001 - NATS away: the process's own bound still holds
+            logger.warning("shared connection slots unavailable, counting this process only: %s", error)
+            return True
         if slot is not None:
             lane.slots.append(slot)
             return True
