@@ -6,19 +6,24 @@ each caught, naming the row; forged checkpoints are caught; rotation keeps old s
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import cast
 
 import nats
 import pytest
+from faststream.nats import NatsBroker
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.db.outbox import OutboxMessage
 from mailbridge.common.outbox_chain import row_seal
 from mailbridge.common.outbox_checkpoints import read_checkpoints
+from mailbridge.common.outbox_relay import enqueue_many, relay_once
 from mailbridge.common.outbox_verify import ChainVerdict, verify_outbox
 from mailbridge.common.seal_keys import SealKeys, generate_seal_key
 from mailbridge.common.streams import AUDIT, ensure_streams
 from mailbridge.testkit.config_rows import add_account, empty_tables
 from mailbridge.testkit.sealed_outbox import publish_checkpoints, seal_rows, sealed_row, write_as_attacker
+from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.errors import APIError
 from sqlalchemy import delete, select, text, update
@@ -30,6 +35,7 @@ from sqlalchemy.orm import undefer
 @dataclass
 class World:
     sessions: async_sessionmaker[AsyncSession]
+    client: NATS
     js: JetStreamContext
     keys: SealKeys
     account_id: uuid.UUID
@@ -54,7 +60,7 @@ async def world(database_url: str, nats_url: str) -> AsyncIterator[World]:
     client = await nats.connect(nats_url)
     js = client.jetstream()
     await ensure_streams(js)
-    yield World(sessions, js, SealKeys([generate_seal_key()]), account_id, engine.dialect.name)
+    yield World(sessions, client, js, SealKeys([generate_seal_key()]), account_id, engine.dialect.name)
     await empty_tables(sessions)
     await client.close()
     await engine.dispose()
@@ -110,6 +116,19 @@ async def test_an_intact_chain_with_its_checkpoints_verifies(world: World) -> No
         sealed_rows=5, intact=True, first_altered_id=None, first_broken_seq=None, reason=None,
         checkpoints=2, checkpointed_seq=5, legacy_rows=0,
     )  # fmt: skip
+
+
+async def test_a_checkpoint_in_the_outbox_reaches_the_audit_stream_through_the_relay(world: World) -> None:
+    """As the sender writes it: in the outbox table, in the sealing transaction; the relay
+    publishes it to MAILBRIDGE_AUDIT (stream_for finds it there)."""
+    _, head = await seal_rows(world.sessions, world.keys, world.account_id, 2)
+    async with world.sessions() as session:
+        await enqueue_many(session, [head])
+        await session.commit()
+    relay = cast(NatsBroker, SimpleNamespace(connection=world.client))
+    assert await relay_once(world.sessions, relay, 10) == 1
+    verdict = await world.verify()
+    assert (verdict.intact, verdict.checkpoints, verdict.checkpointed_seq) == (True, 1, 2)
 
 
 async def test_a_changed_body_is_named(world: World) -> None:
