@@ -91,6 +91,7 @@ async def test_a_mail_server_is_made_through_the_form_against_the_harness_server
         "Sent",
         True,
     )
+    assert server["limits_preset"] is None  # an optional choice left at "(none)"
     await page.get_by_role("link", name="Back to the list").click()
     await expect(page.get_by_role("link", name=name)).to_be_visible()
 

@@ -8,6 +8,7 @@ from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from mailbridge.common.secrets import SecretBox
 from mailbridge.config_api.console import forms
+from mailbridge.config_api.console.form_page import field_views
 from mailbridge.config_api.console.forms import FormField, FormState
 from mailbridge.config_api.console.i18n import LANGUAGES, Translator, catalogue, pick_language
 from mailbridge.config_api.console.pages import safe_next
@@ -239,3 +240,20 @@ def test_console_cookies_are_http_only_strict_and_secure_over_https(scheme: str,
     assert "SameSite=strict" in header
     assert "Path=/console" in header
     assert ("Secure" in header) is secure
+
+
+def test_an_optional_choice_offers_none_and_sends_null() -> None:
+    fields = [
+        FormField(
+            "preset", forms.SELECT, nullable=True, enum="LimitsPreset", choices=("microsoft365", "gmail")
+        ),
+        FormField("encryption", forms.SELECT, enum="SmtpEncryption", choices=("auto", "none", "ssl")),
+    ]
+    views = {v["name"]: v for v in field_views(Translator("en"), "mail-servers", fields, FormState({}), {})}
+    assert views["preset"]["options"][0] == ("", "(none)")
+    assert views["preset"]["options"][1] == ("microsoft365", "Microsoft 365")
+    assert views["encryption"]["options"][0] == ("auto", "Automatic (TLS)")  # no "none" for a required choice
+    assert forms.body_of(fields, {"preset": "", "encryption": "ssl"}, editing=False) == {
+        "preset": None,
+        "encryption": "ssl",
+    }

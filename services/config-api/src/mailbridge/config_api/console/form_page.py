@@ -55,7 +55,7 @@ def field_views(
                 options = [
                     (choice, t.first(f"enum.{f.enum}.{choice}", default=choice)) for choice in f.choices
                 ]
-            if f.kind == SELECT and (f.nullable or not f.required) and f.name in references:
+            if f.kind == SELECT and (f.nullable or (not f.required and f.name in references)):
                 options.insert(0, ("", t("ui.none")))
         views.append(
             {

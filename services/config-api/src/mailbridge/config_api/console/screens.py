@@ -36,11 +36,12 @@ REFERENCES = {
 }
 
 ACCOUNTS = Reference("/mail-accounts", label="address")
-# S1–S12 in the manual's order
+# S1–S12 in the manual's order, then what the API adds (IMAP push, provider limits)
 MAIL_SERVER_FIELDS = (
-    "name", "oauth_provider_id", "smtp_host", "smtp_encryption", "smtp_auth", "send_via_server",
-    "incoming_protocol", "incoming_host", "incoming_tls", "incoming_tls_mode", "trash_folder",
-    "spam_folder", "sent_folder", "delete_after_fetch", "delete_after_days",
+    "name", "oauth_provider_id", "smtp_host", "smtp_encryption", "smtp_auth", "allow_plaintext_auth",
+    "send_via_server", "incoming_protocol", "incoming_host", "incoming_tls", "incoming_tls_mode",
+    "trash_folder", "spam_folder", "sent_folder", "delete_after_fetch", "delete_after_days", "push",
+    "limits_preset",
 )  # fmt: skip
 
 MAIL_SERVERS = ResourceScreen(
