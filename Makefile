@@ -27,6 +27,10 @@ typecheck: sync
 	$(UV) run --no-sync mypy bench
 	$(UV) run --no-sync mypy deploy/healthcheck.py
 
+# pytest-xdist: a worker per core, each with its own NATS, databases (on the run's one private
+# PostgreSQL cluster) and mail servers; an xdist_group runs on one worker (the heavy end-to-end
+# suites, tests/e2e/e2e_system.HEAVY). Serially: `make test PYTEST_ARGS=`.
+PYTEST_ARGS ?= -n auto --dist loadgroup
 pytest: sync
 	$(UV) run --no-sync pytest $(PYTEST_ARGS)
 

@@ -10,9 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 from mailbridge.common.net import free_port
 
 REPO = Path(__file__).resolve().parents[2]
+# The suites that start many processes at once (three fetchers and 300 accounts, `mailbridge run`
+# through NATS and PostgreSQL restarts, the crash tests): under pytest-xdist (`make test`: -n auto
+# --dist loadgroup) one worker runs them one after another, so two never starve each other.
+HEAVY = pytest.mark.xdist_group("heavy-e2e")
 KEY_LINE = re.compile(r"^(mbk_[0-9a-f]{32}_\S+)$", re.MULTILINE)
 NATS_LINE = re.compile(r"NATS at (nats://\S+),")
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
-from e2e_system import RunningSystem, start_make_run
+from e2e_system import HEAVY, RunningSystem, start_make_run
 from fault_rig import (
     RestartableNats,
     children,
@@ -61,7 +61,7 @@ MAILBRIDGE_RUN = (
     "run",
 )  # after the last fault: every message stored, every mail finished
 
-pytestmark = pytest.mark.skipif(missing_postgres() is not None, reason=missing_postgres() or "")
+pytestmark = [pytest.mark.skipif(missing_postgres() is not None, reason=missing_postgres() or ""), HEAVY]
 
 
 def _message(index: int) -> bytes:

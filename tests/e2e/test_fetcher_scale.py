@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from e2e_system import HEAVY
 from faststream.nats import NatsBroker
 from mailbridge.common.consumers import FETCH_QUEUE, fetch_ack_wait_s
 from mailbridge.common.db.engine import create_engine, create_session_factory
@@ -58,6 +59,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+pytestmark = HEAVY
 ACCOUNTS = 300
 FETCHERS = 3
 WORKERS = 8  # MAILBRIDGE_FETCH_WORKERS, the default

@@ -11,6 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from e2e_system import HEAVY
 from fault_rig import delivered_message_ids as _delivered_ids
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.migrate import upgrade_async
@@ -25,6 +26,8 @@ from mailbridge.testkit.config_rows import add_account
 from mailbridge.testkit.stack import MailStack
 from mailbridge.testkit.users import MailUser
 from sqlalchemy import func, select
+
+pytestmark = HEAVY
 
 MAILS = 500
 
