@@ -15,6 +15,7 @@ from mailbridge.config_api.console.pages import safe_next
 from mailbridge.config_api.console.screens import MAIL_SERVERS, REFERENCES, RESOURCE_SCREENS
 from mailbridge.config_api.console.session import (
     SESSION_COOKIE,
+    SESSION_MAX_AGE_S,
     ConsoleSession,
     seal,
     set_cookie,
@@ -202,6 +203,15 @@ def test_the_session_cookie_is_sealed_with_the_installations_key() -> None:
     assert unseal(box, "garbage") is None
     assert unseal(box, None) is None
     assert unseal(box, box.encrypt('{"key": "k"}')) is None  # no CSRF token: no session
+
+
+def test_a_session_ends_at_the_latest_twelve_hours_after_signing_in() -> None:
+    box = SecretBox([Fernet.generate_key().decode()])
+    sealed = seal(box, ConsoleSession("mbk_secret", "token", signed_in_at=1_000_000.0))
+    assert unseal(box, sealed, now=1_000_000.0 + SESSION_MAX_AGE_S) is not None
+    assert unseal(box, sealed, now=1_000_000.0 + SESSION_MAX_AGE_S + 1) is None
+    assert unseal(box, sealed, now=1_000_000.0 - 60) is None  # from the future: not ours
+    assert SESSION_MAX_AGE_S == 12 * 3600
 
 
 def test_csrf_tokens_must_be_present_and_equal() -> None:

@@ -3,7 +3,7 @@
 The cookie holds both, encrypted and authenticated with the installation's secret key (the
 `SecretBox` that also keeps passwords at rest), so no server-side store is needed and any
 config-api replica reads it. It is `HttpOnly`, `SameSite=Strict` and `Secure` when the console is
-served over https. Every POST carries the session's CSRF token in a hidden `csrf` field; the
+served over https, and ends with the browser or 12 hours after signing in (the sealed time). Every POST carries the session's CSRF token in a hidden `csrf` field; the
 sign-in form, before any session exists, carries the token of a short-lived pre-session cookie
 (double submit).
 """
@@ -11,7 +11,8 @@ sign-in form, before any session exists, carries the token of a short-lived pre-
 import hmac
 import json
 import secrets
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from mailbridge.common.secrets import SecretBox, SecretKeyError
 from starlette.requests import Request
@@ -23,12 +24,15 @@ LANGUAGE_COOKIE = "mb_console_lang"
 COOKIE_PATH = "/console"
 SIGN_IN_MAX_AGE_S = 3600
 LANGUAGE_MAX_AGE_S = 365 * 24 * 3600
+# A session ends with the browser, and at the latest this long after signing in.
+SESSION_MAX_AGE_S = 12 * 3600
 
 
 @dataclass(frozen=True)
 class ConsoleSession:
     api_key: str
     csrf: str
+    signed_in_at: float = field(default_factory=time.time)
 
 
 def new_token() -> str:
@@ -36,18 +40,21 @@ def new_token() -> str:
 
 
 def seal(box: SecretBox, session: ConsoleSession) -> str:
-    return box.encrypt(json.dumps({"key": session.api_key, "csrf": session.csrf}))
+    return box.encrypt(json.dumps({"key": session.api_key, "csrf": session.csrf, "at": session.signed_in_at}))
 
 
-def unseal(box: SecretBox, cookie: str | None) -> ConsoleSession | None:
-    """The session in `cookie`, or None when there is none or it was not made by this installation."""
+def unseal(box: SecretBox, cookie: str | None, now: float | None = None) -> ConsoleSession | None:
+    """The session in `cookie`, or None when there is none, it was not made by this installation,
+    or it is older than SESSION_MAX_AGE_S."""
     if not cookie:
         return None
     try:
         data = json.loads(box.decrypt(cookie))
-        return ConsoleSession(api_key=str(data["key"]), csrf=str(data["csrf"]))
+        session = ConsoleSession(str(data["key"]), str(data["csrf"]), float(data["at"]))
     except (SecretKeyError, ValueError, KeyError, TypeError):
         return None
+    age = (time.time() if now is None else now) - session.signed_in_at
+    return session if 0 <= age <= SESSION_MAX_AGE_S else None
 
 
 def tokens_match(expected: str | None, given: str | None) -> bool:
