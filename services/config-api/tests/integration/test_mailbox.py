@@ -51,6 +51,32 @@ async def test_list_pages_and_filters(api: Api) -> None:
     assert (await world["ann"].get(path, folder="Other")).json()["items"] == []
 
 
+async def test_newest_first_pages_backwards_and_search_matches_sender_or_subject(api: Api) -> None:
+    """#16's mailbox view: the newest fetched message first, paged; a search over sender and
+    subject, any case, with LIKE's wildcards taken literally."""
+    world = await _world(api)
+    ids = await _store(api, world["mine"]["id"], 5)
+    path = f"/mail-accounts/{world['mine']['id']}/messages"
+    first = (await world["ann"].get(path, limit=3, newest_first="true")).json()
+    second = (await world["ann"].get(path, limit=3, newest_first="true", cursor=first["next_cursor"])).json()
+    assert [m["id"] for m in first["items"] + second["items"]] == ids[::-1]
+    assert second["next_cursor"] is None
+    assert [m["subject"] for m in (await world["ann"].get(path, search="M3")).json()["items"]] == ["m3"]
+    by_sender = (await world["ann"].get(path, search="A@EXAMPLE")).json()["items"]
+    assert by_sender == []  # _store leaves from_address empty: the sender is matched, not the raw
+    async with api.running.sessions() as session:
+        await session.execute(
+            update(StoredMessage)
+            .where(StoredMessage.id == uuid.UUID(ids[1]))
+            .values(from_address="Buyer@Shop.example")
+        )
+        await session.commit()
+    found = (await world["ann"].get(path, search="buyer@shop")).json()["items"]
+    assert [m["id"] for m in found] == [ids[1]]
+    assert (await world["ann"].get(path, search="m_")).json()["items"] == []  # "_" is no wildcard
+    assert (await world["ann"].get(path, search="%")).json()["items"] == []
+
+
 async def test_raw_bytes_are_exact(api: Api) -> None:
     world = await _world(api)
     [message_id] = await _store(api, world["mine"]["id"], 1)

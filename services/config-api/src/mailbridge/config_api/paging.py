@@ -48,12 +48,14 @@ def page_request(
 
 
 async def fetch_page(
-    session: AsyncSession, statement: Select[V], model: type[V], page: PageRequest
+    session: AsyncSession, statement: Select[V], model: type[V], page: PageRequest, newest_first: bool = False
 ) -> tuple[list[V], str | None]:
-    """Rows of one page ordered by id, after the cursor, and the cursor of the next page."""
+    """Rows of one page ordered by id (`newest_first`: descending), after the cursor, and the
+    cursor of the next page."""
     if page.after is not None:
-        statement = statement.where(model.id > page.after)
-    rows = list((await session.scalars(statement.order_by(model.id).limit(page.limit + 1))).all())
+        statement = statement.where(model.id < page.after if newest_first else model.id > page.after)
+    order = model.id.desc() if newest_first else model.id
+    rows = list((await session.scalars(statement.order_by(order).limit(page.limit + 1))).all())
     if len(rows) <= page.limit:
         return rows, None
     kept = rows[: page.limit]

@@ -19,7 +19,7 @@ from mailbridge.config_api.paging import Page, PageRequest, fetch_page, page_req
 from mailbridge.config_api.problems import PROBLEM_RESPONSES
 from mailbridge.config_api.resource import Ctx
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import undefer
 
 router = APIRouter(tags=["mailbox"], responses=PROBLEM_RESPONSES)
@@ -79,18 +79,34 @@ async def list_messages(
     folder: Annotated[str | None, Query(max_length=300)] = None,
     unread: Annotated[bool | None, Query(description="true: only unread; false: only read")] = None,
     include_removed: Annotated[bool, Query(description="true: also messages removed on the server")] = False,
+    search: Annotated[str | None, Query(max_length=200, description="only messages whose sender or "
+                                        "subject contains this text (any case)")] = None,
+    newest_first: Annotated[bool, Query(description="true: the newest fetched message first")] = False,
 ) -> Page[MessageOut]:  # fmt: skip
     await _mailbox_allowed(ctx)
     await crud.get_row(accounts, ctx, account_id)
     statement = select(StoredMessage).where(StoredMessage.account_id == account_id)
+    if search and search.strip():
+        pattern = "%" + _like_escaped(search.strip().lower()) + "%"
+        statement = statement.where(
+            or_(
+                func.lower(StoredMessage.from_address).like(pattern, escape="\\"),
+                func.lower(StoredMessage.subject).like(pattern, escape="\\"),
+            )
+        )
     if folder is not None:
         statement = statement.where(StoredMessage.folder == folder)
     if unread is not None:
         statement = statement.where(StoredMessage.seen.is_(not unread))
     if not include_removed:
         statement = statement.where(StoredMessage.removed_on_server_at.is_(None))
-    rows, cursor = await fetch_page(ctx.session, statement, StoredMessage, page)
+    rows, cursor = await fetch_page(ctx.session, statement, StoredMessage, page, newest_first=newest_first)
     return Page(items=[MessageOut.model_validate(r, from_attributes=True) for r in rows], next_cursor=cursor)
+
+
+def _like_escaped(text: str) -> str:
+    """`text` matched literally inside a LIKE pattern (escape character: backslash)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 @router.get("/messages/{message_id}", operation_id="get_message")
