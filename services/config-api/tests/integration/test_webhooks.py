@@ -4,13 +4,16 @@ Standard Webhooks reference implementation verifies, retried under the same `web
 500 and a timeout, given up (the endpoint disabled with the reason) after the last retry, never
 sent to a forbidden address, filtered by business unit, resent, and logged per endpoint."""
 
+import base64
+import hashlib
 import json
 import uuid
 
 import pytest
 from config_api_testing import Api, account_body, imap_server_body
+from mailbridge.common.db.mailstore import StoredMessage
 from mailbridge.common.db.webhooks import WebhookEndpoint
-from mailbridge.common.events import AccountStateChanged
+from mailbridge.common.events import AccountStateChanged, MailFetched
 from mailbridge.testkit.webhook_receiver import HANG, WebhookReceiver, webhook_receiver
 from standardwebhooks import Webhook
 from webhook_testing import (
@@ -200,3 +203,34 @@ async def test_a_name_is_resolved_checked_and_connected_to_by_address_under_its_
     (request,) = await receiver.received(1)
     assert request.headers["host"] == url.split("/")[2]
     assert verified(hook["secret"], request)["type"] == "MailFetched"
+
+
+async def test_the_message_itself_goes_only_to_an_endpoint_that_asked_for_it(api: Api) -> None:
+    await allow_private(api)
+    server = await api.create("/mail-servers", imap_server_body())
+    ann = await api.create("/users", {"name": "Ann", "email": "ann@example.com"})
+    account = await api.create("/mail-accounts", account_body(server["id"], "user", ann["id"]))
+    raw = b"From: a@example.org\r\nSubject: Invoice 42\r\n\r\nTotal: 12 EUR\r\n"
+    async with api.running.sessions() as session:
+        stored = StoredMessage(
+            account_id=uuid.UUID(account["id"]), folder="INBOX", uidvalidity=1, uid=1,
+            sha256=hashlib.sha256(raw).hexdigest(), size=len(raw), raw=raw, subject="Invoice 42",
+        )  # fmt: skip
+        session.add(stored)
+        await session.flush()
+        message_id = stored.id
+        await session.commit()
+    with webhook_receiver() as asked, webhook_receiver() as plain:
+        await register(api, asked.url, include_body=True)
+        await register(api, plain.url)
+        event = MailFetched(
+            account_id=uuid.UUID(account["id"]), business_unit_id=None, folder="INBOX", message_id=message_id,
+            subject_line="Invoice 42", from_address="a@example.org", size=len(raw),
+            sha256=hashlib.sha256(raw).hexdigest(),
+        )  # fmt: skip
+        await publish(api, event)  # occurred after the endpoints were registered
+        (with_body,) = await asked.received(1)
+        (without,) = await plain.received(1)
+    assert base64.b64decode(json.loads(with_body.body)["data"]["raw_base64"]) == raw
+    assert b"Total: 12 EUR" not in without.body
+    assert "raw_base64" not in json.loads(without.body)["data"]
