@@ -15,6 +15,7 @@ from faststream.nats import NatsBroker
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.db.outbox import OutboxMessage
+from mailbridge.common.db.tables import MailAccount, MailServer
 from mailbridge.common.limits_kv import KvStore, limits_bucket
 from mailbridge.common.messaging import create_broker
 from mailbridge.common.provider_limits import ProviderLimits
@@ -32,6 +33,7 @@ from mailbridge.sender.send_outbox import SendDeps, send_outbox
 from mailbridge.testkit.config_rows import add_account, empty_tables
 from nats.js.kv import KeyValue
 from sender_testing import FaultySmtpServer
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 LIMITS = {"messages_per_minute_per_mailbox": 1, "smtp_connections_per_login": 2}
@@ -171,5 +173,32 @@ async def test_two_pools_together_keep_to_one_connection_limit(world: World) -> 
     unlimited = [replace(deps, mailer=pool) for deps, pool in zip(world.replicas, world.pools, strict=True)]
     results = await asyncio.gather(*(send_outbox(unlimited[i % 2], m) for i, m in enumerate(mails)))
     assert {r.settle for r in results} == {Settle.ACK}
+    assert len(world.server.received) == 12
+    assert world.server.most_open <= 2
+
+
+async def test_a_connection_limit_one_replica_learnt_holds_for_the_other(world: World) -> None:
+    """No configured limit: the server refuses a third connection (421), the first replica learns
+    that it allows two, and the second waits for one of those instead of being refused too."""
+    async with world.sessions() as session:
+        account = await session.get(MailAccount, world.account_id)
+        assert account is not None
+        await session.execute(
+            update(MailServer)
+            .where(MailServer.id == account.server_id)
+            .values(smtp_connections_per_login=None)
+        )
+        await session.commit()
+    world.server.allow(2)
+    pools = [replace(deps, mailer=pool) for deps, pool in zip(world.replicas, world.pools, strict=True)]
+    first = [await world.queue(to=f"a{i}@example.org") for i in range(6)]
+    second = [await world.queue(to=f"b{i}@example.org") for i in range(6)]
+    assert {r.settle for r in await asyncio.gather(*(send_outbox(pools[0], m) for m in first))} == {
+        Settle.ACK
+    }
+    # while the first replica's two connections are still open, the second one sends
+    assert {r.settle for r in await asyncio.gather(*(send_outbox(pools[1], m) for m in second))} == {
+        Settle.ACK
+    }
     assert len(world.server.received) == 12
     assert world.server.most_open <= 2

@@ -135,12 +135,10 @@ class SmtpPool:
                 target, self._tls, self._timeout_s, self._authenticate, self._local_hostname
             )
         except SmtpFailure as failure:
-            self._forget(lane)
-            if not (lane.connections and _refused_for_now(failure)):
+            if not (lane.connections > 1 and _refused_for_now(failure)):
+                self._forget(lane)
                 return failure.result
-            lane.places.set_limit(lane.connections)  # the server's limit: wait for one it took
-            if self._limits is not None:  # and every replica's (#17)
-                await self._limits.learn(lane.slot_key)
+            await self._learn(lane)
             return None
         except BaseException:
             self._forget(lane)
@@ -197,13 +195,27 @@ class SmtpPool:
         client.close()
         self._forget(lane)
 
-    def _forget(self, lane: _Lane) -> None:
-        """One connection fewer; with none left, the key's full bound returns."""
+    def _forget(self, lane: _Lane, slot_given_back: bool = False) -> None:
+        """One connection fewer (and its shared slot); with none left, the key's full bound returns."""
         lane.connections -= 1
         if lane.connections == 0 and lane.places.limit != self._per_key:
             lane.places.set_limit(self._per_key)
-        if self._limits is not None and lane.slots:
+        if self._limits is not None and lane.slots and not slot_given_back:
             self._spawn(self._limits.give_back(lane.slot_key, lane.slots.pop()))
+
+    async def _learn(self, lane: _Lane) -> None:
+        """The server refused one connection more: the key's bound comes down to the connections it
+        took, in this process and (#17) for every replica: the slots all of them hold, counted once
+        this refused connection's slot is given back."""
+        shared = self._limits is not None and bool(lane.slots)
+        if self._limits is not None and lane.slots:
+            try:
+                await self._limits.give_back(lane.slot_key, lane.slots.pop())
+                await self._limits.learn(lane.slot_key)
+            except Exception as error:  # noqa: BLE001 - NATS away: this process's bound still comes down
+                logger.warning("could not share the limit the server showed: %s", error)
+        self._forget(lane, slot_given_back=shared)
+        lane.places.set_limit(lane.connections)  # the server's limit: wait for one it took
 
     async def _take_slot(self, lane: _Lane, target: SmtpTarget) -> bool:
         """A shared connection slot for one more connection (#17); False: none free now, and the
