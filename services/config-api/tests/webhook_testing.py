@@ -13,19 +13,23 @@ import pytest
 from config_api_testing import Api, serving
 from mailbridge.common.consumers import WEBHOOK_QUEUE
 from mailbridge.common.events import MailFetched, Message
+from mailbridge.common.nats_embedded import start_embedded_nats
 from mailbridge.common.secrets import generate_key
 from mailbridge.common.streams import EVENTS
 from mailbridge.config_api.settings import ConfigApiSettings
-from mailbridge.testkit.nats import nats_server
 from mailbridge.testkit.webhook_receiver import Received, WebhookReceiver, webhook_receiver
 from standardwebhooks import Webhook
 
 
 @pytest.fixture(scope="module")
-def private_nats() -> Iterator[str]:
-    """A NATS of this module's own: the durable and events here disturb no other test."""
-    with nats_server() as url:
-        yield url
+def private_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A NATS of this module's own, even where MAILBRIDGE_TEST_NATS_URL names a shared one: the
+    durable, its events and their purge disturb no other test (nor a parallel worker's)."""
+    server = start_embedded_nats(tmp_path_factory.mktemp("webhook-nats"))
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 @pytest.fixture
