@@ -43,12 +43,12 @@ class Pushes:
 
 
 def holder(
-    world: FetchWorld, pushes: Pushes, name: str, max_connections: int = 10, **settings: float
+    world: FetchWorld, pushes: Pushes, name: str, max_connections: int = 10, reissue_s: float = 1500.0
 ) -> IdleHolder:
     return IdleHolder(
         IdleLeaseStore(world.sessions, world.secrets), ImapIdleConnections(world.stack.client_context(), 10.0),
         pushes, NoBroker(), name,
-        IdleSettings(max_connections, lease_ttl=TTL, retry_s=0.2, retry_max_s=1.0, **settings),
+        IdleSettings(max_connections, reissue_s, TTL, retry_s=0.2, retry_max_s=1.0),
     )  # fmt: skip
 
 

@@ -14,6 +14,7 @@ from mailbridge.fetcher.adapters.imap_idle import exists_count
 from mailbridge.fetcher.failures import permanent
 from mailbridge.fetcher.idle_holder import IdleHolder, IdleSettings, push_id, reconnect_delay
 from mailbridge.fetcher.idle_ports import Candidate
+from mailbridge.fetcher.imap_framing import ResponseFramer
 from mailbridge.fetcher.model import AccountConfig, Credentials
 
 
@@ -137,3 +138,11 @@ def test_exists_count_takes_the_highest_exists() -> None:
     assert exists_count([b"3 RECENT", b"OK Still here"]) is None
     assert exists_count([b"5 EXISTS", b"1 RECENT", b"7 exists"]) == 7
     assert exists_count([b"2 EXPUNGE", b"4 FETCH (FLAGS (\\Seen))"]) is None
+
+
+def test_a_shrunk_framer_still_frames_a_long_line() -> None:
+    """An idling connection's small line buffer grows again for a line longer than it."""
+    framer = ResponseFramer()
+    framer.shrink(64)
+    line = b"* 1 FETCH (FLAGS (" + b"\\Seen " * 2000 + b"))"
+    assert framer.feed(line + b"\r\n* 2 EXISTS\r\n") == [line, b"* 2 EXISTS"]

@@ -26,6 +26,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -46,6 +47,7 @@ class IdleSettings:
     retry_s: float = 1.0  # first reconnect delay after a dropped connection, doubling
     retry_max_s: float = 300.0
     rest_s: float = 3600.0  # a server without IDLE is asked again after this long
+    opening_at_once: int = 16  # logins in flight (a replica taking a thousand accounts at once)
 
     @property
     def round_s(self) -> float:
@@ -99,6 +101,10 @@ class IdleHolder:
     _rests: dict[uuid.UUID, _Rest] = field(default_factory=dict, init=False)
     idling: set[uuid.UUID] = field(default_factory=set, init=False)  # in IDLE now
     reconnects: int = field(default=0, init=False)  # connections lost and opened again
+    _opening: asyncio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._opening = asyncio.Semaphore(self.settings.opening_at_once)
 
     @property
     def held(self) -> set[uuid.UUID]:
@@ -182,11 +188,15 @@ class IdleHolder:
                 return Ended("the account no longer exists")
             try:
                 login = partial(self.connector.logged_in, account)
-                async with signed_in(account, self.tokens, login) as session:
-                    if not session.offers_idle:
-                        until = self.clock() + self.settings.rest_s
-                        return Ended("the server does not offer IDLE: polled", account.config_version, until)
-                    uidnext = await session.watch(account.inbox_folder)
+                async with AsyncExitStack() as connection:
+                    async with self._opening:
+                        session = await connection.enter_async_context(signed_in(account, self.tokens, login))
+                        if not session.offers_idle:
+                            until = self.clock() + self.settings.rest_s
+                            return Ended(
+                                "the server does not offer IDLE: polled", account.config_version, until
+                            )
+                        uidnext = await session.watch(account.inbox_folder)
                     if last_uidnext is not None and uidnext != last_uidnext:  # mail while reconnecting
                         await self._push(account_id, f"u{uidnext}")
                     last_uidnext, failures = uidnext, 0

@@ -67,6 +67,12 @@ class ResponseFramer:
         """Drop the buffers (the connection is gone); what a reader still gets is discarded."""
         self._lines, self._kept, self._literal = bytearray(1024), 0, None
 
+    def shrink(self, size: int = 4096) -> None:
+        """Between answers: a small line buffer instead of `read_size` (a connection that waits in
+        IMAP IDLE, #18); a longer line grows it again as any line does."""
+        if self.idle and len(self._lines) > size:
+            self._lines = bytearray(size)
+
     @property
     def idle(self) -> bool:
         """True between complete pieces (no partial line, no literal under way)."""

@@ -97,6 +97,10 @@ class FramedProtocol(IMAP4ClientProtocol, asyncio.BufferedProtocol):  # type: ig
         if self.transport is not None:
             self.transport.abort()
 
+    def shrink_buffers(self) -> None:
+        """A small read buffer while the connection waits (IDLE, #18); it grows for a long line."""
+        self._framer.shrink()
+
     def expect_next(self, max_literal: int, allowance: int) -> None:
         """Limits for the next command's answer only (a body FETCH: the announced sizes)."""
         self._next_limits = (max_literal, allowance)
