@@ -194,7 +194,7 @@ def test_a_missing_text_falls_back_to_english_then_to_the_key() -> None:
 
 def test_the_session_cookie_is_sealed_with_the_installations_key() -> None:
     box = SecretBox([Fernet.generate_key().decode()])
-    session = ConsoleSession("mbk_secret", "token")
+    session = ConsoleSession("mbk_secret", "token", screens=("mail-settings",))
     sealed = seal(box, session)
     assert "mbk_secret" not in sealed
     assert unseal(box, sealed) == session

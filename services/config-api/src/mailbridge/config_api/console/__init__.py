@@ -20,7 +20,8 @@ How it works
 How to add a screen
 - A CRUD resource of the API (list/new/edit/delete): add a `ResourceScreen` to
   `screens.RESOURCE_SCREENS` (slug, API path, request schema name, list columns, requirement
-  ids, what may block its deletion), a `NavItem` to `pages.NAV`, and its texts
+  ids, what may block its deletion), a `NavItem` to `pages.NAV` (its `probe`: the API path whose
+  GET decides at sign-in whether a key sees the screen), and its texts
   (`screen.<slug>.title|new|edit|delete`, labels, help) to both translation files. Reference
   fields (…_id) go into `screens.REFERENCES`.
 - Any other page: a module with an `APIRouter()` whose routes live under `/console/<slug>`

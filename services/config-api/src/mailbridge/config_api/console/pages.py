@@ -30,16 +30,18 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 @dataclass(frozen=True)
 class NavItem:
     slug: str  # the page is /console/<slug>; its label is `screen.<slug>.title`
+    # What the screen reads from the API (GET, ?limit=1): a key sees the item when the API lets it.
+    probe: str
 
 
 # The navigation, in order; a new screen appends its item here.
 NAV: list[NavItem] = [
-    NavItem("mail-servers"),
-    NavItem("mail-settings"),
-    NavItem("oauth-providers"),
-    NavItem("users"),
-    NavItem("groups"),
-    NavItem("business-units"),
+    NavItem("mail-servers", "/mail-servers"),
+    NavItem("mail-settings", "/settings/mail"),
+    NavItem("oauth-providers", "/oauth-providers"),
+    NavItem("users", "/users"),
+    NavItem("groups", "/groups"),
+    NavItem("business-units", "/business-units"),
 ]
 
 
@@ -87,6 +89,7 @@ def render(
             "current": path == f"{BASE}/{item.slug}" or path.startswith(f"{BASE}/{item.slug}/"),
         }
         for item in NAV
+        if session is None or item.slug in session.screens
     ]
     languages = [
         {"code": code, "href": f"{BASE}/language/{code}?next={quote(here(request), safe='')}"}

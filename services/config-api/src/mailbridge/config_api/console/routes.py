@@ -16,6 +16,7 @@ from mailbridge.config_api.console.i18n import LANGUAGES
 from mailbridge.config_api.console.pages import (
     BASE,
     HERE,
+    NAV,
     csrf_ok,
     csrf_refused,
     posted,
@@ -55,9 +56,14 @@ router = APIRouter(include_in_schema=False)
 
 @router.get(BASE, name="console_home")
 async def home(request: Request) -> Response:
-    if session_of(request) is None:
+    """The first screen the key may open."""
+    session = session_of(request)
+    if session is None:
         return to_sign_in(request)
-    return RedirectResponse(f"{BASE}/mail-servers", status_code=303)
+    if not session.screens:
+        t = translator(request)
+        return refused(request, session, 403, t("ui.no_screens"))
+    return RedirectResponse(f"{BASE}/{session.screens[0]}", status_code=303)
 
 
 @router.get(f"{BASE}/sign-in", name="console_sign_in_page")
@@ -77,14 +83,16 @@ async def sign_in(request: Request) -> Response:
         return _sign_in_form(request, target, t("ui.key_missing"), status_code=422)
     async with api_for(request, api_key) as api:
         answer = await api.get(KEY_CHECK_PATH)
-    if answer.status_code == 401:
-        return _sign_in_form(request, target, t("ui.key_refused"), status_code=401)
-    if answer.status_code != 200:
-        return _sign_in_form(request, target, problem_detail(answer), status_code=answer.status_code)
+        if answer.status_code == 401:
+            return _sign_in_form(request, target, t("ui.key_refused"), status_code=401)
+        if answer.status_code != 200:
+            return _sign_in_form(request, target, problem_detail(answer), status_code=answer.status_code)
+        screens = tuple(
+            [item.slug for item in NAV if (await api.get(item.probe, limit=1)).status_code == 200]
+        )
     response = RedirectResponse(target, status_code=303)
-    set_cookie(
-        request, response, SESSION_COOKIE, seal(secret_box(request), ConsoleSession(api_key, new_token()))
-    )
+    session = ConsoleSession(api_key, new_token(), screens=screens)
+    set_cookie(request, response, SESSION_COOKIE, seal(secret_box(request), session))
     clear_cookie(request, response, SIGN_IN_COOKIE)
     return response
 

@@ -1,11 +1,12 @@
 """The console's session: the API key it signs in with and its CSRF token, in one cookie.
 
-The cookie holds both, encrypted and authenticated with the installation's secret key (the
-`SecretBox` that also keeps passwords at rest), so no server-side store is needed and any
-config-api replica reads it. It is `HttpOnly`, `SameSite=Strict` and `Secure` when the console is
-served over https, and ends with the browser or 12 hours after signing in (the sealed time). Every POST carries the session's CSRF token in a hidden `csrf` field; the
-sign-in form, before any session exists, carries the token of a short-lived pre-session cookie
-(double submit).
+The cookie holds both (and the sign-in time and the screens the key may open), encrypted and
+authenticated with the installation's secret key (the `SecretBox` that also keeps passwords at
+rest), so no server-side store is needed and any config-api replica reads it. It is `HttpOnly`,
+`SameSite=Strict` and `Secure` when the console is served over https, and ends with the browser
+or 12 hours after signing in. Every POST carries the session's CSRF token in a hidden `csrf`
+field; the sign-in form, before any session exists, carries the token of a short-lived
+pre-session cookie (double submit).
 """
 
 import hmac
@@ -33,6 +34,8 @@ class ConsoleSession:
     api_key: str
     csrf: str
     signed_in_at: float = field(default_factory=time.time)
+    # The screens this key may open, as the API answered at sign-in (the navigation shows these).
+    screens: tuple[str, ...] = ()
 
 
 def new_token() -> str:
@@ -40,7 +43,13 @@ def new_token() -> str:
 
 
 def seal(box: SecretBox, session: ConsoleSession) -> str:
-    return box.encrypt(json.dumps({"key": session.api_key, "csrf": session.csrf, "at": session.signed_in_at}))
+    data = {
+        "key": session.api_key,
+        "csrf": session.csrf,
+        "at": session.signed_in_at,
+        "screens": session.screens,
+    }
+    return box.encrypt(json.dumps(data))
 
 
 def unseal(box: SecretBox, cookie: str | None, now: float | None = None) -> ConsoleSession | None:
@@ -50,7 +59,8 @@ def unseal(box: SecretBox, cookie: str | None, now: float | None = None) -> Cons
         return None
     try:
         data = json.loads(box.decrypt(cookie))
-        session = ConsoleSession(str(data["key"]), str(data["csrf"]), float(data["at"]))
+        screens = tuple(str(slug) for slug in data.get("screens", ()))
+        session = ConsoleSession(str(data["key"]), str(data["csrf"]), float(data["at"]), screens)
     except (SecretKeyError, ValueError, KeyError, TypeError):
         return None
     age = (time.time() if now is None else now) - session.signed_in_at
