@@ -12,8 +12,11 @@ import uuid
 import pytest
 from config_api_testing import Api, account_body, imap_server_body
 from mailbridge.common.db.mailstore import StoredMessage
+from mailbridge.common.db.rotation import rotate_secrets
 from mailbridge.common.db.webhooks import WebhookEndpoint
 from mailbridge.common.events import AccountStateChanged, MailFetched
+from mailbridge.common.secrets import SecretBox, generate_key
+from mailbridge.config_api.settings import ConfigApiSettings
 from mailbridge.testkit.webhook_receiver import HANG, WebhookReceiver, webhook_receiver
 from standardwebhooks import Webhook
 from webhook_testing import (
@@ -234,3 +237,24 @@ async def test_the_message_itself_goes_only_to_an_endpoint_that_asked_for_it(api
     assert base64.b64decode(json.loads(with_body.body)["data"]["raw_base64"]) == raw
     assert b"Total: 12 EUR" not in without.body
     assert "raw_base64" not in json.loads(without.body)["data"]
+
+
+async def test_key_rotation_re_encrypts_the_signing_secrets(
+    api: Api, webhook_settings: ConfigApiSettings
+) -> None:
+    await allow_private(api)
+    hook = await register(api, "http://127.0.0.1:9/hook")
+    rotated = (await api.post(f"/webhooks/{hook['id']}/rotate-secret")).json()["secret"]
+    assert webhook_settings.secret_key is not None
+    new = generate_key()
+    ring = SecretBox.from_ring(f"{new},{webhook_settings.secret_key.get_secret_value()}")
+    assert await rotate_secrets(api.running.sessions, ring) == 2  # the current and the previous secret
+    async with api.running.sessions() as session:
+        row = await session.get(WebhookEndpoint, uuid.UUID(hook["id"]))
+        assert row is not None
+        assert row.previous_secret_encrypted is not None
+        secrets = (
+            SecretBox([new]).decrypt(row.secret_encrypted),
+            SecretBox([new]).decrypt(row.previous_secret_encrypted),
+        )
+    assert secrets == (rotated, hook["secret"])

@@ -6,6 +6,7 @@ rows move from an old key to the new one; each batch is its own short transactio
 
 from mailbridge.common.db.oauth_grants import OAuthGrant
 from mailbridge.common.db.tables import MailAccount, OAuthProvider
+from mailbridge.common.db.webhooks import WebhookEndpoint
 from mailbridge.common.secrets import SecretBox
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -15,6 +16,8 @@ ENCRYPTED_COLUMNS: tuple[InstrumentedAttribute[str | None], ...] = (
     MailAccount.password_encrypted,
     OAuthProvider.client_secret_encrypted,
     OAuthGrant.token_cache_encrypted,  # oauth_flows' secrets live minutes and are not rotated
+    WebhookEndpoint.secret_encrypted,  # #18: the signing secrets, current and during a rotation previous
+    WebhookEndpoint.previous_secret_encrypted,
 )
 BATCH = 500
 
