@@ -4,10 +4,11 @@ certificate, scripted IMAP servers; and the receive, which deletes the test mess
 nothing."""
 
 import uuid
+from dataclasses import replace
 
 import pytest
 from fetcher_testing import FetchWorld, on_server
-from hostile_accounts import hostile_account
+from hostile_accounts import fetch_state, hostile_account
 from mailbridge.common.credential_checks import (
     INCOMING_CHECK_SUBJECT,
     TEST_HEADER,
@@ -24,9 +25,11 @@ from mailbridge.common.credential_checks import (
 )
 from mailbridge.common.db.mailstore import FetchLease
 from mailbridge.common.db.tables import MailAccount, MailServer
+from mailbridge.common.events import FetchReason
 from mailbridge.common.oauth_requests import Refusal
 from mailbridge.fetcher.adapters.credential_incoming import IncomingChecks, sent_folders
 from mailbridge.fetcher.credential_requests import credential_requests
+from mailbridge.fetcher.fetch_account import fetch_account
 from mailbridge.fetcher.ports import TokenSource
 from mailbridge.testkit.config_rows import make_oauth
 from mailbridge.testkit.credential_fixtures import BROKER_REFUSALS, CERTIFICATE_FAULTS, answering
@@ -155,6 +158,35 @@ async def test_a_bad_certificate_is_diagnosed_by_its_fault(
         account = await world.account(world.stack.add_user())
         await point(world, account, f"127.0.0.1:{server.port}", True, "implicit")
         failed_at(await incoming(world, account, faults), Step.TLS_INCOMING, code)
+
+
+async def _no_heartbeat() -> None:
+    return None
+
+
+@pytest.mark.parametrize(("fault", "code"), CERTIFICATE_FAULTS)
+async def test_a_bad_certificate_fails_a_fetch_for_good_with_the_credentials_tests_reason(
+    world: FetchWorld, faults: TlsFaults, fault: str, code: Code
+) -> None:
+    """#17: one verdict (permanent until the configuration changes) and one reason, in the
+    credentials test and in a fetch (IMAP and POP3): scheduled fetches wait for the server row to
+    change, then try again."""
+    deps = replace(world.deps, ssl_context=faults.client_context(world.stack.ca_file), timeout_s=TIMEOUT_S)
+    with HostileServer(imap_offering("AUTH=PLAIN"), tls=faults.server_context(fault)) as server:
+        for protocol in ("imap", "pop3"):
+            account = await world.account(world.stack.add_user(), protocol)
+            await point(world, account, f"127.0.0.1:{server.port}", True, "implicit")
+            said = by_step(await incoming(world, account, faults))[Step.TLS_INCOMING]
+            assert (said.status, said.code) == (Status.FAILED, code)
+            await fetch_account(deps, account, FetchReason.MANUAL, _no_heartbeat)
+            state = await fetch_state(world, account)
+            assert state is not None
+            assert (state.status, state.permanent, state.reason) == ("failed", True, said.message), protocol
+            waiting = await fetch_account(deps, account, FetchReason.SCHEDULED, _no_heartbeat)
+            assert waiting.reason == f"waiting for a configuration change: {said.message}"
+            await point(world, account, f"127.0.0.1:{server.port}", True, "implicit", name=uuid.uuid4().hex)
+            tried = await fetch_account(deps, account, FetchReason.SCHEDULED, _no_heartbeat)
+            assert tried.reason == said.message, "the server row changed: tried again"
 
 
 async def test_a_server_without_starttls_is_starttls_unavailable(world: FetchWorld) -> None:

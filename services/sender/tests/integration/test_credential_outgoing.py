@@ -28,7 +28,11 @@ from mailbridge.common.db.outbox import OutboxMessage
 from mailbridge.common.oauth_requests import Refusal
 from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.sender.adapters.credential_outgoing import OutgoingChecks
+from mailbridge.sender.adapters.smtp import send
 from mailbridge.sender.credential_requests import credential_requests
+from mailbridge.sender.model import Verdict
+from mailbridge.sender.outgoing import SmtpTarget
+from mailbridge.sender.ports import Built
 from mailbridge.testkit.config_rows import add_account, empty_tables, make_oauth
 from mailbridge.testkit.credential_fixtures import BROKER_REFUSALS, CERTIFICATE_FAULTS, answering
 from mailbridge.testkit.credential_reports import by_step, failed_at
@@ -161,6 +165,22 @@ async def test_a_bad_certificate_is_diagnosed_by_its_fault(
     with HostileServer(smtp(), tls=faults.server_context(fault)) as server:
         account = await world.account(world.stack.add_user(), f"127.0.0.1:{server.port}", "ssl")
         failed_at(await world.check(account, faults), Step.TLS_OUTGOING, code)
+
+
+@pytest.mark.parametrize(("fault", "code"), CERTIFICATE_FAULTS)
+async def test_a_bad_certificate_fails_a_send_for_good_with_the_credentials_tests_reason(
+    world: World, faults: TlsFaults, fault: str, code: Code
+) -> None:
+    """#17: one verdict and one reason: the send is not retried (a certificate does not get better
+    within a backoff), and says what the credentials test says, word for word."""
+    with HostileServer(smtp(), tls=faults.server_context(fault)) as server:
+        account = await world.account(world.stack.add_user(), f"127.0.0.1:{server.port}", "ssl")
+        said = by_step(await world.check(account, faults))[Step.TLS_OUTGOING]
+        assert (said.status, said.code) == (Status.FAILED, code)
+        target = SmtpTarget("127.0.0.1", server.port, "ssl", False, "", None)
+        built = Built(b"Subject: hi\r\n\r\nhi\r\n", "", "a@example.org", ("b@example.org",))
+        result = await send(target, built, faults.client_context(world.stack.ca_file), TIMEOUT_S)
+    assert (result.outcome, result.reply) == (Verdict.GIVE_UP, said.message)
 
 
 async def test_a_server_without_starttls_is_starttls_unavailable(world: World) -> None:

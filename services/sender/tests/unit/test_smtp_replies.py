@@ -74,8 +74,9 @@ def test_network_reasons_name_the_cause() -> None:
     assert dns.startswith("DNS lookup for mail.example.org:587 failed")
     certificate = ssl.SSLCertVerificationError(1, "certificate verify failed")
     certificate.verify_message = "self-signed certificate"
-    assert network_reason(_wrapped(certificate), at) == (
-        "TLS certificate of mail.example.org:587 not trusted: self-signed certificate"
+    assert network_reason(_wrapped(certificate), at) == (  # #17: common.certificates' reason
+        "the TLS certificate of mail.example.org:587 is not trusted (self-signed certificate): the server "
+        "needs a certificate from a public authority, or its CA must be added to MAILBRIDGE_EXTRA_CA_FILE"
     )
     assert network_reason(_wrapped(ssl.SSLError(1, "wrong version number")), at).startswith("TLS handshake")
     assert network_reason(_wrapped(ConnectionRefusedError(111, "refused")), at).startswith("connection to")

@@ -3,9 +3,10 @@ network, TLS or certificate error, a deadline, a broker's refusal → a `Diagnos
 message that says what failed and what to change.
 
 The services' adapters wrap library errors in their own failures (`raise … from error`), so the
-original error is looked for along the chain of causes (`root_causes`). Certificate errors are told
-apart by OpenSSL's verify code (`X509_V_ERR_*`); a TLS handshake that meets a plain-text greeting
-fails with a record-layer error (WRONG_VERSION_NUMBER and kin), which is `tls_on_plain_port`. The
+original error is looked for along the chain of causes (`root_causes`). Certificate errors get the
+verdict and reason a fetch or a send gets (`common.certificates`); a TLS handshake that meets a
+plain-text greeting fails with a record-layer error (WRONG_VERSION_NUMBER and kin), which is
+`tls_on_plain_port`. The
 opposite, a plain-text client on a TLS port, only waits: the server never speaks first, so that is
 found by a probe after the deadline (`credential_probes.speaks_tls`), not here.
 
@@ -17,16 +18,14 @@ The order in which a failed connection or login is read is the same in both serv
 import socket
 import ssl
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from mailbridge.common.certificates import certificate_problem, root_causes
 from mailbridge.common.credential_checks import Code, Diagnosis
 from mailbridge.common.oauth_requests import AccessTokenRefused, Refusal, TokenReply
 
-# OpenSSL verify codes (x509_vfy.h)
-CERT_NOT_YET_VALID, CERT_HAS_EXPIRED = 9, 10
-HOSTNAME_MISMATCH, IP_ADDRESS_MISMATCH = 62, 64
 _PLAIN_TEXT_SIGNS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST",
                      "UNKNOWN_PROTOCOL", "record layer failure", "wrong version number")  # fmt: skip
 
@@ -37,16 +36,6 @@ class Diagnosed(Exception):
     def __init__(self, found: Diagnosis) -> None:
         super().__init__(found.message)
         self.found = found
-
-
-def root_causes(error: BaseException) -> Iterator[BaseException]:
-    """`error`, then its causes (or the exceptions it was raised while handling), at most 10 deep."""
-    seen: BaseException | None = error
-    for _ in range(10):
-        if seen is None:
-            return
-        yield seen
-        seen = seen.__cause__ or seen.__context__
 
 
 def network(error: BaseException, where: str, security_hint: str) -> Diagnosis | None:
@@ -107,25 +96,9 @@ def plain_on_tls_port(where: str, setting: str) -> Diagnosis:
 
 
 def certificate(error: ssl.SSLCertVerificationError, where: str) -> Diagnosis:
-    """OpenSSL's verify code tells expired, for another name, and not trusted apart."""
-    said = error.verify_message or str(error)
-    if error.verify_code in (CERT_HAS_EXPIRED, CERT_NOT_YET_VALID):
-        return Diagnosis(
-            Code.CERTIFICATE_EXPIRED,
-            f"the TLS certificate of {where} is outside its validity period ({said}): the server's "
-            "administrator must renew it",
-        )
-    if error.verify_code in (HOSTNAME_MISMATCH, IP_ADDRESS_MISMATCH):
-        return Diagnosis(
-            Code.HOSTNAME_MISMATCH,
-            f"the TLS certificate of {where} is issued for another name ({said}): use the host name the "
-            "certificate names as the server's host",
-        )
-    return Diagnosis(
-        Code.CERTIFICATE_UNTRUSTED,
-        f"the TLS certificate of {where} is not trusted ({said}): the server needs a certificate from "
-        "a public authority, or its CA must be added to MAILBRIDGE_EXTRA_CA_FILE",
-    )
+    """The same verdict and reason as a fetch's or a send's (`common.certificates`, #17)."""
+    found = certificate_problem(error, where)
+    return Diagnosis(found.code, found.reason)
 
 
 def broker_refusal(refused: AccessTokenRefused) -> Diagnosis:

@@ -5,8 +5,10 @@ quirk, as in GNU Mailman's deliver.py: 552 ("exceeded storage allocation") is tr
 temporary, because RFC 5321 §4.5.3.1.10 tells clients to do so for the "too many recipients"
 case that old servers answered with 552. A reply outside those classes means the conversation
 went wrong, so it is retried. Anything that is not a reply (DNS, refused connection, TLS,
-certificate, timeout, disconnect) is temporary too: like an MTA, we defer and let a later
-attempt (and, at the end, `max_attempts`) decide; the reason names the cause for the user.
+timeout, disconnect) is temporary too: like an MTA, we defer and let a later attempt (and, at
+the end, `max_attempts`) decide; the reason names the cause for the user. A certificate that fails
+verification is not (#17): permanent, with the reason the fetcher and the credentials test give
+(`common.certificates`).
 
 A transaction reports per recipient: the mail is SENT when at least one recipient was accepted
 and the server took the data, and the refused ones are kept with their reply (partial).
@@ -17,6 +19,7 @@ import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from mailbridge.common.certificates import certificate_problem
 from mailbridge.common.printable import printable
 from mailbridge.common.recipient_states import TEMPORARY_5XX, state_of
 from mailbridge.sender.model import Verdict
@@ -102,7 +105,7 @@ def network_reason(error: BaseException, where: str) -> str:
     if isinstance(cause, socket.gaierror):
         return f"DNS lookup for {where} failed: {detail}"
     if isinstance(cause, ssl.SSLCertVerificationError):
-        return f"TLS certificate of {where} not trusted: {getattr(cause, 'verify_message', detail)}"
+        return certificate_problem(cause, where).reason
     if isinstance(cause, ssl.SSLError):
         return f"TLS handshake with {where} failed: {detail}"
     if isinstance(cause, TimeoutError):

@@ -27,7 +27,7 @@ from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 
 from aioimaplib import IMAP4, AioImapException, Command, Response
-from mailbridge.common.endpoints import Endpoint, TransportSecurity
+from mailbridge.common.endpoints import Endpoint, HostPort, TransportSecurity
 from mailbridge.common.imap_text import encode_mailbox, parse_search, quoted
 from mailbridge.fetcher.adapters import imap_changes, imap_xoauth2
 from mailbridge.fetcher.adapters.imap_deadline import body_deadline_s, deadline
@@ -265,7 +265,8 @@ class ImapMailbox:
             self._client.protocol.abort(reason)
 
     def _failures(self, doing: str) -> AbstractAsyncContextManager[None]:
-        return failures(doing, self._endpoint.host, self._endpoint.timeout_s)
+        where = str(HostPort(self._endpoint.host, self._endpoint.port))
+        return failures(doing, where, self._endpoint.timeout_s)
 
     async def close(self) -> None:
         """LOGOUT when the connection is still good (briefly); else just drop it."""

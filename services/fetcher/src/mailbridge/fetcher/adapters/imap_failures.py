@@ -1,6 +1,7 @@
 """What went wrong on an IMAP connection, as a `FetchFailure` a person can act on: the error
 taxonomy of the IMAP adapter as data (#10 item 9). A server that is not IMAP, or a certificate
-that is not trusted, will not get better by itself (permanent); everything else may (transient).
+that fails verification (#17: one verdict and reason for every service, `common.certificates`),
+will not get better by itself (permanent); everything else may (transient).
 """
 
 import re
@@ -9,19 +10,21 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from aioimaplib import AioImapException, CommandTimeout, Response
+from mailbridge.common.certificates import certificate_problem
 from mailbridge.fetcher.adapters.imap_protocol import NotImap
 from mailbridge.fetcher.failures import FetchFailure, permanent, transient
 
 
 @asynccontextmanager
-async def failures(doing: str, host: str, timeout_s: float) -> AsyncIterator[None]:
-    """Library and network errors inside the block leave as fetch failures that say `doing`."""
+async def failures(doing: str, where: str, timeout_s: float) -> AsyncIterator[None]:
+    """Library and network errors inside the block leave as fetch failures that say `doing`;
+    a certificate's with the verdict and reason every service gives it (`common.certificates`)."""
     try:
         yield
     except NotImap as error:
         raise permanent(f"{doing}: {error}") from error
     except ssl.SSLCertVerificationError as error:
-        raise permanent(f"TLS certificate of {host} not trusted: {error.verify_message}") from error
+        raise permanent(certificate_problem(error, where).reason) from error
     except ssl.SSLError as error:
         raise transient(f"{doing}: TLS failed: {error}") from error
     except CommandTimeout as error:  # aioimaplib's own timer: no bytes for a while

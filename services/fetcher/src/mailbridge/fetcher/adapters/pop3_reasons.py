@@ -11,6 +11,7 @@ import poplib
 import socket
 import ssl
 
+from mailbridge.common.certificates import certificate_problem
 from mailbridge.common.printable import printable
 from mailbridge.fetcher.adapters.pop3_client import Cut
 from mailbridge.fetcher.failures import FetchFailure, permanent, transient
@@ -38,8 +39,8 @@ def explain(error: BaseException, step: str, at: str, encrypted: bool) -> FetchF
         return transient(f"{at} sent too much in answer to {step}: {error}; the connection was dropped")
     if isinstance(error, Cut):
         return transient(f"{at} too slow during {step}: the connection was cut")
-    if isinstance(error, ssl.SSLCertVerificationError):
-        return permanent(f"TLS certificate of {at} not trusted: {error.verify_message}")
+    if isinstance(error, ssl.SSLCertVerificationError):  # #17: the same verdict and reason everywhere
+        return permanent(certificate_problem(error, at).reason)
     if isinstance(error, ssl.SSLError):
         return transient(f"TLS with {at} failed during {step}: {error.reason or error}")
     if isinstance(error, socket.timeout | TimeoutError):

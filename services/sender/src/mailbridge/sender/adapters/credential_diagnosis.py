@@ -6,8 +6,9 @@ along the chain of causes (aiosmtplib raises its connect errors `from` the socke
 
 from aiosmtplib import SMTPAuthenticationError, SMTPException, SMTPResponseException
 from mailbridge.common import credential_diagnosis as diagnosis
+from mailbridge.common.certificates import root_causes
 from mailbridge.common.credential_checks import Code, Diagnosis
-from mailbridge.common.credential_diagnosis import ErrorReading, root_causes
+from mailbridge.common.credential_diagnosis import ErrorReading
 from mailbridge.common.oauth_requests import AccessTokenRefused
 from mailbridge.common.printable import printable
 from mailbridge.sender.adapters.smtp_session import SmtpFailure

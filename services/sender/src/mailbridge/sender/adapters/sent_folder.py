@@ -19,7 +19,8 @@ import ssl
 from collections.abc import Awaitable, Callable
 
 from aioimaplib import IMAP4, IMAP4_SSL, AioImapException, Command, Response
-from mailbridge.common.endpoints import Endpoint, TransportSecurity
+from mailbridge.common.certificates import certificate_problem
+from mailbridge.common.endpoints import Endpoint, HostPort, TransportSecurity
 from mailbridge.common.imap_text import encode_mailbox, parse_search, quoted
 from mailbridge.common.oauth_requests import AccessTokenGranted, token_fingerprint
 from mailbridge.sender.adapters.imap_xoauth2 import xoauth2
@@ -99,9 +100,9 @@ async def append_once(
             return False
         _require(await client.append(raw, mailbox, flags=r"(\Seen)"), f"APPEND to {folder!r}", failing=RETRY)
         return True
-    except ssl.SSLCertVerificationError as error:
-        reason = f"TLS certificate of {host} not trusted: {error.verify_message}"
-        raise SentFolderFailure(RETRY, reason) from error
+    except ssl.SSLCertVerificationError as error:  # #17: the verdict and reason of every service
+        reason = certificate_problem(error, str(HostPort(host, port))).reason
+        raise SentFolderFailure(GIVE_UP, reason) from error
     except (OSError, TimeoutError, AioImapException) as error:
         raise SentFolderFailure(RETRY, f"IMAP {host}:{port}: {error or type(error).__name__}") from error
     finally:

@@ -38,6 +38,7 @@ from aiosmtplib import (
     SMTPTimeoutError,
 )
 from mailbridge.common.addresses import is_plain_address
+from mailbridge.common.certificates import certificate_problem, verification_error
 from mailbridge.sender.model import Verdict
 from mailbridge.sender.outgoing import SmtpTarget
 from mailbridge.sender.ports import Built
@@ -191,6 +192,9 @@ def explain(error: Exception, target: SmtpTarget, phase: str) -> SmtpResult:
     at = where(target)
     if isinstance(error, SmtpFailure):
         return error.result
+    certificate = verification_error(error)
+    if certificate is not None:  # #17: permanent, with the reason every service gives
+        return failed(Verdict.GIVE_UP, certificate_problem(certificate, at).reason)
     if isinstance(error, SMTPResponseException) and not is_reply(error):  # while connecting
         error = NotAReply(phase, error)
     if isinstance(error, NotAReply):
