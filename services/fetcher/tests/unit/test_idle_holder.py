@@ -10,12 +10,14 @@ from dataclasses import replace
 from datetime import timedelta
 
 from fetcher_testing import ACCOUNT, NoBroker
+from mailbridge.common.events import FetchReason
 from mailbridge.fetcher.adapters.imap_idle import exists_count
 from mailbridge.fetcher.failures import permanent
+from mailbridge.fetcher.fetch_account import refusal
 from mailbridge.fetcher.idle_holder import IdleHolder, IdleSettings, push_id, reconnect_delay
 from mailbridge.fetcher.idle_ports import Candidate
 from mailbridge.fetcher.imap_framing import ResponseFramer
-from mailbridge.fetcher.model import AccountConfig, Credentials
+from mailbridge.fetcher.model import AccountConfig, Credentials, LastOutcome
 
 
 class Leases:
@@ -146,3 +148,15 @@ def test_a_shrunk_framer_still_frames_a_long_line() -> None:
     framer.shrink(64)
     line = b"* 1 FETCH (FLAGS (" + b"\\Seen " * 2000 + b"))"
     assert framer.feed(line + b"\r\n* 2 EXISTS\r\n") == [line, b"* 2 EXISTS"]
+
+
+def test_a_push_fetch_waits_like_a_scheduled_one() -> None:
+    """A push is automatic: after a permanent failure it waits for a configuration change, and an
+    OAuth account waits to be connected (O4); a person's manual fetch still tries."""
+    failed = LastOutcome(permanent=True, config_version=ACCOUNT.config_version, reason="no such folder")
+    assert refusal(FetchReason.PUSH, ACCOUNT, failed) == "waiting for a configuration change: no such folder"
+    assert refusal(FetchReason.MANUAL, ACCOUNT, failed) is None
+    oauth = replace(ACCOUNT, uses_oauth=True, oauth_state="needs_reconnect")
+    assert (refusal(FetchReason.PUSH, oauth, None) or "").startswith(
+        "waiting for the account to be connected"
+    )

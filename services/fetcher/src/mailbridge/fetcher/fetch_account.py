@@ -84,14 +84,18 @@ async def fetch_account(
         await deps.store.end_fetch(lease, outcome)
 
 
+AUTOMATIC = (FetchReason.SCHEDULED, FetchReason.PUSH)  # nobody asked: the schedule, IMAP IDLE (#18)
+
+
 def refusal(reason: FetchReason, account: AccountConfig, previous: LastOutcome | None) -> str | None:
     """Why the account is not fetched now, or None."""
     if not account.can_receive:
         return "the account may not receive (A10)"
-    if reason is FetchReason.SCHEDULED and account.uses_oauth and account.oauth_state != "connected":
+    automatic = reason in AUTOMATIC
+    if automatic and account.uses_oauth and account.oauth_state != "connected":
         return f"waiting for the account to be connected (O4): {account.oauth_reason or account.oauth_state}"
     if (
-        reason is FetchReason.SCHEDULED
+        automatic
         and previous is not None
         and previous.permanent
         and previous.config_version == account.config_version
