@@ -100,6 +100,8 @@ async def test_a_delivery_is_signed_retried_under_one_id_after_a_500_and_a_timeo
         ("http_error", 500), ("timeout", None), ("delivered", 204),
     ]  # fmt: skip
     assert all(a["duration_ms"] >= 0 for a in log[0]["log"])
+    metrics = (await api.client.get("http://mailbridge/metrics")).text
+    assert 'mailbridge_webhook_attempts_total{outcome="timeout"}' in metrics
 
 
 async def test_the_endpoint_is_disabled_with_a_reason_after_the_last_retry(

@@ -68,3 +68,11 @@ HTTP_DURATION = Histogram(
     "mailbridge_http_request_duration_seconds", "HTTP request duration by method and route template",
     ["method", "route"], buckets=HTTP_BUCKETS,
 )  # fmt: skip
+WEBHOOK_ATTEMPTS = Counter(
+    "mailbridge_webhook_attempts",
+    "Webhook delivery attempts by outcome: delivered, http_error, timeout, connect_error, refused_target",
+    ["outcome"],
+)
+WEBHOOKS_DISABLED = Counter(
+    "mailbridge_webhooks_disabled", "Webhook endpoints disabled because a delivery gave up (#18)"
+)

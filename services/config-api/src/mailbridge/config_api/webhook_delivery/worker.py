@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from mailbridge.common.db.tables import MailSettings
 from mailbridge.common.db.types import utcnow
 from mailbridge.common.db.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from mailbridge.common.metrics import WEBHOOK_ATTEMPTS, WEBHOOKS_DISABLED
 from mailbridge.common.secrets import SecretBox
 from mailbridge.config_api.webhook_delivery import http_post
 from mailbridge.config_api.webhook_delivery.http_post import AttemptResult
@@ -131,6 +132,7 @@ async def record(
                 delivery.status, delivery.finished_at, delivery.next_attempt_at = "failed", now, None
                 await _disable(session, delivery, number, result)
         await session.commit()
+    WEBHOOK_ATTEMPTS.labels(result.outcome).inc()
 
 
 async def _disable(
@@ -143,6 +145,7 @@ async def _disable(
             f"delivery {webhook_id(delivery.id)} failed {attempts} times since "
             f"{delivery.created_at.isoformat(timespec='seconds')}; the last: {result.error}"
         )[:500]
+        WEBHOOKS_DISABLED.inc()
         logger.warning("webhook %s disabled: %s", endpoint.id, endpoint.disabled_reason)
 
 
