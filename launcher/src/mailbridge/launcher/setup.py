@@ -65,7 +65,8 @@ def durable_config(queue: WorkQueue[Any]) -> ConsumerConfig:
     else:
         config = queue.config()
     config.name = config.durable_name = queue.durable
-    config.filter_subject = queue.command.subject  # as pull_subscribe filters an auto-created one
+    if not config.filter_subjects:  # the webhooks' durable filters several subjects (#18)
+        config.filter_subject = queue.command.subject  # as pull_subscribe filters an auto-created one
     return config
 
 

@@ -25,6 +25,7 @@ from mailbridge.common.events import (
 )
 from mailbridge.common.messaging import backoff_s
 from mailbridge.common.streams import StreamSpec, stream_for
+from mailbridge.common.webhook_events import WEBHOOK_EVENTS, AnyEvent
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 Command = TypeVar("Command", bound=Message)
@@ -49,6 +50,8 @@ class WorkQueue(Generic[Command]):
     ack_wait_s: float
     max_deliver: int
     backoff: Backoff
+    # Several subjects read through one durable (the webhooks' events); empty: the command's own.
+    subjects: tuple[str, ...] = ()
 
     @property
     def stream(self) -> StreamSpec:
@@ -61,6 +64,7 @@ class WorkQueue(Generic[Command]):
             ack_wait=self.ack_wait_s if ack_wait_s is None else ack_wait_s,
             max_deliver=self.max_deliver if max_deliver is None else max_deliver,
             deliver_policy=DeliverPolicy.ALL,
+            filter_subjects=list(self.subjects) or None,
         )
 
 
@@ -93,4 +97,11 @@ EGRESS_SEND_QUEUE: WorkQueue[SendRequested] = WorkQueue(
 # work queue: other readers see the same events) on a durable of its own; a decision is recorded
 # once per message, so a redelivery is harmless.
 AUTO_REPLY_QUEUE = WorkQueue(MailFetched, "sender-auto-replies", 60.0, 20, Backoff(5.0, 900.0))
-ALL_QUEUES = (FETCH_QUEUE, CHANGES_QUEUE, SEND_QUEUE, EGRESS_SEND_QUEUE, AUTO_REPLY_QUEUE)
+# Webhooks (#18): config-api's replicas share one durable on the events stream for the five event
+# types a business app may subscribe to; each event is recorded as deliveries in the database
+# before it is acked (the retries run from there), so a failure here only delays the recording.
+WEBHOOK_QUEUE = WorkQueue(
+    AnyEvent, "config-api-webhooks", 60.0, UNLIMITED, Backoff(5.0, 900.0),
+    subjects=tuple(model.subject for model in WEBHOOK_EVENTS.values()),
+)  # fmt: skip
+ALL_QUEUES = (FETCH_QUEUE, CHANGES_QUEUE, SEND_QUEUE, EGRESS_SEND_QUEUE, AUTO_REPLY_QUEUE, WEBHOOK_QUEUE)
