@@ -6,8 +6,9 @@ rates (the mailbox's messages a minute and a day, its recipients a day, the serv
 minute; whatever `SmtpTarget.limits` sets). A turn within `horizon_s` is waited for here (the
 claim is renewed meanwhile, and the attempt is a real one); a later one is not taken: the mail
 is queued again with `retry_policy.limit_wait_reply`, which gives its attempt back and names when
-to come again. After a throttling answer (`retry_policy.slows`) the mailbox, or the whole server
-for a 421 with 4.7.x, is paused for every replica.
+to come again (spread over one more horizon, so a backlog for one mailbox comes back a few at a
+time rather than all at once). After a throttling answer (`retry_policy.slows`) the mailbox,
+or the whole server for a 421 with 4.7.x, is paused for every replica.
 
 A mail to a server without limits still looks at the pauses, through a one-second cache, so the
 common case costs no NATS round trip and a pause reaches every replica within a second. When the
@@ -17,6 +18,7 @@ failure, naming the cause.
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -95,8 +97,9 @@ class LimitedMailer:
         counts = counts_of(target, recipients)
         if counts:
             admission = await self._limits.admit(counts, [], self._horizon_s - (at - now))
-            if not admission.reserved:
-                return self._later(max(admission.at, at), "its rates are used up")
+            if not admission.reserved:  # spread over a horizon, so deferred mails do not return at once
+                spread = random.uniform(0, self._horizon_s)
+                return self._later(max(admission.at, at) + spread, "its rates are used up")
             at = max(at, admission.at)
         return at - now
 
