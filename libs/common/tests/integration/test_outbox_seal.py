@@ -16,7 +16,7 @@ from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.db.outbox import OutboxMessage
 from mailbridge.common.outbox_chain import row_seal
-from mailbridge.common.outbox_checkpoints import read_checkpoints
+from mailbridge.common.outbox_checkpoints import CheckpointLog, checkpoint, read_checkpoints
 from mailbridge.common.outbox_relay import enqueue_many, relay_once
 from mailbridge.common.outbox_verify import ChainVerdict, verify_outbox
 from mailbridge.common.seal_keys import SealKeys, generate_seal_key
@@ -201,3 +201,23 @@ async def test_the_audit_stream_refuses_delete_and_purge(world: World) -> None:
         await world.js.delete_msg(AUDIT.name, info.state.last_seq)
     with pytest.raises(APIError, match="not permitted"):
         await world.js.purge_stream(AUDIT.name)
+
+
+async def test_another_installations_checkpoints_are_passed_over(world: World) -> None:
+    """Checkpoints under a key this ring does not hold (another installation on the same NATS, or
+    a key taken out of the ring) neither confirm nor break this chain."""
+    await world.sealed(2)
+    foreign = checkpoint(SealKeys([generate_seal_key()]), 99, uuid.uuid4(), "f" * 64)
+    await publish_checkpoints(world.js, [foreign])
+    verdict = await world.verify()
+    assert (verdict.intact, verdict.checkpoints, verdict.checkpointed_seq) == (True, 1, 2)
+
+
+async def test_sealed_rows_without_an_append_only_checkpoint_stream_do_not_verify(world: World) -> None:
+    await world.sealed(1)
+    missing = await verify_outbox(world.sessions, world.keys, CheckpointLog(stream_found=False))
+    assert (missing.intact, missing.reason) == (False, f"the checkpoint stream {AUDIT.name} does not exist")
+    deletable = await verify_outbox(
+        world.sessions, world.keys, CheckpointLog(stream_found=True, append_only=False)
+    )
+    assert deletable.reason == f"the checkpoint stream {AUDIT.name} allows deleting or purging messages"
