@@ -118,3 +118,26 @@ async def test_idle_connections_are_closed(
     await cast(ImapConnections, keeping.connections).close_idle()
     assert (await fetch(keeping, account)).outcome is Outcome.DONE
     assert await logins(world.stack, mail_user, 2) == 2
+
+
+async def test_at_most_per_server_connections_are_kept_to_one_server(
+    world: FetchWorld, clock: Clock, mail_stack: MailStack
+) -> None:
+    """#15: a server bounds its sessions (Dovecot: 100 by default), so the pool keeps at most
+    `per_server` connections to one host and port, the longest idle going first, whatever `keep`."""
+    connections = ImapConnections(keep=10, idle_s=300.0, clock=clock, per_server=2)
+    deps = dataclasses.replace(world.deps, connections=connections)
+    users = [mail_stack.add_user() for _ in range(3)]
+    accounts = [await world.account(user) for user in users]
+    try:
+        for account in accounts:  # the first is the longest idle when the third is kept
+            clock.now += 1
+            assert (await fetch(deps, account)).outcome is Outcome.DONE
+        for account in reversed(accounts):  # the two kept ones first, then the first again
+            assert (await fetch(deps, account)).outcome is Outcome.DONE
+    finally:
+        await connections.close_all()
+    first, second, third = users
+    assert await logins(world.stack, first, 2) == 2, "closed when the third was kept: logged in again"
+    assert await logins(world.stack, second, 2) == 1, "kept"
+    assert await logins(world.stack, third, 2) == 1, "kept"

@@ -49,8 +49,9 @@ def create_app(settings: FetcherSettings) -> FastStream:
     limits_store = KvStore()  # #17: IMAP connections per login, shared by every replica; bound at startup
     shared_limits = SharedLimits(limits_store)
     connections = ImapConnections(
-        settings.imap_keep_connections, settings.imap_connection_idle_s, limits=shared_limits
-    )
+        settings.imap_keep_connections, settings.imap_connection_idle_s, limits=shared_limits,
+        per_server=settings.imap_keep_connections_per_server,
+    )  # fmt: skip
     deps = FetchDeps(
         MailStore(sessions, secrets), client_context(settings.extra_ca_file),
         holder=f"{socket.gethostname()}:{os.getpid()}", limits=limits, timeout_s=settings.fetch_timeout_s,

@@ -36,6 +36,9 @@ class FetcherSettings(
     # are closed after the idle time: above the default 15-minute schedule, below the 30 minutes
     # after which RFC 3501 lets a server log an idle client out.
     imap_keep_connections: int = Field(default=100, ge=0)
+    # … and at most this many to one server (host and port): a server bounds its sessions in all
+    # (Dovecot: 100 by default, shared with people's mail programs), and every replica keeps its own.
+    imap_keep_connections_per_server: int = Field(default=20, ge=0)
     imap_connection_idle_s: float = Field(default=1200.0, gt=0)
     # #18 IMAP IDLE push: IDLE connections this replica holds at most (0: none; the other accounts
     # are polled on the schedule), DONE + IDLE after this long (below the server's 29 minutes),

@@ -10,6 +10,12 @@ without an error is kept; one the server has closed meanwhile is dropped when it
 for. Connections idle longer than `idle_s` are closed (`close_idle`), and at most `keep` are
 kept (the longest idle goes first). `keep=0` keeps none.
 
+At most `per_server` of them are kept to one server (host and port; 0: no such bound), the
+longest idle of that server going first: every kept connection is a session the server holds
+for us, and a server bounds its sessions in all (Dovecot's imap service: 100 processes by
+default, `default_process_limit`, shared with people's own mail programs). Without this bound
+one fetcher's `keep` connections to a server hosting many of the accounts could take them all.
+
 With `limits` (#17) each connection holds a slot of its server and login shared by every fetcher
 and sender replica (`common.shared_limits`, `imap_connections_per_login` of the server's provider
 limits, e.g. about 20 for a Microsoft 365 mailbox): a login whose slots are all taken is not
@@ -60,9 +66,10 @@ class _Kept:
 class ImapConnections:
     def __init__(
         self, keep: int = 0, idle_s: float = 300.0, clock: Callable[[], float] = time.monotonic,
-        limits: SharedLimits | None = None,
+        limits: SharedLimits | None = None, per_server: int = 0,
     ) -> None:  # fmt: skip
         self._keep, self._idle_s, self._clock, self._limits = keep, idle_s, clock, limits
+        self._per_server = per_server
         self._kept: OrderedDict[uuid.UUID, _Kept] = OrderedDict()  # oldest first
         self._slots: dict[int, tuple[str, str]] = {}  # id(mailbox) → its shared slot (#17)
 
@@ -113,6 +120,11 @@ class ImapConnections:
             await self._close(mailbox)
             return
         self._kept[account_id] = _Kept(key, mailbox, self._clock())
+        if self._per_server > 0:
+            server = (key.host, key.port)
+            same = [a for a, kept in self._kept.items() if (kept.key.host, kept.key.port) == server]
+            for oldest in same[: max(0, len(same) - self._per_server)]:  # `_kept` is oldest first
+                await self._close(self._kept.pop(oldest).mailbox)
         while len(self._kept) > self._keep:
             await self._close(self._kept.popitem(last=False)[1].mailbox)
 
