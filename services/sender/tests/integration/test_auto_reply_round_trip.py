@@ -27,6 +27,7 @@ from mailbridge.common.db.outbox import OutboxMessage
 from mailbridge.common.events import MailFetched
 from mailbridge.common.messaging import create_broker
 from mailbridge.common.outbox_relay import enqueue
+from mailbridge.common.seal_keys import generate_seal_key
 from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.sender.main import create_app
 from mailbridge.sender.settings import SenderSettings
@@ -139,7 +140,7 @@ async def world(
     await set_out_of_office(sessions, rows.account_id)
     settings = SenderSettings(
         database_url=database_url, nats_url=nats_url, secret_key=key, var_dir=tmp_path,
-        extra_ca_file=mail_stack.ca_file, send_workers=8,
+        extra_ca_file=mail_stack.ca_file, send_workers=8, seal_key=generate_seal_key(),
     )  # fmt: skip
     sender = create_app(settings)
     broker = create_broker(nats_url, "auto-reply-test")
