@@ -13,7 +13,7 @@ API_PREFIX = "/api/v1"
 
 
 class ConsoleApi:
-    """`get`/`post`/`patch`/`delete` on paths under /api/v1, as the signed-in key."""
+    """`get`/`post`/`put`/`patch`/`delete` on paths under /api/v1, as the signed-in key."""
 
     def __init__(self, client: httpx.AsyncClient, api_key: str) -> None:
         self._client, self._key = client, api_key
@@ -27,11 +27,15 @@ class ConsoleApi:
     async def get(self, path: str, **params: Any) -> httpx.Response:
         return await self._client.get(API_PREFIX + path, params=params, headers=self._headers(None))
 
-    async def post(self, path: str, body: Any = None) -> httpx.Response:
-        return await self._client.post(API_PREFIX + path, json=body, headers=self._headers(None))
+    async def post(self, path: str, body: Any = None, idempotency_key: str | None = None) -> httpx.Response:
+        headers = self._headers(None) | ({"Idempotency-Key": idempotency_key} if idempotency_key else {})
+        return await self._client.post(API_PREFIX + path, json=body, headers=headers)
 
     async def patch(self, path: str, body: Any, if_match: str | None = None) -> httpx.Response:
         return await self._client.patch(API_PREFIX + path, json=body, headers=self._headers(if_match))
+
+    async def put(self, path: str, body: Any) -> httpx.Response:
+        return await self._client.put(API_PREFIX + path, json=body, headers=self._headers(None))
 
     async def delete(self, path: str, if_match: str | None = None) -> httpx.Response:
         return await self._client.delete(API_PREFIX + path, headers=self._headers(if_match))

@@ -18,8 +18,11 @@ DEFAULT_LANGUAGE = "en"
 
 @cache
 def catalogue(language: str) -> dict[str, str]:
-    text = files(__package__).joinpath("translations", f"{language}.json").read_text("utf-8")
-    data: dict[str, str] = json.loads(text)
+    """translations/<language>.json, then each screen family's own translations/<name>.<language>.json."""
+    folder = files(__package__).joinpath("translations")
+    data: dict[str, str] = json.loads(folder.joinpath(f"{language}.json").read_text("utf-8"))
+    for extra in sorted(entry.name for entry in folder.iterdir() if entry.name.endswith(f".{language}.json")):
+        data |= json.loads(folder.joinpath(extra).read_text("utf-8"))
     return data
 
 

@@ -42,6 +42,7 @@ NAV: list[NavItem] = [
     NavItem("users", "/users"),
     NavItem("groups", "/groups"),
     NavItem("business-units", "/business-units"),
+    NavItem("mail-accounts", "/mail-accounts"),
 ]
 
 

@@ -3,6 +3,7 @@ the resource screens of screens.py. `install(app)` mounts it and its static file
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
+from mailbridge.config_api.console import accounts, mailbox_routes
 from mailbridge.config_api.console.api_client import api_for
 from mailbridge.config_api.console.form_page import field_views, schema_fields
 from mailbridge.config_api.console.forms import (
@@ -199,5 +200,7 @@ def install(app: FastAPI) -> list[BaseRoute]:
     """Mount the console on `app` (under /console, outside the API prefix and its keys); returns
     its routes (for the metrics' route templates)."""
     app.include_router(router)
+    app.include_router(accounts.router)  # mail accounts (A1–A12, O4, T1)
+    app.include_router(mailbox_routes.router)  # an account's mailbox, outbox and compose
     app.mount(STATIC_PATH, StaticFiles(directory=HERE / "static"), name="console_static")
-    return list(router.routes)
+    return list(router.routes) + list(accounts.router.routes) + list(mailbox_routes.router.routes)

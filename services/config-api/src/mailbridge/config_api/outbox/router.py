@@ -47,8 +47,9 @@ async def send_mail(
 
 @router.get("/outbox", operation_id="list_outbox")
 async def list_outbox(
-    ctx: CtxDep, page: PageDep, account_id: Annotated[uuid.UUID | None, Query()] = None
-) -> Page[OutboxOut]:
+    ctx: CtxDep, page: PageDep, account_id: Annotated[uuid.UUID | None, Query()] = None,
+    newest_first: Annotated[bool, Query(description="true: the newest mail first")] = False,
+) -> Page[OutboxOut]:  # fmt: skip
     await service.require_outbox_view(ctx)
     statement = select(OutboxMessage)
     scope = service.visible_rows(ctx)
@@ -56,7 +57,7 @@ async def list_outbox(
         statement = statement.where(scope)
     if account_id is not None:
         statement = statement.where(OutboxMessage.account_id == account_id)
-    rows, cursor = await fetch_page(ctx.session, statement, OutboxMessage, page)
+    rows, cursor = await fetch_page(ctx.session, statement, OutboxMessage, page, newest_first=newest_first)
     return Page(items=[_out(row) for row in rows], next_cursor=cursor)
 
 
