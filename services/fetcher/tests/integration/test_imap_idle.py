@@ -19,6 +19,7 @@ from mailbridge.common.db.mailstore import IdleLease
 from mailbridge.common.db.tables import MailAccount, MailServer
 from mailbridge.fetcher.adapters.idle_leases import IdleLeaseStore
 from mailbridge.fetcher.adapters.imap_idle import ImapIdleConnections
+from mailbridge.fetcher.adapters.leases import RELEASED
 from mailbridge.fetcher.idle_holder import IdleHolder, IdleSettings
 from mailbridge.testkit.hostile import HostileServer
 from mailbridge.testkit.providers import EXCHANGE_ONLINE
@@ -193,3 +194,18 @@ async def test_18_a_server_without_idle_is_left_to_the_schedule(world: FetchWorl
         await replica.round()
         assert replica.held == set(), "it rests on this replica"
         await replica.stop()
+
+
+async def test_18_turning_push_off_lets_an_idling_account_go(world: FetchWorld) -> None:
+    account = await world.account(world.stack.add_user())
+    replica = holder(world, Pushes(), "replica-a")
+    async with running(replica):
+        await until("the account in IDLE", lambda: account in replica.idling)
+        await set_server(world, account, push=False)
+        await until("the account let go", lambda: account not in replica.held)
+        await until("its IDLE connection closed", lambda: account not in replica.idling)
+        async with world.sessions() as session:
+            lease = await session.get(IdleLease, account)
+        assert lease is not None
+        assert lease.expires_at == RELEASED, "its lease released"
+        assert await IdleLeaseStore(world.sessions, world.secrets).pushable([account]) == {}

@@ -29,6 +29,9 @@ class Leases:
         free = [a for a in self.accounts.values() if a.account_id not in self.holders]
         return [Candidate(a.account_id, a.config_version) for a in free][:limit]
 
+    async def pushable(self, account_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
+        return {a: self.accounts[a].config_version for a in account_ids if a in self.accounts}
+
     async def account(self, account_id: uuid.UUID) -> AccountConfig | None:
         return self.accounts.get(account_id)
 
@@ -160,3 +163,21 @@ def test_a_push_fetch_waits_like_a_scheduled_one() -> None:
     assert (refusal(FetchReason.PUSH, oauth, None) or "").startswith(
         "waiting for the account to be connected"
     )
+
+
+async def test_a_changed_configuration_is_watched_anew_and_an_account_no_longer_pushed_is_let_go() -> None:
+    other = replace(ACCOUNT, account_id=uuid.uuid4())
+    leases = Leases(ACCOUNT, other)
+    replica = holder(leases, Connector())
+    await replica.round()
+    await settle()
+    first = replica._watchers[ACCOUNT.account_id]  # which watcher runs
+    leases.accounts[ACCOUNT.account_id] = replace(ACCOUNT, config_version="2.1")
+    del leases.accounts[other.account_id]  # push off, or no longer IMAP: not pushable
+    await replica.round()
+    await settle()
+    assert first.cancelled()
+    assert replica.held == {ACCOUNT.account_id}
+    assert replica.idling == {ACCOUNT.account_id}, "watched again with the new configuration"
+    assert other.account_id not in leases.holders, "released"
+    await replica.stop()

@@ -102,6 +102,7 @@ class IdleHolder:
     idling: set[uuid.UUID] = field(default_factory=set, init=False)  # in IDLE now
     reconnects: int = field(default=0, init=False)  # connections lost and opened again
     _opening: asyncio.Semaphore = field(init=False)
+    _versions: dict[uuid.UUID, str] = field(default_factory=dict, init=False)  # a watcher's configuration
 
     def __post_init__(self) -> None:
         self._opening = asyncio.Semaphore(self.settings.opening_at_once)
@@ -128,6 +129,7 @@ class IdleHolder:
     async def round(self) -> None:
         await self._settle_finished()
         await self._renew()
+        await self._follow_changes()
         await self._take()
 
     async def stop(self) -> None:
@@ -174,9 +176,30 @@ class IdleHolder:
             account_id = candidate.account_id
             if account_id in self._watchers or resting(candidate, self._rests.get(account_id), now):
                 continue
-            if await self.leases.take(candidate.account_id, self.holder, self.settings.lease_ttl):
-                self._watchers[candidate.account_id] = asyncio.create_task(self._watch(candidate.account_id))
+            if await self.leases.take(account_id, self.holder, self.settings.lease_ttl):
+                self._start(account_id, candidate.config_version)
                 room -= 1
+
+    async def _follow_changes(self) -> None:
+        """A held account that may no longer be pushed (`push` turned off, no longer IMAP, may not
+        receive, gone) is let go; one whose configuration changed is watched again, anew."""
+        if not self._watchers:
+            return
+        current = await self.leases.pushable(list(self._watchers))
+        gone = [account_id for account_id in self._watchers if account_id not in current]
+        for account_id in gone:
+            logger.info("IDLE ended: no longer pushed", extra={"account_id": str(account_id)})
+            self._watchers.pop(account_id).cancel()
+        if gone:
+            await self.leases.release(self.holder, gone)
+        for account_id, version in current.items():
+            if account_id in self._watchers and self._versions.get(account_id) != version:
+                self._watchers.pop(account_id).cancel()
+                self._start(account_id, version)
+
+    def _start(self, account_id: uuid.UUID, config_version: str) -> None:
+        self._versions[account_id] = config_version
+        self._watchers[account_id] = asyncio.create_task(self._watch(account_id))
 
     async def _watch(self, account_id: uuid.UUID) -> Ended:
         """Keep the account in IDLE until it cannot be (returned) or the lease goes (cancelled)."""

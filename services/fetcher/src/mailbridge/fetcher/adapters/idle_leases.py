@@ -51,17 +51,20 @@ TAKE = by_dialect(
 _MINE = (_LEASE.c.holder == _HOLDER) & _LEASE.c.account_id.in_(_IDS)
 RENEW = update(_LEASE).where(_MINE).values(expires_at=_EXPIRES).returning(_LEASE.c.account_id)
 RELEASE = update(_LEASE).where(_MINE).values(expires_at=RELEASED)
-CANDIDATES = (
+PUSHABLE = (
     select(_ACCOUNT.c.id, _ACCOUNT.c.version, _SERVER.c.version.label("server_version"))
     .join_from(_ACCOUNT, _SERVER, _SERVER.c.id == _ACCOUNT.c.server_id)
-    .outerjoin(_LEASE, _LEASE.c.account_id == _ACCOUNT.c.id)
     .where(
         _SERVER.c.incoming_protocol.in_(IMAP), _SERVER.c.push.is_(True), _ACCOUNT.c.can_receive.is_(True),
         or_(_SERVER.c.oauth_provider_id.is_(None), _ACCOUNT.c.oauth_state == "connected"),
-        or_(_LEASE.c.account_id.is_(None), _LEASE.c.expires_at < _NOW),
     )
-    .limit(bindparam("p_limit"))
 )  # fmt: skip
+CANDIDATES = (
+    PUSHABLE.outerjoin(_LEASE, _LEASE.c.account_id == _ACCOUNT.c.id)
+    .where(or_(_LEASE.c.account_id.is_(None), _LEASE.c.expires_at < _NOW))
+    .limit(bindparam("p_limit"))
+)
+AMONG = PUSHABLE.where(_ACCOUNT.c.id.in_(_IDS))
 
 
 class IdleLeaseStore:
@@ -74,6 +77,14 @@ class IdleLeaseStore:
         async with self._sessions() as session:
             rows = await session.execute(CANDIDATES, {"p_now": utcnow(), "p_limit": limit})
             return [Candidate(row.id, f"{row.version}.{row.server_version}") for row in rows]
+
+    async def pushable(self, account_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
+        found: dict[uuid.UUID, str] = {}
+        async with self._sessions() as session:
+            for chunk in _chunks(account_ids):
+                for row in await session.execute(AMONG, {"p_ids": chunk}):
+                    found[row.id] = f"{row.version}.{row.server_version}"
+        return found
 
     async def account(self, account_id: uuid.UUID) -> AccountConfig | None:
         async with self._sessions() as session:
