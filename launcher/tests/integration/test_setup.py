@@ -70,6 +70,7 @@ async def test_setup_migrates_and_declares_streams_and_durables(
     try:
         js = connection.jetstream()
         assert {(await js.stream_info(spec.name)).config.name for spec in ALL_STREAMS} == {
+            "MAILBRIDGE_FETCH", "MAILBRIDGE_SEND", "MAILBRIDGE_EVENTS", "MAILBRIDGE_AUDIT"
         }  # fmt: skip
         for queue in (FETCH_QUEUE, CHANGES_QUEUE):  # the fetcher's own maximum deliveries
             info = await js.consumer_info(queue.stream.name, queue.durable)
