@@ -31,3 +31,15 @@ def test_connected_is_200_naming_the_mailbox_escaped() -> None:
     html = render(page)
     assert "a&lt;b&gt;@example.org" in html
     assert "<b>" not in html
+
+
+def test_the_page_leads_back_to_the_accounts_console_page_when_the_account_is_known() -> None:
+    """#16: after the provider's sign-in, the console's account page shows the outcome (O4)."""
+    connected = render(page_for(ConnectFinished(account_id=ACCOUNT, login="a@example.org")))
+    assert f'<a href="/console/mail-accounts/{ACCOUNT}">' in connected
+    refused = render(
+        page_for(ConnectRefused(account_id=ACCOUNT, error=FlowRefusal.CONSENT_DENIED, detail="no"))
+    )
+    assert f'<a href="/console/mail-accounts/{ACCOUNT}">' in refused
+    unknown = render(page_for(ConnectRefused(account_id=None, error=FlowRefusal.STATE_UNKNOWN, detail="no")))
+    assert "/console/" not in unknown

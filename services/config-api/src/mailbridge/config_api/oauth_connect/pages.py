@@ -5,6 +5,7 @@ code is a secret for a few minutes) and escapes every word that came from elsewh
 """
 
 import html
+import uuid
 from dataclasses import dataclass
 
 from mailbridge.common.oauth_requests import CallbackReply, ConnectFinished, FlowRefusal
@@ -28,6 +29,8 @@ NEXT_STEP: dict[FlowRefusal, str] = {
     FlowRefusal.UNAVAILABLE: f"Nothing was stored. Try again in {RETRY_AFTER_S} seconds.",
 }
 CONNECT_AGAIN = "Nothing was stored. Start the connection again from Mailbridge."
+CONSOLE_ACCOUNT = "/console/mail-accounts/{account_id}"  # the account's page in the admin console (#16)
+BACK = "Back to the account in the Mailbridge console"
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class CallbackPage:
     status: int
     heading: str
     text: str
+    account_id: uuid.UUID | None = None  # the account connected: its console page is linked
 
     @property
     def retry_after_s(self) -> int | None:
@@ -44,16 +48,23 @@ class CallbackPage:
 def page_for(reply: CallbackReply) -> CallbackPage:
     """200 once connected, 503 while the broker or provider cannot answer, else 400."""
     if isinstance(reply, ConnectFinished):
-        return CallbackPage(200, OBTAINED, f"The mailbox {reply.login} is connected to Mailbridge.")
+        return CallbackPage(
+            200, OBTAINED, f"The mailbox {reply.login} is connected to Mailbridge.", reply.account_id
+        )
     status = 503 if reply.error is FlowRefusal.UNAVAILABLE else 400
     text = f"{reply.detail.rstrip('.')}. {NEXT_STEP.get(reply.error, CONNECT_AGAIN)}"
-    return CallbackPage(status, HEADLINES[reply.error], text)
+    return CallbackPage(status, HEADLINES[reply.error], text, reply.account_id)
 
 
 def render(page: CallbackPage) -> str:
     heading, text = html.escape(page.heading), html.escape(page.text)
+    back = (
+        f'<p><a href="{CONSOLE_ACCOUNT.format(account_id=page.account_id)}">{BACK}</a></p>\n'
+        if page.account_id is not None
+        else ""
+    )
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>Mailbridge: {heading}</title>\n</head>\n"
-        f"<body>\n<h1>{heading}</h1>\n<p>{text}</p>\n</body>\n</html>\n"
+        f"<body>\n<h1>{heading}</h1>\n<p>{text}</p>\n{back}</body>\n</html>\n"
     )
