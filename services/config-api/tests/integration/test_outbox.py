@@ -97,6 +97,19 @@ async def test_g3_outbox_view_shows_own_and_group_mail(api: Api) -> None:
     assert (await world["ann"].get("/outbox")).status_code == 403
 
 
+async def test_the_outbox_lists_newest_first_on_request(api: Api) -> None:
+    """#16: the console's outbox shows the newest mail first, paged backwards."""
+    world = await outbox_world(api)
+    path = f"/mail-accounts/{world['mine']['id']}/messages"
+    ids = [(await world["ann"].post(path, MAIL | {"subject": f"m{n}"})).json()["id"] for n in range(3)]
+    first = (await world["ann"].get("/outbox", newest_first="true", limit=2)).json()
+    rest = (
+        await world["ann"].get("/outbox", newest_first="true", limit=2, cursor=first["next_cursor"])
+    ).json()
+    assert [row["id"] for row in first["items"] + rest["items"]] == ids[::-1]
+    assert rest["next_cursor"] is None
+
+
 async def test_queued_mail_can_change_and_go(api: Api) -> None:
     world = await outbox_world(api)
     row = (await world["ann"].post(f"/mail-accounts/{world['mine']['id']}/messages", MAIL)).json()
