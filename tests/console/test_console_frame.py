@@ -301,10 +301,10 @@ async def test_a_user_key_sees_only_what_the_api_lets_it_see(
     ).json()
     page = await (await new_context()).new_page()
     await sign_in(page, user_key(console_system, user["id"]))
-    # every key may read the e-mail settings (G1, G3): the only screen of a user without accounts
+    # every key may read the e-mail settings (G1, G3) and its own mail accounts (none yet)
     await expect(page.get_by_role("heading", level=1)).to_have_text("E-mail settings")
     navigation = page.get_by_role("navigation", name="Screens")
-    await expect(navigation.get_by_role("link")).to_have_text(["E-mail settings"])
+    await expect(navigation.get_by_role("link")).to_have_text(["E-mail settings", "Mail accounts"])
     answer = await page.goto("/console/users")
     assert answer is not None
     assert answer.status == 403
