@@ -155,7 +155,7 @@ async def latency(server: URL, stack: MailStack, accounts: int, deliveries: int,
     """Seconds from each delivery's end of SMTP to its MailFetched."""
     users = add_mail_users(stack, accounts, "idle-latency")
     seconds: list[float] = []
-    async with rig(server, stack, users, folder, {}) as running:
+    async with rig(server, stack, users, folder, {"MAILBRIDGE_IMAP_IDLE_MAX": "100"}) as running:
         await running.wait_idling(accounts)
         for number in range(deliveries):
             subject = f"latency {number} {uuid.uuid4().hex[:8]}"

@@ -119,7 +119,7 @@ async def test_18_new_mail_is_fetched_by_push_and_moves_to_another_replica_after
         await fetch_queue_durable(js, 30.0)
         await broker.connection.subscribe(MailFetched.subject, cb=on_fetched)
         fleet.env = fetcher_env(postgres_url, nats, key, mail_stack.ca_file, tmp_path, {
-            "MAILBRIDGE_IMAP_IDLE_LEASE_TTL_S": str(IDLE_LEASE_TTL_S),
+            "MAILBRIDGE_IMAP_IDLE_LEASE_TTL_S": str(IDLE_LEASE_TTL_S), "MAILBRIDGE_IMAP_IDLE_MAX": "100",
         })  # fmt: skip
         fleet.start(2)
         await wait_for_pullers(js, 2, WAIT_S)

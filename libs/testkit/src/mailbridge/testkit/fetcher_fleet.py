@@ -121,6 +121,9 @@ def fetcher_env(
         "MAILBRIDGE_DATABASE_URL": database_url, "MAILBRIDGE_NATS_URL": nats_url,
         "MAILBRIDGE_SECRET_KEY": secret_key, "MAILBRIDGE_EXTRA_CA_FILE": str(ca_file),
         "MAILBRIDGE_VAR_DIR": str(var_dir), "MAILBRIDGE_LOG_LEVEL": "INFO", "MAILBRIDGE_LOG_FORMAT": "json",
+        # no IMAP IDLE push (#18) unless `settings` ask for it: hundreds of accounts in IDLE would
+        # take the harness Dovecot's sessions from the fetches a scale run measures
+        "MAILBRIDGE_IMAP_IDLE_MAX": "0",
     } | dict(settings or {})  # fmt: skip
 
 
