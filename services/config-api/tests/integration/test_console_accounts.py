@@ -110,6 +110,25 @@ async def test_an_account_made_through_the_form_is_the_apis_and_shows_its_health
     assert "Main IMAP" in listing.text
     owned = await console.get("/console/mail-accounts", owner=f"user:{world['bob']['id']}")
     assert "ann@example.com" not in owned.text
+    assert f'<option value="user:{world["bob"]["id"]}" selected>User: Bob</option>' in owned.text
+
+
+async def test_a_groups_account_is_made_and_listed_for_its_group(api: Api, console: Console) -> None:
+    world = await _world(api)
+    sales = await api.create("/groups", {"name": "Sales", "member_ids": [world["ann"]["id"]]})
+    made = await console.post(
+        "/console/mail-accounts/new",
+        _form("sales@example.com", world["server"]["id"], f"group:{sales['id']}"),
+    )
+    assert made.status_code == 303, made.text
+    account_id = made.headers["location"].split("/")[-1].split("?")[0]
+    assert (await api.get(f"/mail-accounts/{account_id}")).json()["owner"] == {
+        "type": "group",
+        "id": sales["id"],
+    }
+    listed = await console.get("/console/mail-accounts", owner=f"group:{sales['id']}")
+    assert "sales@example.com" in listed.text
+    assert "User group: Sales" in listed.text
 
 
 async def test_a_bad_address_is_named_beside_its_field_and_the_typed_values_stay(

@@ -30,6 +30,7 @@ from mailbridge.config_api.console.account_forms import (
     short_time,
     with_owner_choice,
 )
+from mailbridge.config_api.console.account_lookup import find_account
 from mailbridge.config_api.console.api_client import ConsoleApi, api_for
 from mailbridge.config_api.console.form_page import display, field_views, reference_choices, schema_fields
 from mailbridge.config_api.console.forms import (
@@ -85,7 +86,9 @@ async def list_page(request: Request, cursor: str | None = None, owner: str | No
         answer = await api.get(path, **({"cursor": cursor} if cursor else {}))
         if answer.status_code != 200:
             return refused(request, session, answer.status_code, problem_detail(answer))
-        users, groups = await _names(api, "/users"), await _names(api, "/groups")
+        user_items, group_items = await api.all_items("/users"), await api.all_items("/groups")
+        users = {str(u["id"]): str(u.get("name") or u["id"]) for u in user_items}
+        groups = {str(g["id"]): str(g.get("name") or g["id"]) for g in group_items}
         servers = await _names(api, "/mail-servers")
     page = answer.json()
     rows = []
@@ -112,6 +115,8 @@ async def list_page(request: Request, cursor: str | None = None, owner: str | No
         else "",
         "next_href": f"{HOME}?cursor={page['next_cursor']}{query}" if page.get("next_cursor") else None,
         "new_href": f"{HOME}/new" + (f"?owner={owner}" if chosen else ""),
+        "owners": owner_choices(t, user_items, group_items),
+        "owner": owner if chosen else "",
         "flash": t("ui.deleted") if request.query_params.get("deleted") else None,
     }
     return render(request, "accounts_list.html", context, session=session)
@@ -151,16 +156,13 @@ async def edit_page(request: Request, account_id: str) -> Response:
     session = session_of(request)
     if session is None:
         return to_sign_in(request)
-    if parse_id(account_id) is None:
-        return refused(request, session, 404, account_id)
     async with api_for(request, session.api_key) as api:
-        answer = await api.get(f"{API}/{account_id}")
-        if answer.status_code != 200:
-            return refused(request, session, answer.status_code, problem_detail(answer))
-        current = answer.json()
+        found = await find_account(request, api, session, account_id)
+        if isinstance(found, Response):
+            return found
         fields = _fields(request)
-        state = FormState(account_values(initial_values(fields, current), current))
-        return await _form(request, session, api, state, current, answer.headers.get("etag"))
+        state = FormState(account_values(initial_values(fields, found.body), found.body))
+        return await _form(request, session, api, state, found.body, found.etag)
 
 
 @router.post(HOME + "/{account_id}", name="console_mail_accounts_update")
@@ -275,13 +277,11 @@ async def delete_page(request: Request, account_id: str) -> Response:
     session = session_of(request)
     if session is None:
         return to_sign_in(request)
-    if parse_id(account_id) is None:
-        return refused(request, session, 404, account_id)
     async with api_for(request, session.api_key) as api:
-        answer = await api.get(f"{API}/{account_id}")
-    if answer.status_code != 200:
-        return refused(request, session, answer.status_code, problem_detail(answer))
-    return _delete_form(request, session, answer.json(), answer.headers.get("etag"))
+        found = await find_account(request, api, session, account_id)
+    if isinstance(found, Response):
+        return found
+    return _delete_form(request, session, found.body, found.etag)
 
 
 @router.post(HOME + "/{account_id}/delete", name="console_mail_accounts_delete")
@@ -374,12 +374,12 @@ async def test_run(request: Request, account_id: str, test_id: str) -> Response:
     session = session_of(request)
     if session is None:
         return to_sign_in(request)
-    if parse_id(account_id) is None or parse_id(test_id) is None:
+    if parse_id(test_id) is None:
         return refused(request, session, 404, test_id)
     async with api_for(request, session.api_key) as api:
-        account = await api.get(f"{API}/{account_id}")
-        if account.status_code != 200:
-            return refused(request, session, account.status_code, problem_detail(account))
+        account = await find_account(request, api, session, account_id)
+        if isinstance(account, Response):
+            return account
         run = await api.get(f"{API}/{account_id}/tests/{test_id}")
     if run.status_code != 200:
         return refused(request, session, run.status_code, problem_detail(run))
@@ -387,7 +387,7 @@ async def test_run(request: Request, account_id: str, test_id: str) -> Response:
     found = run.json()
     context = {
         "title": t("screen.mail-accounts.test"),
-        "address": account.json()["address"],
+        "address": account.body["address"],
         "running": found["status"] != "finished",
         "report": _report_view(t, found["report"]) if found.get("report") else None,
         "again_href": f"{HOME}/{account_id}/tests/{test_id}",

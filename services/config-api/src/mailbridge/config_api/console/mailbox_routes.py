@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from mailbridge.config_api.console.account_forms import short_time
+from mailbridge.config_api.console.account_lookup import find_account
 from mailbridge.config_api.console.api_client import ConsoleApi, api_for
 from mailbridge.config_api.console.i18n import Translator
 from mailbridge.config_api.console.mail_view import (
@@ -62,13 +63,8 @@ async def _account(
     request: Request, api: ConsoleApi, session: ConsoleSession, account_id: str
 ) -> dict[str, Any] | Response:
     """The account as the key may see it, or the page saying why not."""
-    if parse_id(account_id) is None:
-        return refused(request, session, 404, account_id)
-    answer = await api.get(f"/mail-accounts/{account_id}")
-    if answer.status_code != 200:
-        return refused(request, session, answer.status_code, problem_detail(answer))
-    found: dict[str, Any] = answer.json()
-    return found
+    found = await find_account(request, api, session, account_id)
+    return found if isinstance(found, Response) else found.body
 
 
 @router.get(HOME + "/{account_id}/mailbox", name="console_mailbox")
