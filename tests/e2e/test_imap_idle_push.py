@@ -1,7 +1,7 @@
 """#18 IMAP IDLE push through real fetcher processes (`python -m mailbridge.fetcher`): a message
 delivered by Postfix to Dovecot comes out as MailFetched without any scheduled or manual fetch
-(the IDLE connection's EXISTS → FetchRequested(push) → the normal fetch); two replicas split the
-accounts (each held by one); after a SIGKILL of the replica idling an account, the other one
+(the IDLE connection's EXISTS → FetchRequested(push) → the normal fetch); each account idles on
+one of the two replicas only; after a SIGKILL of the replica idling an account, the other one
 takes the account's IDLE lease once it expires and the next delivery is fetched by push again.
 
 No scheduler runs here, so every MailFetched is a push's. Waits are generous and nothing is
