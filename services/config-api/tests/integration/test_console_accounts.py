@@ -8,13 +8,16 @@ import hashlib
 import re
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
 import httpx
 import pytest
-from config_api_testing import Api, account_body, imap_server_body
+from broker_double import broker_double
+from config_api_testing import Api, account_body, imap_server_body, oauth_world
 from mailbridge.common.db.mailstore import StoredMessage
+from mailbridge.common.oauth_requests import CONNECT_REQUEST_SUBJECT, ConnectStarted
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 REMOTE_IMAGE = "https://tracker.example/pixel.png"
@@ -295,3 +298,36 @@ async def test_the_out_of_office_is_set_through_its_form(api: Api, console: Cons
     assert saved.status_code == 303
     stored = (await api.get(f"/mail-accounts/{account['id']}/out-of-office")).json()
     assert (stored["enabled"], stored["body"]) == (True, "Back on Monday.")
+
+
+async def test_connect_opens_the_providers_sign_in_and_the_page_shows_the_connection_state(
+    api: Api, console: Console, nats_url: str
+) -> None:
+    """O4: "Connect" on an OAuth server's account goes to the authorization URL the broker made;
+    an account on a password server offers no Connect, and the API's refusal is shown."""
+    world = await oauth_world(api)
+    account_id = world["mine"]["id"]
+    page = await console.get(f"/console/mail-accounts/{account_id}")
+    assert 'id="oauth-status">not connected<' in page.text
+    assert f'action="/console/mail-accounts/{account_id}/connect"' in page.text
+    authorize = "https://login.example.com/authorize?state=s1"
+    reply = ConnectStarted(
+        account_id=uuid.UUID(account_id),
+        authorization_url=authorize,
+        expires_at=datetime(2030, 1, 1, tzinfo=UTC),
+    )
+    async with broker_double(nats_url, {CONNECT_REQUEST_SUBJECT: [reply]}):
+        connect = await console.post(f"/console/mail-accounts/{account_id}/connect", {})
+    assert connect.status_code == 303
+    assert connect.headers["location"] == authorize
+
+    password_server = await api.create("/mail-servers", imap_server_body("Password server"))
+    owner = world["mine"]["owner"]
+    plain = await api.create(
+        "/mail-accounts", account_body(password_server["id"], owner["type"], owner["id"], "p@example.com")
+    )
+    plain_page = await console.get(f"/console/mail-accounts/{plain['id']}")
+    assert f"/console/mail-accounts/{plain['id']}/connect" not in plain_page.text
+    refused = await console.post(f"/console/mail-accounts/{plain['id']}/connect", {})
+    assert refused.status_code == 409
+    assert "without an OAuth provider" in refused.text
