@@ -1,6 +1,7 @@
 """`mailbridge setup`: the deployments' one-shot set-up job (docker-compose.yml's `setup`,
 deploy/k8s's Job) takes the path `mailbridge run` takes before its services start: the database
-migrated, every stream and every work queue's durable consumer in JetStream."""
+migrated, every stream and every work queue's durable consumer in JetStream, and the shared
+limits' KV bucket (#17)."""
 
 import os
 import subprocess
@@ -20,6 +21,7 @@ from mailbridge.common.consumers import (
     fetch_ack_wait_s,
 )
 from mailbridge.common.db.engine import create_engine
+from mailbridge.common.limits_kv import KEEP_S, LIMITS_BUCKET, limits_bucket_config
 from mailbridge.common.streams import ALL_STREAMS, ensure_streams
 from mailbridge.testkit.nats import nats_server
 from sqlalchemy import inspect
@@ -56,7 +58,7 @@ async def test_setup_migrates_and_declares_streams_and_durables(
     }  # fmt: skip
     done = setup(tmp_path, **env)
     assert done.returncode == 0, done.stderr
-    durables = done.stdout.split("durables ")[1].strip().split(", ")
+    durables = done.stdout.split("durables ")[1].split(";")[0].strip().split(", ")
     assert sorted(durables) == sorted(f"{q.stream.name}/{q.durable}" for q in ALL_QUEUES)  # each once
 
     engine = create_engine(empty_database_url)
@@ -84,6 +86,12 @@ async def test_setup_migrates_and_declares_streams_and_durables(
         assert egress.config.filter_subject != sender.config.filter_subject
         replies = await js.consumer_info(AUTO_REPLY_QUEUE.stream.name, AUTO_REPLY_QUEUE.durable)
         assert replies.config.filter_subject == AUTO_REPLY_QUEUE.command.subject
+        # #17: the shared limits' bucket, as the services declare it (they create it only if missing)
+        assert done.stdout.rstrip().endswith(f"buckets {LIMITS_BUCKET}")
+        bucket = await (await js.key_value(LIMITS_BUCKET)).status()
+        declared = limits_bucket_config()
+        assert (bucket.history, bucket.ttl, declared.history, declared.ttl) == (1, KEEP_S, 1, KEEP_S)
+        assert bucket.stream_info.config.allow_direct is True
     finally:
         await connection.close()
 

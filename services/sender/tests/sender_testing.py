@@ -16,7 +16,9 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult
 from mailbridge.common.db.outbox import OutboxMessage
+from mailbridge.sender.model import Verdict
 from mailbridge.sender.outgoing import OutgoingMail, SmtpTarget
+from mailbridge.sender.ports import Delivery
 from mailbridge.testkit.ports import free_port
 from mailbridge.testkit.stack import MailStack
 from mailbridge.testkit.users import MailUser
@@ -246,3 +248,16 @@ class FaultySmtpServer:
     @property
     def auth_attempts(self) -> int:
         return self._state.auth_attempts
+
+
+class CountingMailer:
+    """A `Mailer` that takes every mail (250) and counts them: what a limit let through."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def deliver(
+        self, target: SmtpTarget, raw: bytes, envelope_from: str, envelope_to: tuple[str, ...]
+    ) -> Delivery:
+        self.sent += 1
+        return Delivery(Verdict.DONE, "250 ok")

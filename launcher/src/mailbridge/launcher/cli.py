@@ -127,7 +127,8 @@ def _setup(settings: ConfigApiSettings, database_url: str) -> int:
         )
     )
     durables = ", ".join(f"{stream}/{durable}" for stream, durable in prepared.durables)
-    print(f"database migrated; streams {', '.join(prepared.streams)}; durables {durables}")
+    buckets = ", ".join(prepared.buckets)
+    print(f"database migrated; streams {', '.join(prepared.streams)}; durables {durables}; buckets {buckets}")
     return 0
 
 

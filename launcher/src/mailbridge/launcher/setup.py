@@ -1,10 +1,11 @@
 """The set-up of a deployment, one code path for `mailbridge run` and `mailbridge setup`.
 
 A deployment is ready for its services once the database is at the newest migration and
-JetStream holds every stream (`common.streams`) and every work queue's durable consumer
-(`common.consumers`). `mailbridge run` does this before it starts the services; the one-shot
-set-up job of docker compose and Kubernetes runs `mailbridge setup`, which calls the same two
-functions, so neither relies on whichever service happens to start first.
+JetStream holds every stream (`common.streams`), every work queue's durable consumer
+(`common.consumers`) and the shared limits' KV bucket (`common.limits_kv`, #17). `mailbridge
+run` does this before it starts the services; the one-shot set-up job of docker compose and
+Kubernetes runs `mailbridge setup`, which calls the same two functions, so neither relies on
+whichever service happens to start first.
 
 A durable is created with the ack wait and maximum deliveries its service would give it
 (MAILBRIDGE_FETCH_MAX_DELIVER, MAILBRIDGE_FETCH_LEASE_TTL_S for the fetch durable's ack wait,
@@ -13,7 +14,7 @@ or maximum deliveries differ is updated in place to them (both are editable on a
 so a deploy that changes them, or a version that declares them differently (the fetch ack wait
 was 120 s before it followed the lease), applies them. The services still ensure the streams and
 bind (or create) their durables when they start, so a set-up that ran before them changes
-nothing they do.
+nothing they do (the limits' bucket too: a service creates it when missing).
 """
 
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from mailbridge.common.consumers import (
     fetch_ack_wait_s,
 )
 from mailbridge.common.db.migrate import upgrade
+from mailbridge.common.limits_kv import LIMITS_BUCKET, limits_bucket
 from mailbridge.common.streams import ALL_STREAMS, ensure_streams
 from mailbridge.fetcher.settings import FetcherSettings
 from mailbridge.sender.settings import SenderSettings
@@ -40,10 +42,12 @@ from nats.js.errors import BadRequestError, NotFoundError
 
 @dataclass(frozen=True)
 class Prepared:
-    """What a set-up left in JetStream: the streams and the durables (stream, name) it ensured."""
+    """What a set-up left in JetStream: the streams, the durables (stream, name) and the KV
+    buckets it ensured."""
 
     streams: tuple[str, ...]
     durables: tuple[tuple[str, str], ...]
+    buckets: tuple[str, ...] = ()
 
 
 def prepare_database(database_url: str) -> None:
@@ -97,7 +101,8 @@ def outdated(existing: ConsumerConfig, wanted: ConsumerConfig) -> bool:
 
 
 async def prepare_nats(url: str, replicas: int, connect_timeout_s: float) -> Prepared:
-    """Streams (with `replicas` copies each) and durables on the NATS server at `url`."""
+    """Streams (with `replicas` copies each), durables and the limits' bucket on the NATS server
+    at `url`."""
     connection = await nats.connect(
         url, name="mailbridge-setup", connect_timeout=connect_timeout_s, max_reconnect_attempts=3,
         allow_reconnect=True,
@@ -106,6 +111,7 @@ async def prepare_nats(url: str, replicas: int, connect_timeout_s: float) -> Pre
         js = connection.jetstream()
         await ensure_streams(js, replicas)
         durables = await ensure_durables(js)
+        await limits_bucket(js, replicas)  # #17: the declaration the services use
     finally:
         await connection.drain()
-    return Prepared(tuple(spec.name for spec in ALL_STREAMS), durables)
+    return Prepared(tuple(spec.name for spec in ALL_STREAMS), durables, (LIMITS_BUCKET,))

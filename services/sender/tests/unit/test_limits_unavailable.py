@@ -5,8 +5,8 @@ from mailbridge.common.shared_limits import SharedLimits
 from mailbridge.sender.adapters.send_limits import LimitedMailer
 from mailbridge.sender.model import Verdict
 from mailbridge.sender.outgoing import SmtpTarget
-from mailbridge.sender.ports import Delivery
 from mailbridge.sender.retry_policy import RetryReason, retry_reason
+from sender_testing import CountingMailer
 
 
 class Unreachable:
@@ -17,19 +17,8 @@ class Unreachable:
         raise ConnectionError("nats: no servers available for connection")
 
 
-class Counting:
-    def __init__(self) -> None:
-        self.sent = 0
-
-    async def deliver(
-        self, target: SmtpTarget, raw: bytes, envelope_from: str, envelope_to: tuple[str, ...]
-    ) -> Delivery:
-        self.sent += 1
-        return Delivery(Verdict.DONE, "250 ok")
-
-
 async def test_a_mail_waits_when_the_limits_cannot_be_read() -> None:
-    inner = Counting()
+    inner = CountingMailer()
     mailer = LimitedMailer(inner, SharedLimits(Unreachable()))
     target = SmtpTarget("smtp.example.org", 587, "auto", True, "ann", "secret")
     delivery = await mailer.deliver(target, b"mail", "ann@example.org", ("bob@example.org",))

@@ -1,6 +1,9 @@
 """The shared limits' store on NATS KV: one bucket, a value per counted thing, compare-and-set by
 the key's revision (JetStream's expected-last-subject-sequence).
 
+The bucket is declared here once (`limits_bucket_config`): `mailbridge setup` (and `mailbridge
+run`) creates it with the streams, and every service still creates it when it is missing.
+
 The bucket keeps values two days (`ttl`): a rate counted over a day needs its state that long; a
 key no one wrote for longer is simply empty again, which for every state here means "nothing
 counted". Gets are direct (`allow_direct`): answered without the JetStream API's round trip.
@@ -46,13 +49,17 @@ class KvStore:
         return True
 
 
+def limits_bucket_config(replicas: int = 1) -> KeyValueConfig:
+    """The bucket's declaration, for the services and the set-up alike."""
+    return KeyValueConfig(bucket=LIMITS_BUCKET, history=1, ttl=KEEP_S, replicas=replicas, direct=True)
+
+
 async def limits_bucket(js: JetStreamContext, replicas: int = 1) -> KeyValue:
-    """The bucket, created on first use (the same configuration from every replica is harmless)."""
+    """The bucket, created when missing (the same configuration from every replica is harmless)."""
     try:
         return await js.key_value(LIMITS_BUCKET)
     except BucketNotFoundError:
-        config = KeyValueConfig(bucket=LIMITS_BUCKET, history=1, ttl=KEEP_S, replicas=replicas, direct=True)
-        return await js.create_key_value(config)
+        return await js.create_key_value(limits_bucket_config(replicas))
 
 
 async def shared_limits(js: JetStreamContext, replicas: int = 1, lease_s: float = 60.0) -> SharedLimits:

@@ -59,7 +59,8 @@ def create_app(settings: SenderSettings) -> FastStream:
     seal_key = settings.seal_key.get_secret_value() if settings.seal_key else None
     store = OutboxStore(sessions, secrets, stale_after, seals=resolve_seal_keys(seal_key, settings.var_dir))
     budget = Budget(settings.send_max_bytes_in_flight)
-    deps = SendDeps(store, build_message, LimitedMailer(pool, limits), sent_folder, budget)
+    mailer = LimitedMailer(pool, limits, settings.send_limit_wait_s)  # #17: MAILBRIDGE_SEND_LIMIT_WAIT_S
+    deps = SendDeps(store, build_message, mailer, sent_folder, budget)
     queue = subscribers.POOLS[settings.send_pool]
     sweep_rule = SweepRule(
         stale_after, timedelta(seconds=settings.send_sweep_after_s),

@@ -119,6 +119,8 @@ def retry_delay(kind: RetryReason, attempt: int, rand: Callable[[], float]) -> f
 # A mail over a provider limit of ours waits its turn without spending an attempt: the send
 # records this reply (readable on the outbox item) and the schedule reads the time back from it.
 LIMIT_WAIT = "waiting its turn under the provider's limits until "
+# A turn within this waits in the sender (MAILBRIDGE_SEND_LIMIT_WAIT_S); a later one is deferred.
+SEND_LIMIT_WAIT_S = 60.0
 
 
 def limit_wait_reply(until: datetime, what: str) -> str:

@@ -10,6 +10,7 @@ from mailbridge.common.settings import (
     SecretSettings,
     VarDirSettings,
 )
+from mailbridge.sender.retry_policy import SEND_LIMIT_WAIT_S
 from mailbridge.sender.send_outbox import BYTES_IN_FLIGHT
 from pydantic import Field
 
@@ -34,6 +35,11 @@ class SenderSettings(
     )
     send_ack_wait_s: float = Field(
         default=120.0, gt=0, description="redelivery after a crash (new consumers)"
+    )
+    # #17: a mail whose turn under its provider's limits comes within this waits in the sender;
+    # a later one goes back to the queue until its turn (no attempt spent either way).
+    send_limit_wait_s: float = Field(
+        default=SEND_LIMIT_WAIT_S, ge=0, le=3600, description="longest wait for a limit's turn in process"
     )
     # O4: how long a login waits for the OAuth broker's access token before retrying later.
     oauth_token_timeout_s: float = Field(default=5.0, gt=0)

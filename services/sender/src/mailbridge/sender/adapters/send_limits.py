@@ -3,7 +3,8 @@
 
 Before a mail goes: the pauses a throttling answer set for its mailbox and its server, then its
 rates (the mailbox's messages a minute and a day, its recipients a day, the server's messages a
-minute; whatever `SmtpTarget.limits` sets). A turn within `horizon_s` is waited for here (the
+minute; whatever `SmtpTarget.limits` sets). A turn within `horizon_s`
+(`MAILBRIDGE_SEND_LIMIT_WAIT_S`, a minute) is waited for here (the
 claim is renewed meanwhile, and the attempt is a real one); a later one is not taken: the mail
 is queued again with `retry_policy.limit_wait_reply`, which gives its attempt back and names when
 to come again (spread over one more horizon, so a backlog for one mailbox comes back a few at a
@@ -28,10 +29,16 @@ from mailbridge.common.shared_limits import Count, SharedLimits, scope_key
 from mailbridge.sender.model import Verdict
 from mailbridge.sender.outgoing import SmtpTarget
 from mailbridge.sender.ports import Delivery, Mailer
-from mailbridge.sender.retry_policy import POLICIES, RetryReason, Slows, limit_wait_reply, slows
+from mailbridge.sender.retry_policy import (
+    POLICIES,
+    SEND_LIMIT_WAIT_S,
+    RetryReason,
+    Slows,
+    limit_wait_reply,
+    slows,
+)
 
 logger = logging.getLogger(__name__)
-HORIZON_S = 60.0  # a turn within a minute is waited for in the process; a later one is deferred
 PAUSE_CACHE_S = 1.0
 MAX_CACHED = 10_000  # mailboxes whose pause is cached
 MINUTE, DAY = 60.0, 86_400.0
@@ -63,7 +70,7 @@ def counts_of(target: SmtpTarget, recipients: int) -> list[Count]:
 
 class LimitedMailer:
     def __init__(
-        self, mailer: Mailer, limits: SharedLimits, horizon_s: float = HORIZON_S,
+        self, mailer: Mailer, limits: SharedLimits, horizon_s: float = SEND_LIMIT_WAIT_S,
         clock: Callable[[], float] = time.time, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:  # fmt: skip
         self._mailer, self._limits, self._horizon_s = mailer, limits, horizon_s
