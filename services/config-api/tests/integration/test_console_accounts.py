@@ -331,3 +331,29 @@ async def test_connect_opens_the_providers_sign_in_and_the_page_shows_the_connec
     refused = await console.post(f"/console/mail-accounts/{plain['id']}/connect", {})
     assert refused.status_code == 409
     assert "without an OAuth provider" in refused.text
+
+
+async def test_fetch_now_is_offered_where_g4_allows_it(api: Api, console: Console) -> None:
+    """G4: with "no manual fetch" and a schedule, a user's mailbox offers no "Fetch now" (and the
+    API refuses the form anyway); an admin's still does."""
+    world = await _world(api)
+    account = await api.create(
+        "/mail-accounts", account_body(world["server"]["id"], "user", world["ann"]["id"])
+    )
+    mailbox = f"/console/mail-accounts/{account['id']}/mailbox"
+    transport = httpx.ASGITransport(app=api.running.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://mailbridge") as client:
+        ann = Console(client)
+        await ann.sign_in((await api.user_key(world["ann"]["id"])).key)
+        assert "Fetch now" in (await ann.get(mailbox)).text
+        await api.patch("/settings/mail", {"disallow_manual_fetch": True, "fetch_interval_minutes": 15})
+        try:
+            page = await ann.get(mailbox)
+            assert "Fetch now" not in page.text
+            assert "Manual fetching is switched off" in page.text
+            refused = await ann.post(f"/console/mail-accounts/{account['id']}/fetch", {})
+            assert refused.status_code == 403
+            assert "G4" in refused.text
+            assert "Fetch now" in (await console.get(mailbox)).text
+        finally:
+            await api.patch("/settings/mail", {"disallow_manual_fetch": False})

@@ -87,12 +87,12 @@ async def mailbox(request: Request, account_id: str, search: str = "", cursor: s
             return refused(request, session, answer.status_code, problem_detail(answer))
         state = await api.get(f"/mail-accounts/{account_id}/fetch-state")
         settings = await api.get("/settings/mail")
+        mail_settings = settings.json() if settings.status_code == 200 else {}
+        restricted = manual_fetch_restricted(mail_settings)
+        # G4 binds users, not admins; only an admin key may list the users.
+        admin = restricted and (await api.get("/users", limit=1)).status_code == 200
     page = answer.json()
     fetch_state = state.json() if state.status_code == 200 else {}
-    mail_settings = settings.json() if settings.status_code == 200 else {}
-    restricted = bool(mail_settings.get("disallow_manual_fetch")) and (
-        mail_settings.get("fetch_interval_minutes") is not None
-    )
     rows = [
         {
             "href": f"{HOME}/{account_id}/messages/{m['id']}",
@@ -118,7 +118,7 @@ async def mailbox(request: Request, account_id: str, search: str = "", cursor: s
         if cursor
         else None,
         "fetch_action": f"{HOME}/{account_id}/fetch",
-        "can_fetch": bool(account.get("can_receive")),
+        "can_fetch": bool(account.get("can_receive")) and (not restricted or admin),
         "restricted": restricted,
         "fetch_state": {
             "status": str(fetch_state.get("status") or "never"),
@@ -129,6 +129,14 @@ async def mailbox(request: Request, account_id: str, search: str = "", cursor: s
         "links": _links(account_id),
     }
     return render(request, "mailbox.html", context, session=session)
+
+
+def manual_fetch_restricted(mail_settings: dict[str, Any]) -> bool:
+    """G4: "no manual fetch" holds while a schedule (G2) exists."""
+    return (
+        bool(mail_settings.get("disallow_manual_fetch"))
+        and mail_settings.get("fetch_interval_minutes") is not None
+    )
 
 
 def _links(account_id: str) -> dict[str, str]:
