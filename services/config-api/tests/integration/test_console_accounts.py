@@ -357,3 +357,22 @@ async def test_fetch_now_is_offered_where_g4_allows_it(api: Api, console: Consol
             assert "Fetch now" in (await console.get(mailbox)).text
         finally:
             await api.patch("/settings/mail", {"disallow_manual_fetch": False})
+
+
+async def test_a_stale_account_edit_says_someone_else_changed_it_and_keeps_the_typed_values(
+    api: Api, console: Console
+) -> None:
+    world = await _world(api)
+    account = await api.create(
+        "/mail-accounts", account_body(world["server"]["id"], "user", world["ann"]["id"])
+    )
+    page = await console.get(f"/console/mail-accounts/{account['id']}")
+    etag = re.search(r'name="etag" value="([^"]+)"', page.text)
+    assert etag
+    await api.patch(f"/mail-accounts/{account['id']}", {"alias": "Changed elsewhere"})
+    form = _form("ann@example.com", world["server"]["id"], f"user:{world['ann']['id']}", alias="Mine")
+    stale = await console.post(f"/console/mail-accounts/{account['id']}", form | {"etag": etag.group(1)})
+    assert stale.status_code == 412
+    assert "Someone else changed this object" in stale.text
+    assert 'value="Mine"' in stale.text
+    assert (await api.get(f"/mail-accounts/{account['id']}")).json()["alias"] == "Changed elsewhere"
