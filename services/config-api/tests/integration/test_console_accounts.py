@@ -376,3 +376,17 @@ async def test_a_stale_account_edit_says_someone_else_changed_it_and_keeps_the_t
     assert "Someone else changed this object" in stale.text
     assert 'value="Mine"' in stale.text
     assert (await api.get(f"/mail-accounts/{account['id']}")).json()["alias"] == "Changed elsewhere"
+
+
+async def test_the_account_screens_speak_german_when_the_browser_asks(api: Api, console: Console) -> None:
+    world = await _world(api)
+    german = {"Accept-Language": "de-DE,de;q=0.9"}
+    listing = await console.client.get("/console/mail-accounts", headers=german)
+    assert "<h1>E-Mail-Konten" in listing.text
+    form = await console.client.get(
+        f"/console/mail-accounts/new?owner=user:{world['ann']['id']}", headers=german
+    )
+    for label in ("Konto Benutzer (A2)", "Passwort/Verbinden (A3)", "Betrieb (A4)", "E-Mail-Monitor (A10)"):
+        assert label in form.text
+    assert "häufig wird die E-Mail-Adresse verwendet" in form.text  # the manual's help
+    assert f'<option value="user:{world["ann"]["id"]}" selected>Benutzer: Ann</option>' in form.text
