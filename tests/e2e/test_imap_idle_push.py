@@ -1,7 +1,7 @@
 """#18 IMAP IDLE push through real fetcher processes (`python -m mailbridge.fetcher`): a message
 delivered by Postfix to Dovecot comes out as MailFetched without any scheduled or manual fetch
-(the IDLE connection's EXISTS → FetchRequested(push) → the normal fetch); each account idles on
-one of the two replicas only; after a SIGKILL of the replica idling an account, the other one
+(the IDLE connection's EXISTS → FetchRequested(push) → the normal fetch); the two replicas split
+the two accounts, one each; after a SIGKILL of the replica idling an account, the other one
 takes the account's IDLE lease once it expires and the next delivery is fetched by push again.
 
 No scheduler runs here, so every MailFetched is a push's. Waits are generous and nothing is
@@ -75,14 +75,15 @@ async def _wait_for(what: str, done: Callable[[], bool]) -> None:
         await asyncio.sleep(0.1)
 
 
-def _idling(fleet: FetcherFleet) -> list[tuple[int, uuid.UUID]]:
-    """(replica, account) of every "IDLE on INBOX" line so far, in each replica's log order."""
-    found = []
+def _idling_now(fleet: FetcherFleet) -> dict[uuid.UUID, int]:
+    """Which replica began IDLE last for each account, by the log lines' times."""
+    lines = []
     for index in range(len(fleet.processes)):
         for line in (fleet.log_dir / f"fetcher-{index}.log").read_bytes().splitlines():
             if b'"IDLE on INBOX"' in line:
-                found.append((index, uuid.UUID(json.loads(line)["account_id"])))
-    return found
+                record = json.loads(line)
+                lines.append((record["ts"], index, uuid.UUID(record["account_id"])))
+    return {account: index for _, index, account in sorted(lines)}
 
 
 def _deliver(stack: MailStack, user: MailUser, subject: str) -> None:
@@ -124,18 +125,21 @@ async def test_18_new_mail_is_fetched_by_push_and_moves_to_another_replica_after
         fleet.start(2)
         await wait_for_pullers(js, 2, WAIT_S)
         everyone = {a.account_id for a in accounts}
-        await _wait_for("both accounts in IDLE", lambda: {a for _, a in _idling(fleet)} == everyone)
-        assert len(_idling(fleet)) == 2, "each account idles on one replica only"
+        await _wait_for(
+            "each replica idling one of the two accounts (their shares)",
+            lambda: set(_idling_now(fleet)) == everyone and sorted(_idling_now(fleet).values()) == [0, 1],
+        )
 
         _deliver(mail_stack, user, "pushed 1")
         await _wait_for("MailFetched of the first delivery", lambda: "pushed 1" in subjects_of(watched))
         assert fetched[0].account_id == watched, "nothing else was fetched"
 
-        victim = next(index for index, account in _idling(fleet) if account == watched)
+        victim = _idling_now(fleet)[watched]
         survivor = 1 - victim
         fleet.kill(victim)
         await _wait_for(
-            "the account in IDLE on the surviving replica", lambda: (survivor, watched) in _idling(fleet)
+            "the account in IDLE on the surviving replica",
+            lambda: _idling_now(fleet).get(watched) == survivor,
         )
         async with sessions() as session:
             holder = await session.scalar(select(IdleLease.holder).where(IdleLease.account_id == watched))

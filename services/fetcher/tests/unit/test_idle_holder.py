@@ -15,7 +15,7 @@ from mailbridge.fetcher.adapters.imap_idle import exists_count
 from mailbridge.fetcher.failures import permanent
 from mailbridge.fetcher.fetch_account import refusal
 from mailbridge.fetcher.idle_holder import IdleHolder, IdleSettings, push_id, reconnect_delay
-from mailbridge.fetcher.idle_ports import Candidate
+from mailbridge.fetcher.idle_ports import Candidate, Census
 from mailbridge.fetcher.imap_framing import ResponseFramer
 from mailbridge.fetcher.model import AccountConfig, Credentials, LastOutcome
 
@@ -24,10 +24,18 @@ class Leases:
     def __init__(self, *accounts: AccountConfig) -> None:
         self.accounts = {a.account_id: a for a in accounts}
         self.holders: dict[uuid.UUID, str] = {}
+        self.seen: set[str] = set()
 
     async def candidates(self, limit: int) -> list[Candidate]:
         free = [a for a in self.accounts.values() if a.account_id not in self.holders]
         return [Candidate(a.account_id, a.config_version) for a in free][:limit]
+
+    async def census(self, holder: str, ttl: timedelta) -> Census:
+        self.seen.add(holder)
+        return Census(len(self.seen), len(self.accounts))
+
+    async def leave(self, holder: str) -> None:
+        self.seen.discard(holder)
 
     async def pushable(self, account_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
         return {a: self.accounts[a].config_version for a in account_ids if a in self.accounts}
@@ -181,3 +189,23 @@ async def test_a_changed_configuration_is_watched_anew_and_an_account_no_longer_
     assert replica.idling == {ACCOUNT.account_id}, "watched again with the new configuration"
     assert other.account_id not in leases.holders, "released"
     await replica.stop()
+
+
+async def test_replicas_split_the_accounts_and_a_newcomer_gets_its_share() -> None:
+    """Alone, a replica idles every account; a second one makes each one's share half: the
+    first hands the accounts above it over and the second takes them."""
+    accounts = [replace(ACCOUNT, account_id=uuid.uuid4()) for _ in range(6)]
+    leases, connector = Leases(*accounts), Connector()
+    first = IdleHolder(leases, connector, Requests(), NoBroker(), "first", IdleSettings(10))
+    second = IdleHolder(leases, connector, Requests(), NoBroker(), "second", IdleSettings(10))
+    await first.round()
+    assert len(first.held) == 6
+    await second.round()  # seen now: the share is three each
+    await first.round()
+    await second.round()
+    assert (len(first.held), len(second.held)) == (3, 3)
+    assert first.held.isdisjoint(second.held)
+    await second.stop()  # leaves: the first takes them all again
+    await first.round()
+    assert len(first.held) == 6
+    await first.stop()

@@ -4,9 +4,12 @@ FetchRequested (reason `push`) as soon as one announces new mail.
 Which replica idles which account is leased like fetch work (`idle_leases`, apart from the fetch
 lease: an account is fetched while it idles). Every round (a third of the lease's TTL) the
 holder renews the leases it holds in one statement, lets go of the accounts whose lease another
-replica took over, and takes free ones up to `max_connections`; the rest of the accounts are
-polled on the schedule as before. A killed replica's leases expire after the TTL, and the next
-round of another replica with room takes them: its accounts move within the lease time.
+replica took over, marks itself seen (`idle_replicas`) and works out its share: the accounts that
+may be pushed divided by the replicas seen within the TTL, at most `max_connections`. It hands
+accounts above its share over (releases them) and takes free ones up to it; the accounts beyond
+every replica's maximum are polled on the schedule as before. A killed replica is no longer
+counted after the TTL, when its leases expire too: the next round of the others takes its
+accounts, so they move within the lease time (plus a round).
 
 One watcher per held account: log in (the password, or an OAuth token as for a fetch), SELECT
 the inbox, IDLE. An EXISTS ends in `FetchRequested(push)` under a `Nats-Msg-Id` of the account,
@@ -130,7 +133,10 @@ class IdleHolder:
         await self._settle_finished()
         await self._renew()
         await self._follow_changes()
-        await self._take()
+        census = await self.leases.census(self.holder, self.settings.lease_ttl)
+        target = min(self.settings.max_connections, math.ceil(census.accounts / max(census.replicas, 1)))
+        await self._shed(target)
+        await self._take(target)
 
     async def stop(self) -> None:
         """Close every IDLE connection and free the leases, so another replica takes them at once."""
@@ -138,11 +144,12 @@ class IdleHolder:
         for task in watchers.values():
             task.cancel()
         await asyncio.gather(*watchers.values(), return_exceptions=True)
-        if watchers:
-            try:
+        try:
+            if watchers:
                 await self.leases.release(self.holder, list(watchers))
-            except Exception as error:  # noqa: BLE001 - they expire by themselves
-                logger.warning("releasing IDLE leases failed (they expire in time): %s", error)
+            await self.leases.leave(self.holder)
+        except Exception as error:  # noqa: BLE001 - they expire by themselves
+            logger.warning("releasing IDLE leases failed (they expire in time): %s", error)
 
     async def _settle_finished(self) -> None:
         finished = [account_id for account_id, task in self._watchers.items() if task.done()]
@@ -163,8 +170,19 @@ class IdleHolder:
             logger.info("IDLE lease taken over by another replica", extra={"account_id": str(account_id)})
             self._watchers.pop(account_id).cancel()
 
-    async def _take(self) -> None:
-        room = self.settings.max_connections - len(self._watchers)
+    async def _shed(self, target: int) -> None:
+        """Accounts above this replica's share are let go, for the replicas that hold fewer (one
+        that just started) to take."""
+        if len(self._watchers) <= target:
+            return
+        extra = list(self._watchers)[target:]
+        for account_id in extra:
+            logger.info("IDLE handed over: above this replica's share", extra={"account_id": str(account_id)})
+            self._watchers.pop(account_id).cancel()
+        await self.leases.release(self.holder, extra)
+
+    async def _take(self, target: int) -> None:
+        room = target - len(self._watchers)
         if room <= 0:
             return
         now = self.clock()

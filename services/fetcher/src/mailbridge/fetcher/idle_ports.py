@@ -21,9 +21,23 @@ class Candidate:
     config_version: str
 
 
+@dataclass(frozen=True)
+class Census:
+    """The replicas holding IDLE connections now (this one included) and the accounts that may
+    be pushed: each replica's share is `accounts / replicas`."""
+
+    replicas: int
+    accounts: int
+
+
 class IdleLeases(Protocol):
     """Who holds which account's IDLE connection: one replica per account, for a TTL at a time."""
 
+    async def census(self, holder: str, ttl: timedelta) -> Census:
+        """`holder` seen now; the replicas seen within `ttl` and the accounts that may be pushed."""
+        ...
+
+    async def leave(self, holder: str) -> None: ...
     async def candidates(self, limit: int) -> list[Candidate]: ...
     async def pushable(self, account_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
         """Those of `account_ids` that may still be pushed, with their configuration's version."""

@@ -156,3 +156,12 @@ class IdleLease(Base):
     holder: Mapped[str] = mapped_column(String(200), index=True)
     token: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class IdleReplica(Base):
+    """#18: the fetcher replicas that hold IDLE connections, each seen every round, so each can
+    work out its share of the accounts (a replica not seen for a lease TTL is gone)."""
+
+    __tablename__ = "idle_replicas"
+    holder: Mapped[str] = mapped_column(String(200), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime)

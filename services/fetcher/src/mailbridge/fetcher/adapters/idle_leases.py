@@ -13,7 +13,7 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import cast
 
-from mailbridge.common.db.mailstore import IdleLease
+from mailbridge.common.db.mailstore import IdleLease, IdleReplica
 from mailbridge.common.db.tables import MailAccount, MailServer
 from mailbridge.common.db.types import utcnow
 from mailbridge.common.endpoints import IncomingProtocol
@@ -21,9 +21,9 @@ from mailbridge.common.secrets import SecretBox
 from mailbridge.fetcher.adapters import fetch_runs
 from mailbridge.fetcher.adapters.dialects import by_dialect
 from mailbridge.fetcher.adapters.leases import RELEASED
-from mailbridge.fetcher.idle_ports import Candidate
+from mailbridge.fetcher.idle_ports import Candidate, Census
 from mailbridge.fetcher.model import AccountConfig
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import Table, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 CHUNK = 500  # accounts per renewal or release statement
@@ -65,6 +65,20 @@ CANDIDATES = (
     .limit(bindparam("p_limit"))
 )
 AMONG = PUSHABLE.where(_ACCOUNT.c.id.in_(_IDS))
+_HOLDERS = cast(Table, IdleReplica.__table__)
+_SEEN = bindparam("p_seen", type_=_HOLDERS.c.seen_at.type)
+SEEN = by_dialect(
+    lambda insert: (
+        insert(_HOLDERS)
+        .values(holder=_HOLDER, seen_at=_SEEN)
+        .on_conflict_do_update(index_elements=[_HOLDERS.c.holder], set_={"seen_at": _SEEN})
+    )
+)
+LIVE = select(func.count()).select_from(_HOLDERS).where(_HOLDERS.c.seen_at >= bindparam("p_since"))
+FORGET = delete(_HOLDERS).where(_HOLDERS.c.seen_at < bindparam("p_long_ago"))
+LEAVE = delete(_HOLDERS).where(_HOLDERS.c.holder == _HOLDER)
+COUNT_PUSHABLE = select(func.count()).select_from(PUSHABLE.subquery())
+FORGET_AFTER = 10  # lease TTLs after which a replica's row is deleted
 
 
 class IdleLeaseStore:
@@ -85,6 +99,19 @@ class IdleLeaseStore:
                 for row in await session.execute(AMONG, {"p_ids": chunk}):
                     found[row.id] = f"{row.version}.{row.server_version}"
         return found
+
+    async def census(self, holder: str, ttl: timedelta) -> Census:
+        async with self._transaction() as session:
+            now = utcnow()
+            await session.execute(SEEN[session.get_bind().dialect.name], {"p_holder": holder, "p_seen": now})
+            await session.execute(FORGET, {"p_long_ago": now - FORGET_AFTER * ttl})
+            replicas = await session.scalar(LIVE, {"p_since": now - ttl})
+            accounts = await session.scalar(COUNT_PUSHABLE)
+            return Census(int(replicas or 1), int(accounts or 0))
+
+    async def leave(self, holder: str) -> None:
+        async with self._transaction() as session:
+            await session.execute(LEAVE, {"p_holder": holder})
 
     async def account(self, account_id: uuid.UUID) -> AccountConfig | None:
         async with self._sessions() as session:

@@ -2,7 +2,8 @@
 
 `mail_servers.push` (default true): the server's IMAP accounts keep an IDLE connection; false
 opts them out (polled only). `idle_leases`: which fetcher replica holds an account's IDLE
-connection, leased like fetch work (holder, fencing token, expiry).
+connection, leased like fetch work (holder, fencing token, expiry); `idle_replicas`: the replicas
+holding IDLE connections and when each was last seen (for each one's share of the accounts).
 
 Revision ID: 0018
 Revises: 0017
@@ -40,9 +41,16 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("idle_leases", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_idle_leases_holder"), ["holder"], unique=False)
+    op.create_table(
+        "idle_replicas",
+        sa.Column("holder", sa.String(length=200), nullable=False),
+        sa.Column("seen_at", mailbridge.common.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("holder", name=op.f("pk_idle_replicas")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("idle_replicas")
     with op.batch_alter_table("idle_leases", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_idle_leases_holder"))
     op.drop_table("idle_leases")
