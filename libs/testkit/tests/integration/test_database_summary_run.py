@@ -42,7 +42,10 @@ def _run(folder: Path, *arguments: str, database_url: str | None) -> tuple[str, 
     (folder / "test_inner.py").write_text(INNER_TEST)
     ports = folder / "ports"
     ports.mkdir()
-    environment = {key: value for key, value in os.environ.items() if key not in {ENV_URL, "DOCKER_HOST"}}
+    environment = {  # not the xdist worker's own variables, when this test runs under pytest-xdist
+        key: value for key, value in os.environ.items()
+        if key not in {ENV_URL, "DOCKER_HOST"} and not key.startswith("PYTEST_XDIST")
+    }  # fmt: skip
     environment |= {"PORTS_FOLDER": str(ports), "CI": ""} | ({ENV_URL: database_url} if database_url else {})
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "mailbridge.testkit.fixtures", "-p", "no:cacheprovider",
