@@ -8,6 +8,7 @@ import hashlib
 import re
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
@@ -50,13 +51,20 @@ class Console:
         return await self.client.post(path, data={"csrf": self.csrf, **data}, files=files)
 
 
-@pytest.fixture
-async def console(api: Api) -> AsyncIterator[Console]:
+@asynccontextmanager
+async def signed_in(api: Api, key: str) -> AsyncIterator[Console]:
+    """The console of `api`'s app, signed in with `key`."""
     transport = httpx.ASGITransport(app=api.running.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://mailbridge") as client:
-        signed_in = Console(client)
-        await signed_in.sign_in(api.key)
-        yield signed_in
+        console = Console(client)
+        await console.sign_in(key)
+        yield console
+
+
+@pytest.fixture
+async def console(api: Api) -> AsyncIterator[Console]:
+    async with signed_in(api, api.key) as admin:
+        yield admin
 
 
 async def _world(api: Api) -> dict[str, Any]:
@@ -156,10 +164,7 @@ async def test_a_user_key_cannot_open_another_users_account(api: Api, console: C
         "/mail-accounts", account_body(world["server"]["id"], "user", world["bob"]["id"], "bob@example.com")
     )
     ann_key = (await api.user_key(world["ann"]["id"])).key
-    transport = httpx.ASGITransport(app=api.running.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://mailbridge") as client:
-        ann = Console(client)
-        await ann.sign_in(ann_key)
+    async with signed_in(api, ann_key) as ann:
         for path in ("", "/mailbox", "/outbox", "/compose", "/out-of-office"):
             refused = await ann.get(f"/console/mail-accounts/{bobs['id']}{path}")
             assert refused.status_code == 404, path
@@ -341,10 +346,7 @@ async def test_fetch_now_is_offered_where_g4_allows_it(api: Api, console: Consol
         "/mail-accounts", account_body(world["server"]["id"], "user", world["ann"]["id"])
     )
     mailbox = f"/console/mail-accounts/{account['id']}/mailbox"
-    transport = httpx.ASGITransport(app=api.running.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://mailbridge") as client:
-        ann = Console(client)
-        await ann.sign_in((await api.user_key(world["ann"]["id"])).key)
+    async with signed_in(api, (await api.user_key(world["ann"]["id"])).key) as ann:
         assert "Fetch now" in (await ann.get(mailbox)).text
         await api.patch("/settings/mail", {"disallow_manual_fetch": True, "fetch_interval_minutes": 15})
         try:
