@@ -7,15 +7,14 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from faststream.nats import NatsBroker
 from fetcher_testing import FetchWorld
 from mailbridge.common.db.tables import MailAccount, MailServer
 from mailbridge.common.events import FetchReason
-from mailbridge.common.limits_kv import KvStore, limits_bucket
-from mailbridge.common.messaging import create_broker
+from mailbridge.common.limits_kv import KvStore
 from mailbridge.common.shared_limits import SharedLimits, scope_key
 from mailbridge.fetcher.adapters.imap_connections import ImapConnections
 from mailbridge.fetcher.fetch_account import FetchDeps, Outcome, Result, fetch_account
+from mailbridge.testkit.connection_slots import shared_bucket
 from mailbridge.testkit.users import MailUser
 from nats.js.kv import KeyValue
 from sqlalchemy import update
@@ -23,10 +22,8 @@ from sqlalchemy import update
 
 @pytest.fixture
 async def bucket(nats_url: str) -> AsyncIterator[KeyValue]:
-    broker: NatsBroker = create_broker(nats_url, "test-imap-limits")
-    await broker.connect()
-    yield await limits_bucket(broker.connection.jetstream())
-    await broker.stop()
+    async with shared_bucket(nats_url, "test-imap-limits") as found:
+        yield found
 
 
 async def fetch(deps: FetchDeps, account: uuid.UUID) -> Result:

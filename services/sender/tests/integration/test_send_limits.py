@@ -11,13 +11,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import pytest
-from faststream.nats import NatsBroker
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.db.outbox import OutboxMessage
 from mailbridge.common.db.tables import MailAccount, MailServer
-from mailbridge.common.limits_kv import KvStore, limits_bucket
-from mailbridge.common.messaging import create_broker
+from mailbridge.common.limits_kv import KvStore
 from mailbridge.common.provider_limits import ProviderLimits
 from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.common.shared_limits import SharedLimits, scope_key
@@ -31,6 +29,7 @@ from mailbridge.sender.mime import build_message
 from mailbridge.sender.outgoing import SmtpTarget
 from mailbridge.sender.send_outbox import SendDeps, send_outbox
 from mailbridge.testkit.config_rows import add_account, empty_tables
+from mailbridge.testkit.connection_slots import shared_bucket
 from nats.js.kv import KeyValue
 from sender_testing import FaultySmtpServer
 from sqlalchemy import update
@@ -86,10 +85,8 @@ def smtp() -> Iterator[FaultySmtpServer]:
 
 @pytest.fixture
 async def bucket(nats_url: str) -> AsyncIterator[KeyValue]:
-    broker: NatsBroker = create_broker(nats_url, "test-send-limits")
-    await broker.connect()
-    yield await limits_bucket(broker.connection.jetstream())
-    await broker.stop()
+    async with shared_bucket(nats_url, "test-send-limits") as found:
+        yield found
 
 
 @pytest.fixture

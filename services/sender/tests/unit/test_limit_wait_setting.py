@@ -11,6 +11,7 @@ from mailbridge.sender.outgoing import SmtpTarget
 from mailbridge.sender.ports import Delivery
 from mailbridge.sender.retry_policy import LIMIT_WAIT
 from mailbridge.sender.settings import SenderSettings
+from mailbridge.testkit.limits_memory import MemoryStore
 from pydantic import ValidationError
 from sender_testing import CountingMailer
 
@@ -18,23 +19,6 @@ TARGET = SmtpTarget(
     "smtp.example.org", 587, "auto", True, "ann", "secret",
     limits=ProviderLimits(messages_per_minute_per_mailbox=2),  # one mail every 30 s after the first two
 )  # fmt: skip
-
-
-class Memory:
-    """A compare-and-set store in a dict (NATS KV's semantics, one process)."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, tuple[bytes, int]] = {}
-
-    async def read(self, key: str) -> tuple[bytes | None, int]:
-        value, revision = self.values.get(key, (None, 0))
-        return value, revision
-
-    async def write(self, key: str, value: bytes, revision: int) -> bool:
-        if self.values.get(key, (b"", 0))[1] != revision:
-            return False
-        self.values[key] = (value, revision + 1)
-        return True
 
 
 class Clock:
@@ -52,7 +36,7 @@ class Clock:
 async def third_mail(wait_s: float) -> tuple[Delivery, CountingMailer, Clock]:
     """Three mails at once to a mailbox allowed two a minute: the third's turn is 30 s away."""
     inner, clock = CountingMailer(), Clock()
-    mailer = LimitedMailer(inner, SharedLimits(Memory(), clock), wait_s, clock=clock, sleep=clock.sleep)
+    mailer = LimitedMailer(inner, SharedLimits(MemoryStore(), clock), wait_s, clock=clock, sleep=clock.sleep)
     for _ in range(2):
         assert (
             await mailer.deliver(TARGET, b"m", "ann@example.org", ("bob@example.org",))

@@ -79,6 +79,7 @@ class Code(StrEnum):
     MECHANISM_UNAVAILABLE = "mechanism_unavailable"
     STARTTLS_UNAVAILABLE = "starttls_unavailable"
     PLAINTEXT_AUTH_REFUSED = "plaintext_auth_refused"  # S4: no AUTH in clear off loopback (#17)
+    CONNECTION_LIMIT_REACHED = "connection_limit_reached"  # the login's shared slots all held (#17)
     OAUTH_NOT_CONNECTED = "oauth_not_connected"
     OAUTH_NEEDS_RECONNECT = "oauth_needs_reconnect"
     FOLDER_MISSING = "folder_missing"

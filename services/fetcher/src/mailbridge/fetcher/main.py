@@ -55,13 +55,16 @@ def create_app(settings: FetcherSettings) -> FastStream:
     deps = FetchDeps(
         MailStore(sessions, secrets), client_context(settings.extra_ca_file),
         holder=f"{socket.gethostname()}:{os.getpid()}", limits=limits, timeout_s=settings.fetch_timeout_s,
-        connections=connections, pop3=Pop3Sessions(),
+        connections=connections, pop3=Pop3Sessions(shared_limits),
         tokens=BrokerTokens(lambda: broker.connection, settings.oauth_token_timeout_s),
     )  # fmt: skip
     commands = subscribers.consumers(deps, settings.fetch_workers, settings.fetch_max_deliver)
-    credential_checks = credential_requests(
-        IncomingChecks(deps.store, deps.tokens, sent_folders(sessions), deps.ssl_context, deps.timeout_s)
-    )  # T1: the credentials test's incoming check and receive
+    incoming = IncomingChecks(
+        deps.store, deps.tokens, sent_folders(sessions), deps.ssl_context, deps.timeout_s,
+        limits=shared_limits,
+    )  # fmt: skip
+    # T1: the credentials test's incoming check and receive (its connections hold shared slots, #17)
+    credential_checks = credential_requests(incoming)
     idle = IdleHolder(
         IdleLeaseStore(sessions, secrets), ImapIdleConnections(deps.ssl_context, deps.timeout_s),
         BrokerFetchRequests(broker, settings.nats_publish_timeout_s), deps.tokens, deps.holder,

@@ -77,7 +77,7 @@ def create_app(settings: SenderSettings) -> FastStream:
 
     # T1: the credentials test's outgoing check and test send, answered by the default pool only.
     credential_checks = (
-        credential_requests(OutgoingChecks(sessions, secrets, tokens, tls, settings.smtp_timeout_s))
+        credential_requests(OutgoingChecks(sessions, secrets, tokens, tls, settings.smtp_timeout_s, limits))
         if settings.send_pool == "default"
         else None
     )

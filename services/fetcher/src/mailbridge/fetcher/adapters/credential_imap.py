@@ -4,9 +4,13 @@ in a fetch (a refused token once more with a fresh one, on a new connection: `si
 after checking that the server offers the mechanism at all; `folders` EXAMINEs (read-only)
 each folder the account is configured with."""
 
+from contextlib import AsyncExitStack
+
+from mailbridge.common.connection_slots import held_slot
 from mailbridge.common.credential_checks import Step, StepLog
 from mailbridge.common.credential_diagnosis import mechanism_unavailable
 from mailbridge.common.endpoints import Endpoint
+from mailbridge.common.shared_limits import SharedLimits
 from mailbridge.fetcher import credential_diagnosis as diagnose
 from mailbridge.fetcher.adapters.credential_tls import plain_on_tls, secured
 from mailbridge.fetcher.adapters.imap import ImapMailbox
@@ -19,26 +23,38 @@ from mailbridge.fetcher.ports import TokenSource
 
 async def imap_steps(
     account: AccountConfig, endpoint: Endpoint, log: StepLog, where: str, tokens: diagnose.RefusalMemory,
-    folders: list[str],
+    folders: list[str], limits: SharedLimits | None = None,
 ) -> None:  # fmt: skip
+    """`limits` (#17): the connection holds one of the login's shared IMAP slots, as a fetch's
+    does, given back once it is closed; with all taken `tls_incoming` fails saying so (no
+    connection opened)."""
     mailbox = ImapMailbox(endpoint)
-    try:
-        await log.run(
-            Step.TLS_INCOMING, lambda: greeting(mailbox, endpoint),
-            lambda error: diagnose.connection(error, where), lambda _: secured(endpoint),
-        )  # fmt: skip
-        _, logged_in = await log.run(
-            Step.LOGIN_INCOMING, lambda: login(account, mailbox, endpoint, tokens),
-            lambda error: diagnose.login(error, where, account.login, tokens.refused),
-            lambda _: f"logged in as {account.login}",
-        )  # fmt: skip
-        mailbox = logged_in or mailbox
-        await log.run(
-            Step.FOLDERS, lambda: examine_all(mailbox, folders),
-            lambda error: diagnose.folder(error, where), lambda names: f"found {', '.join(names)}",
-        )  # fmt: skip
-    finally:
-        await mailbox.close()
+    async with AsyncExitStack() as held:
+
+        async def connect() -> None:
+            limit = account.imap_connections_per_login
+            await held.enter_async_context(
+                held_slot(limits, "imap", endpoint.host, endpoint.port, account.login, limit)
+            )
+            await greeting(mailbox, endpoint)
+
+        try:
+            await log.run(
+                Step.TLS_INCOMING, connect,
+                lambda error: diagnose.connection(error, where), lambda _: secured(endpoint),
+            )  # fmt: skip
+            _, logged_in = await log.run(
+                Step.LOGIN_INCOMING, lambda: login(account, mailbox, endpoint, tokens),
+                lambda error: diagnose.login(error, where, account.login, tokens.refused),
+                lambda _: f"logged in as {account.login}",
+            )  # fmt: skip
+            mailbox = logged_in or mailbox
+            await log.run(
+                Step.FOLDERS, lambda: examine_all(mailbox, folders),
+                lambda error: diagnose.folder(error, where), lambda names: f"found {', '.join(names)}",
+            )  # fmt: skip
+        finally:
+            await mailbox.close()  # before its slot is given back
 
 
 async def greeting(mailbox: ImapMailbox, endpoint: Endpoint) -> None:

@@ -4,10 +4,12 @@ deleting the test message. The same IMAP and POP3 clients as a fetch (`ImapMailb
 token for XOAUTH2); only the steps are taken one by one here, each timed and diagnosed.
 
 Order of effects of the incoming check: resolve the host → open and close a TCP connection → the
-client's connect (greeting, and implicit TLS or STARTTLS) → the login (an OAuth token the server
-refuses is asked for once more, as in `signed_in`) → EXAMINE each configured folder (read-only) →
-with `hold_lease_s`, take the account's fetch lease as `credential_checks.holder(test_id)`, so no
-fetch stores the test message before `receive` deletes it.
+client's connect (greeting, and implicit TLS or STARTTLS; the session holds one of the login's
+connection slots shared by every replica, #17, or the step says they are all taken) → the login
+(an OAuth token the server refuses is asked for once more, as in `signed_in`) → EXAMINE each
+configured folder (read-only) → with `hold_lease_s`, take the account's fetch lease as
+`credential_checks.holder(test_id)`, so no fetch stores the test message before `receive` deletes
+it.
 
 Receive: log in, look for the token in the inbox (IMAP: UID SEARCH HEADER; POP3: TOP of each
 message) until `receive_timeout_s`, delete that one message (IMAP: \\Deleted and UID EXPUNGE,
@@ -35,6 +37,7 @@ from mailbridge.common.credential_checks import (
 )
 from mailbridge.common.db.tables import MailAccount, MailServer
 from mailbridge.common.endpoints import Endpoint, IncomingProtocol
+from mailbridge.common.shared_limits import SharedLimits
 from mailbridge.fetcher import credential_diagnosis as diagnose
 from mailbridge.fetcher.adapters.credential_imap import imap_steps
 from mailbridge.fetcher.adapters.credential_pop3 import pop3_steps
@@ -52,10 +55,11 @@ class IncomingChecks:
 
     def __init__(
         self, store: Store, tokens: TokenSource, sent_folder: SentFolder, ssl_context: ssl.SSLContext,
-        timeout_s: float, poll_s: float = 1.0,
+        timeout_s: float, poll_s: float = 1.0, limits: SharedLimits | None = None,
     ) -> None:  # fmt: skip
         self._store, self._tokens, self._sent_folder = store, tokens, sent_folder
         self._ssl_context, self._timeout_s, self._poll_s = ssl_context, timeout_s, poll_s
+        self._limits = limits  # #17: the test's connections hold the login's shared slots too
 
     def endpoint(self, account: AccountConfig) -> Endpoint:
         return Endpoint(account.host, account.port, account.security, self._ssl_context, self._timeout_s)
@@ -77,9 +81,10 @@ class IncomingChecks:
                       lambda _: f"{where} accepts connections")  # fmt: skip
         tokens = diagnose.RefusalMemory(self._tokens)
         if account.protocol is IncomingProtocol.POP3:
-            await pop3_steps(account, endpoint, log, where, tokens)
+            await pop3_steps(account, endpoint, log, where, tokens, self._limits)
         else:
-            await imap_steps(account, endpoint, log, where, tokens, await self._folders(account))
+            folders = await self._folders(account)
+            await imap_steps(account, endpoint, log, where, tokens, folders, self._limits)
         lease = None
         if request.hold_lease_s is not None and log.failed is None:
             ttl = timedelta(seconds=request.hold_lease_s)
@@ -100,7 +105,8 @@ class IncomingChecks:
                 log.skip_rest(RECEIVE_STEPS, "the test message was not sent")
             else:
                 remembering = diagnose.RefusalMemory(self._tokens)
-                receiving = Receiving(account, self.endpoint(account), remembering, self._poll_s)
+                endpoint = self.endpoint(account)
+                receiving = Receiving(account, endpoint, remembering, self._poll_s, self._limits)
                 await receiving.run(log, request.test_id, request.receive_timeout_s)
             return CheckReply(account_id=account.account_id, steps=tuple(log.reports))
         finally:

@@ -13,11 +13,14 @@ the delete is DELE and QUIT.
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from functools import partial
 
+from mailbridge.common.connection_slots import held_slot
 from mailbridge.common.credential_checks import RECEIVE_STEPS, TEST_HEADER, Step, StepLog, message_token
 from mailbridge.common.endpoints import Endpoint, IncomingProtocol
 from mailbridge.common.imap_text import parse_search
+from mailbridge.common.shared_limits import SharedLimits
 from mailbridge.fetcher import credential_diagnosis as diagnose
 from mailbridge.fetcher.adapters.imap import ImapMailbox
 from mailbridge.fetcher.adapters.imap_connections import ImapConnections
@@ -35,10 +38,17 @@ class Receiving:
     """The receive and cleanup steps for one account, logging in as a fetch does."""
 
     def __init__(
-        self, account: AccountConfig, endpoint: Endpoint, tokens: diagnose.RefusalMemory, poll_s: float
-    ) -> None:
+        self, account: AccountConfig, endpoint: Endpoint, tokens: diagnose.RefusalMemory, poll_s: float,
+        limits: SharedLimits | None = None,
+    ) -> None:  # fmt: skip
         self._account, self._endpoint, self._tokens, self._poll_s = account, endpoint, tokens, poll_s
         self._where = f"{endpoint.host}:{endpoint.port}"
+        self._limits = limits  # #17: each session holds one of the login's shared slots
+
+    def _slot(self, protocol: str) -> AbstractAsyncContextManager[None]:
+        account, endpoint = self._account, self._endpoint
+        limit = account.imap_connections_per_login
+        return held_slot(self._limits, protocol, endpoint.host, endpoint.port, account.login, limit)
 
     async def run(self, log: StepLog, test_id: uuid.UUID, timeout_s: float) -> None:
         token = message_token(test_id)
@@ -54,7 +64,7 @@ class Receiving:
 
     async def _imap(self, log: StepLog, token: str, timeout_s: float) -> None:
         connect = partial(ImapConnections().logged_in, self._account, self._endpoint)
-        async with signed_in(self._account, self._tokens, connect) as mailbox:
+        async with self._slot("imap"), signed_in(self._account, self._tokens, connect) as mailbox:
             assert isinstance(mailbox, ImapMailbox)
             ok, uids = await log.run(
                 Step.RECEIVE, lambda: self._poll(lambda: self._imap_search(mailbox, token), timeout_s),
@@ -75,7 +85,7 @@ class Receiving:
 
         async def look() -> list[int]:
             connect = partial(Pop3Sessions().logged_in, self._account, self._endpoint)
-            async with signed_in(self._account, self._tokens, connect) as session:
+            async with self._slot("pop3"), signed_in(self._account, self._tokens, connect) as session:
                 assert isinstance(session, Pop3Mailbox)
                 numbers = await pop3_search(session, token, looked_at)
                 if numbers:  # POP3 deletes only in the session that listed the message

@@ -31,8 +31,9 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from mailbridge.common.connection_slots import NoConnectionSlot, slot_key
 from mailbridge.common.endpoints import Endpoint
-from mailbridge.common.shared_limits import SharedLimits, scope_key
+from mailbridge.common.shared_limits import SharedLimits
 from mailbridge.fetcher.adapters.imap import ImapMailbox
 from mailbridge.fetcher.failures import transient
 from mailbridge.fetcher.model import AccountConfig, Credentials, Mechanism
@@ -131,10 +132,10 @@ class ImapConnections:
     async def _take_slot(self, mailbox: ImapMailbox, key: LoginKey, limit: int | None) -> None:
         if self._limits is None or limit is None:  # no limit: nothing to count, no NATS round trip
             return
-        slots = scope_key("conn", "imap", key.host, key.port, key.login)
+        slots = slot_key("imap", key.host, key.port, key.login)
         slot = await self._limits.take_slot(slots, limit)
         if slot is None:
-            raise transient(f"{key.login} holds all {limit} IMAP connections {key.host} allows it (#17)")
+            raise transient(NoConnectionSlot("imap", key.host, key.port, key.login, limit).reason)
         self._slots[id(mailbox)] = (slots, slot)
 
     async def _close(self, mailbox: ImapMailbox) -> None:

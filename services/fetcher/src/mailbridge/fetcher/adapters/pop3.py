@@ -28,7 +28,9 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
 
+from mailbridge.common.connection_slots import held_slot
 from mailbridge.common.endpoints import Endpoint, TransportSecurity
+from mailbridge.common.shared_limits import SharedLimits
 from mailbridge.common.xoauth2 import error_challenge, initial_response
 from mailbridge.fetcher.adapters.pop3_client import Client, Line
 from mailbridge.fetcher.adapters.pop3_reasons import explain, where
@@ -52,18 +54,31 @@ T = TypeVar("T")
 
 class Pop3Sessions:
     """The fetcher's POP3 port (`ports.Pop3Connector`): a new session for every fetch (POP3 keeps
-    none between them), closed when the block ends; only `delete_and_quit` commits deletions."""
+    none between them), closed when the block ends; only `delete_and_quit` commits deletions.
+
+    With `limits` (#17) each session holds a slot of its server and login shared by every replica
+    (`common.connection_slots`, under the server's `imap_connections_per_login`: a provider counts
+    every connection of a mailbox); with all taken the fetch fails as transient and comes again
+    with backoff. The slot is given back when the session ends, however it ends."""
+
+    def __init__(self, limits: SharedLimits | None = None) -> None:
+        self._limits = limits
 
     @contextlib.asynccontextmanager
     async def logged_in(
         self, account: AccountConfig, endpoint: Endpoint, credentials: Credentials
     ) -> AsyncIterator["Pop3Mailbox"]:
-        mailbox = Pop3Mailbox(endpoint)
-        try:
-            await mailbox.connect_and_sign_in(credentials)
-            yield mailbox
-        finally:
-            await mailbox.close()
+        slot = held_slot(
+            self._limits, "pop3", endpoint.host, endpoint.port, credentials.login,
+            account.imap_connections_per_login, refused=lambda full: transient(full.reason),
+        )  # fmt: skip
+        async with slot:
+            mailbox = Pop3Mailbox(endpoint)
+            try:
+                await mailbox.connect_and_sign_in(credentials)
+                yield mailbox
+            finally:
+                await mailbox.close()
 
 
 class Pop3Mailbox:

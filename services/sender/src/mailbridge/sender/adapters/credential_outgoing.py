@@ -7,15 +7,22 @@ The test message goes from the account's address to itself, carries the test's t
 `TEST_HEADER` and its subject, and `Auto-Submitted: auto-generated` (RFC 3834), so no
 out-of-office answers it. It is never appended to the Sent folder and has no outbox row: it is
 no mail of the person's. The fetcher's receive step deletes it from the inbox again.
+
+The test's SMTP connection holds one of the login's connection slots shared with every sender's
+pool (#17, `common.connection_slots`), from the greeting until it is closed; with all taken,
+`tls_outgoing` fails saying so and no connection is opened. The `connect_outgoing` probe (a TCP
+connect and close, no login) is not counted.
 """
 
 import ssl
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, make_msgid
 
 from aiosmtplib import SMTP
 from mailbridge.common import credential_probes as probes
+from mailbridge.common.connection_slots import held_slot
 from mailbridge.common.credential_checks import (
     OUTGOING_STEPS,
     TEST_HEADER,
@@ -36,6 +43,7 @@ from mailbridge.common.credential_diagnosis import (
 )
 from mailbridge.common.db.types import utcnow
 from mailbridge.common.secrets import SecretBox
+from mailbridge.common.shared_limits import SharedLimits
 from mailbridge.sender.adapters import credential_diagnosis as diagnose
 from mailbridge.sender.adapters.accounts import Sender, senders
 from mailbridge.sender.adapters.smtp_session import quit_quietly, transact, where
@@ -53,10 +61,11 @@ class OutgoingChecks:
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], secrets: SecretBox, tokens: TokenSource,
-        tls: ssl.SSLContext, timeout_s: float,
+        tls: ssl.SSLContext, timeout_s: float, limits: SharedLimits | None = None,
     ) -> None:  # fmt: skip
         self._sessions, self._secrets, self._tokens = sessions, secrets, tokens
         self._tls, self._timeout_s = tls, timeout_s
+        self._limits = limits  # #17: the test's connection holds one of the login's shared slots
 
     async def check(self, request: OutgoingCheckRequest) -> Reply:
         async with self._sessions() as session:
@@ -83,10 +92,16 @@ class OutgoingChecks:
         def on_connect(error: BaseException) -> Diagnosis:
             return diagnose.connection(error, at)
 
+        held = AsyncExitStack()
+
+        async def connect() -> str:
+            await held.enter_async_context(self._slot(target))
+            return await self._secure(client, target)
+
         try:
             await log.run(Step.CONNECT_OUTGOING, lambda: self._reach(target), on_connect,
                           lambda found: f"{at} ({', '.join(found)}) accepts connections")  # fmt: skip
-            await log.run(Step.TLS_OUTGOING, lambda: self._secure(client, target), on_connect, str)
+            await log.run(Step.TLS_OUTGOING, connect, on_connect, str)
             await log.run(
                 Step.LOGIN_OUTGOING, lambda: self._login(client, target, tokens),
                 lambda error: diagnose.login(error, at, target, tokens.refused), str,
@@ -99,6 +114,15 @@ class OutgoingChecks:
                           lambda said: f"{at} accepted the test message to {address}: {said}")  # fmt: skip
         finally:
             await quit_quietly(client)
+            await held.aclose()  # the slot goes back once the connection is closed
+
+    def _slot(self, target: SmtpTarget) -> AbstractAsyncContextManager[None]:
+        """One of the login's SMTP slots, as the pool's connections hold (its key and limit)."""
+        owner = str(target.account_id) if target.oauth else ""
+        limit = target.limits.smtp_connections_per_login
+        return held_slot(
+            self._limits, "smtp", target.host, target.port, target.login, owner=owner, limit=limit
+        )
 
     async def _reach(self, target: SmtpTarget) -> list[str]:
         found = await probes.resolve(target.host, target.port, self._timeout_s)

@@ -23,7 +23,8 @@ from typing import Any
 
 from aiosmtplib import SMTP, SMTPResponseException
 from mailbridge.common.budget import Budget
-from mailbridge.common.shared_limits import SharedLimits, scope_key
+from mailbridge.common.connection_slots import slot_key
+from mailbridge.common.shared_limits import SharedLimits
 from mailbridge.sender.adapters.smtp_session import (
     Authenticate,
     DeadBeforeData,
@@ -244,7 +245,7 @@ class SmtpPool:
 
 def _slot_key(key: PoolKey) -> str:
     host, port, _, _, login, owner = key
-    return scope_key("conn", "smtp", host, port, login, owner)
+    return slot_key("smtp", host, port, login, owner)
 
 
 def _refused_for_now(failure: SmtpFailure) -> bool:
