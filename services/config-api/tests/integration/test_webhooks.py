@@ -260,3 +260,15 @@ async def test_key_rotation_re_encrypts_the_signing_secrets(
             SecretBox([new]).decrypt(row.previous_secret_encrypted),
         )
     assert secrets == (rotated, hook["secret"])
+
+
+async def test_a_business_unit_with_a_webhook_is_not_deleted_under_it(api: Api) -> None:
+    """Deleting the unit would silently take its endpoints with it (the link cascades): it is
+    refused (409) naming the webhook, like a unit still used by users or accounts."""
+    await allow_private(api)
+    unit = await api.create("/business-units", {"name": "West"})
+    hook = await register(api, "http://127.0.0.1:9/hook", business_unit_id=unit["id"])
+    blocked = await api.delete(f"/business-units/{unit['id']}")
+    assert blocked.status_code == 409, blocked.text
+    assert blocked.json()["blocking_ids"] == [hook["id"]]
+    assert (await api.get(f"/webhooks/{hook['id']}")).status_code == 200

@@ -1,6 +1,7 @@
-"""Business unit rules: unique name; cannot be deleted while users or accounts use it."""
+"""Business unit rules: unique name; cannot be deleted while users, accounts or webhooks use it."""
 
 from mailbridge.common.db.tables import BusinessUnit, MailAccount, User
+from mailbridge.common.db.webhooks import WebhookEndpoint
 from mailbridge.config_api.business_units.schemas import (
     BusinessUnitIn,
     BusinessUnitOut,
@@ -30,5 +31,8 @@ class BusinessUnits(ResourceService[BusinessUnit, BusinessUnitIn, BusinessUnitOu
         accounts = await ctx.session.scalars(
             select(MailAccount.id).where(MailAccount.business_unit_id == row.id)
         )
-        ids = [*users, *accounts]
-        return Blockers("users or mail accounts", ids) if ids else None
+        webhooks = await ctx.session.scalars(
+            select(WebhookEndpoint.id).where(WebhookEndpoint.business_unit_id == row.id)
+        )
+        ids = [*users, *accounts, *webhooks]
+        return Blockers("users, mail accounts or webhooks", ids) if ids else None
