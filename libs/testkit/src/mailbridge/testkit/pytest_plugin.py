@@ -19,6 +19,7 @@ pytest_plugins = [
     "mailbridge.testkit.interop_fixtures",
     "mailbridge.testkit.oauth_fixtures",
     "mailbridge.testkit.oauth_mail_fixtures",
+    "mailbridge.testkit.xdist_groups",  # make test's --dist loadgroup under pytest 9
 ]
 
 INSTALL = (
