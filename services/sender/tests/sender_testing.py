@@ -36,12 +36,16 @@ def outgoing(sender: str, to: tuple[str, ...], **fields: Any) -> OutgoingMail:
 
 
 async def queue_mail(
-    sessions: async_sessionmaker[AsyncSession], account_id: uuid.UUID, *to: str, max_attempts: int = 3
+    sessions: async_sessionmaker[AsyncSession],
+    account_id: uuid.UUID,
+    *to: str,
+    max_attempts: int = 3,
+    subject: str = "Hi",
 ) -> uuid.UUID:
     """An outbox row written straight to the database, as config-api queues one."""
     async with sessions() as session:
         row = OutboxMessage(
-            account_id=account_id, request={"to": list(to), "subject": "Hi", "text": "Hello"},
+            account_id=account_id, request={"to": list(to), "subject": subject, "text": "Hello"},
             max_attempts=max_attempts,
         )  # fmt: skip
         session.add(row)

@@ -29,7 +29,7 @@ from mailbridge.sender.outgoing import SmtpTarget
 from mailbridge.sender.ports import Delivery, Mailer
 from mailbridge.sender.send_outbox import MEMORY_PER_STORED_BYTE, SendDeps, send_outbox
 from mailbridge.testkit.config_rows import add_account, empty_tables
-from sender_testing import FaultySmtpServer
+from sender_testing import FaultySmtpServer, outbox_row
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -71,10 +71,7 @@ class World:
             )
 
     async def row(self, outbox_id: uuid.UUID) -> OutboxMessage:
-        async with self.sessions() as session:
-            found = await session.get(OutboxMessage, outbox_id)
-            assert found is not None
-            return found
+        return await outbox_row(self.sessions, outbox_id)
 
 
 @pytest.fixture

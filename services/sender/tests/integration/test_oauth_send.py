@@ -34,7 +34,7 @@ from mailbridge.testkit.oauth_mail import OAuthMailStack
 from mailbridge.testkit.oauth_mail_config import IMAP_SCOPE, SMTP_SCOPE
 from mailbridge.testkit.token_desk import TokenDesk, granted, refused
 from mailbridge.testkit.users import MailUser
-from sender_testing import delivered
+from sender_testing import delivered, outbox_row, queue_mail
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -65,21 +65,10 @@ class World:
         return rows.account_id
 
     async def queue(self, account_id: uuid.UUID, to: str, subject: str) -> uuid.UUID:
-        async with self.sessions() as session:
-            row = OutboxMessage(
-                account_id=account_id,
-                request={"to": [to], "subject": subject, "text": "Hello"},
-                max_attempts=3,
-            )
-            session.add(row)
-            await session.commit()
-            return row.id
+        return await queue_mail(self.sessions, account_id, to, subject=subject)
 
     async def row(self, outbox_id: uuid.UUID) -> OutboxMessage:
-        async with self.sessions() as session:
-            found = await session.get(OutboxMessage, outbox_id)
-            assert found is not None
-            return found
+        return await outbox_row(self.sessions, outbox_id)
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from mailbridge.sender.send_outbox import SendDeps, send_outbox
 from mailbridge.testkit.config_rows import add_account, empty_tables
 from mailbridge.testkit.connection_slots import shared_bucket
 from nats.js.kv import KeyValue
-from sender_testing import FaultySmtpServer
+from sender_testing import FaultySmtpServer, outbox_row, queue_mail
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -61,20 +61,10 @@ class World:
     pools: list[SmtpPool]
 
     async def queue(self, max_attempts: int = 3, to: str = "bob@example.org") -> uuid.UUID:
-        async with self.sessions() as session:
-            row = OutboxMessage(
-                account_id=self.account_id, request={"to": [to], "subject": "Hi", "text": "Hello"},
-                max_attempts=max_attempts,
-            )  # fmt: skip
-            session.add(row)
-            await session.commit()
-            return row.id
+        return await queue_mail(self.sessions, self.account_id, to, max_attempts=max_attempts)
 
     async def row(self, outbox_id: uuid.UUID) -> OutboxMessage:
-        async with self.sessions() as session:
-            found = await session.get(OutboxMessage, outbox_id)
-            assert found is not None
-            return found
+        return await outbox_row(self.sessions, outbox_id)
 
 
 @pytest.fixture
