@@ -1,6 +1,6 @@
 """#17: every connection of a mailbox holds one of its login's shared slots (a provider counts
-them all, e.g. Microsoft 365): POP3 fetches and the credentials test's IMAP and POP3 sessions
-too, on the real NATS KV against the harness's Dovecot, both databases. With all slots held by
+them all, e.g. Microsoft 365): POP3 fetches, the credentials test's IMAP and POP3 sessions and
+IMAP IDLE connections (#18, which leave the last slot to fetches) too, on the real NATS KV against the harness's Dovecot, both databases. With all slots held by
 another replica nothing is connected (a fetch is retried; the credentials test's step says so,
 `connection_limit_reached`), and a slot goes back on every path, a refused login included."""
 
@@ -24,7 +24,10 @@ from mailbridge.common.events import FetchReason
 from mailbridge.common.limits_kv import KvStore
 from mailbridge.common.shared_limits import SharedLimits
 from mailbridge.fetcher.adapters.credential_incoming import IncomingChecks, sent_folders
+from mailbridge.fetcher.adapters.imap_idle import ImapIdleConnections
 from mailbridge.fetcher.adapters.pop3 import Pop3Sessions
+from mailbridge.fetcher.credentials import credentials
+from mailbridge.fetcher.failures import FetchFailure, Kind
 from mailbridge.fetcher.fetch_account import Outcome, Result, fetch_account
 from mailbridge.testkit.connection_slots import OtherReplica, check_refused_while_held, shared_bucket
 from mailbridge.testkit.credential_reports import by_step, failed_at
@@ -68,7 +71,7 @@ class Mailbox:
 
 
 async def one_connection(
-    world: FetchWorld, bucket: KeyValue, protocol: str, password: str | None = None
+    world: FetchWorld, bucket: KeyValue, protocol: str, password: str | None = None, limit: int = 1
 ) -> AsyncIterator[Mailbox]:
     user = world.stack.add_user()
     account = await world.account(user, protocol, password=password)
@@ -76,7 +79,7 @@ async def one_connection(
         row = await session.get(MailAccount, account)
         assert row is not None
         await session.execute(
-            update(MailServer).where(MailServer.id == row.server_id).values(imap_connections_per_login=1)
+            update(MailServer).where(MailServer.id == row.server_id).values(imap_connections_per_login=limit)
         )
         await session.commit()
     port = world.stack.ports.pop3s if protocol == "pop3" else world.stack.ports.imaps
@@ -145,3 +148,26 @@ async def test_the_receive_says_so_when_every_slot_is_held(
         finally:
             await box.other.release(held)
         assert await box.other.free()
+
+
+async def test_an_idle_connection_holds_a_slot_and_leaves_the_last_one_to_fetches(
+    world: FetchWorld, bucket: KeyValue
+) -> None:
+    async for box in one_connection(world, bucket, "imap", limit=2):
+        account = await world.deps.store.load_account(box.account)
+        assert account is not None
+        idle = ImapIdleConnections(world.stack.client_context(), 10.0, box.limits)
+        async with idle.logged_in(account, await credentials(account, world.deps.tokens)) as session:
+            assert session.offers_idle
+            assert not await box.other.free(limit=1), "the IDLE connection holds a slot"
+            assert await box.other.free(limit=2), "and leaves the other one to a fetch"
+            held = await box.other.hold(limit=2)
+        assert await box.other.free(limit=2), "its slot went back when it closed"
+
+        with pytest.raises(FetchFailure) as refused:  # only the last slot free: no IDLE connection
+            async with idle.logged_in(account, await credentials(account, world.deps.tokens)):
+                pytest.fail("an IDLE connection took the last slot")
+        assert refused.value.kind is Kind.TRANSIENT  # the holder tries again later; fetches go on
+        assert "at most the one IDLE leaves to fetches is free" in refused.value.reason
+        await box.other.release(held)
+        assert await box.other.free(limit=1), "a refused IDLE connection holds nothing"

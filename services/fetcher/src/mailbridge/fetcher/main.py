@@ -65,8 +65,9 @@ def create_app(settings: FetcherSettings) -> FastStream:
     )  # fmt: skip
     # T1: the credentials test's incoming check and receive (its connections hold shared slots, #17)
     credential_checks = credential_requests(incoming)
+    idle_connections = ImapIdleConnections(deps.ssl_context, deps.timeout_s, shared_limits)  # slots too (#17)
     idle = IdleHolder(
-        IdleLeaseStore(sessions, secrets), ImapIdleConnections(deps.ssl_context, deps.timeout_s),
+        IdleLeaseStore(sessions, secrets), idle_connections,
         BrokerFetchRequests(broker, settings.nats_publish_timeout_s), deps.tokens, deps.holder,
         IdleSettings(settings.imap_idle_max, settings.imap_idle_reissue_s,
                      timedelta(seconds=settings.imap_idle_lease_ttl_s)),

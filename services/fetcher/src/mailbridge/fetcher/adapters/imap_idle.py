@@ -20,7 +20,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from aioimaplib import AioImapException, Response
+from mailbridge.common.connection_slots import held_slot
 from mailbridge.common.endpoints import Endpoint
+from mailbridge.common.shared_limits import SharedLimits
 from mailbridge.fetcher.adapters.imap import ImapMailbox
 from mailbridge.fetcher.adapters.imap_deadline import deadline
 from mailbridge.fetcher.adapters.imap_failures import text
@@ -160,21 +162,43 @@ def _said(idle: "asyncio.Future[Response]") -> str:
 
 
 class ImapIdleConnections:
-    """Opens `IdleMailbox`es: a new connection each, never one of the fetch's kept ones."""
+    """Opens `IdleMailbox`es: a new connection each, never one of the fetch's kept ones.
 
-    def __init__(self, ssl_context: ssl.SSLContext, timeout_s: float) -> None:
-        self._ssl_context, self._timeout_s = ssl_context, timeout_s
+    With `limits` (#17) each holds one of its login's IMAP slots shared by every replica, as a
+    fetch's connection does (`common.connection_slots`), given back once it is closed; it leaves
+    the login's last slot to fetches (an IDLE connection holds its slot for hours): when that
+    slot is all that is free, the connection is not opened (transient: the holder tries again
+    later, and the schedule still fetches the account)."""
+
+    def __init__(
+        self, ssl_context: ssl.SSLContext, timeout_s: float, limits: SharedLimits | None = None
+    ) -> None:
+        self._ssl_context, self._timeout_s, self._limits = ssl_context, timeout_s, limits
 
     @asynccontextmanager
     async def logged_in(self, account: AccountConfig, credentials: Credentials) -> AsyncIterator[IdleMailbox]:
         endpoint = Endpoint(account.host, account.port, account.security, self._ssl_context, self._timeout_s)
-        mailbox = ImapMailbox(endpoint)
-        try:
-            await mailbox.open(credentials)
-            idle = IdleMailbox(mailbox, self._timeout_s)
+        limit = account.imap_connections_per_login
+        slot = held_slot(
+            self._limits, "imap", account.host, account.port, credentials.login,
+            None if limit is None else limit - 1, refused=lambda _: transient(idle_refused(account, limit)),
+        )  # fmt: skip
+        async with slot:
+            mailbox = ImapMailbox(endpoint)
             try:
-                yield idle
+                await mailbox.open(credentials)
+                idle = IdleMailbox(mailbox, self._timeout_s)
+                try:
+                    yield idle
+                finally:
+                    await idle.end()
             finally:
-                await idle.end()
-        finally:
-            await mailbox.close()
+                await mailbox.close()
+
+
+def idle_refused(account: AccountConfig, limit: int | None) -> str:
+    return (
+        f"no IDLE connection now: of the {limit} IMAP connections {account.host}:{account.port} allows "
+        f"{account.login} (imap_connections_per_login, every replica together, #17) at most the one IDLE "
+        "leaves to fetches is free"
+    )
