@@ -21,17 +21,20 @@ from dataclasses import dataclass
 
 from mailbridge.common.certificates import certificate_problem
 from mailbridge.common.printable import printable
-from mailbridge.common.recipient_states import TEMPORARY_5XX, state_of
+from mailbridge.common.recipient_states import RecipientState, state_of
 from mailbridge.sender.model import Verdict
 from mailbridge.sender.ports import Delivery
 
+VERDICT_OF = {
+    RecipientState.ACCEPTED: Verdict.DONE,
+    RecipientState.REFUSED_TEMPORARILY: Verdict.RETRY,
+    RecipientState.REFUSED_PERMANENTLY: Verdict.GIVE_UP,
+}
+
 
 def classify(code: int) -> Verdict:
-    if 200 <= code < 300:
-        return Verdict.DONE
-    if 500 <= code < 600 and code not in TEMPORARY_5XX:
-        return Verdict.GIVE_UP
-    return Verdict.RETRY
+    """A reply's verdict by the same RFC 5321 classes (and 552 quirk) as a recipient's state."""
+    return VERDICT_OF[state_of(code)]
 
 
 @dataclass(frozen=True)
