@@ -3,7 +3,7 @@ budget, on a real database (SQLite and PostgreSQL) and a real SMTP server (aiosm
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -72,12 +72,6 @@ class World:
 
     async def row(self, outbox_id: uuid.UUID) -> OutboxMessage:
         return await outbox_row(self.sessions, outbox_id)
-
-
-@pytest.fixture
-def smtp() -> Iterator[FaultySmtpServer]:
-    with FaultySmtpServer() as running:
-        yield running
 
 
 @pytest.fixture

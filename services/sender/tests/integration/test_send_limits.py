@@ -6,7 +6,7 @@ together keep to one connection limit; the retry schedule and the give-up show o
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -65,12 +65,6 @@ class World:
 
     async def row(self, outbox_id: uuid.UUID) -> OutboxMessage:
         return await outbox_row(self.sessions, outbox_id)
-
-
-@pytest.fixture
-def smtp() -> Iterator[FaultySmtpServer]:
-    with FaultySmtpServer() as running:
-        yield running
 
 
 @pytest.fixture

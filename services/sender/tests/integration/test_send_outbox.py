@@ -5,7 +5,7 @@ SendRequested for a sent row sends nothing; G6 seals sent rows into the chain.""
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
@@ -46,12 +46,6 @@ class World:
 
     async def row(self, outbox_id: uuid.UUID) -> OutboxMessage:
         return await outbox_row(self.sessions, outbox_id)
-
-
-@pytest.fixture
-def smtp() -> Iterator[FaultySmtpServer]:
-    with FaultySmtpServer() as running:
-        yield running
 
 
 @pytest.fixture
