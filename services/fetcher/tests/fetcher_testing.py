@@ -13,6 +13,7 @@ from mailbridge.common.oauth_requests import AccessTokenRefused, Refusal, TokenR
 from mailbridge.common.secrets import SecretBox
 from mailbridge.fetcher.adapters.imap_connections import ImapConnections
 from mailbridge.fetcher.adapters.pop3 import Pop3Sessions
+from mailbridge.fetcher.adapters.presented_certificate import PresentedCertificates
 from mailbridge.fetcher.adapters.store import MailStore
 from mailbridge.fetcher.fetch_account import FetchDeps, Result, fetch_account
 from mailbridge.fetcher.model import AccountConfig, Lease
@@ -55,6 +56,7 @@ def fetch_deps(
         connections=ImapConnections(),
         pop3=Pop3Sessions(),
         tokens=NoBroker(),
+        certificates=PresentedCertificates(),
     )
 
 

@@ -24,6 +24,7 @@ def test_ok_and_its_columns() -> None:
     assert row == {
         "status": "ok", "reason": None, "permanent": False, "config_version": "1.1",
         "last_started_at": STARTED, "last_finished_at": FINISHED, "failing_since": None, "new_messages": 3,
+        "certificate_sha256": None,
         "counts": {"flags_changed": 1, "deleted_on_server": 2, "on_server": {"INBOX": 5},
                    "skipped": [{"folder": "INBOX", "uid": 7, "size": 200_000, "reason": "too large"}],
                    "failed": []},
@@ -47,7 +48,14 @@ def test_a_failure_names_no_counts() -> None:
         "status": "failed", "reason": "wrong password", "permanent": True, "config_version": "1.2",
         "last_started_at": STARTED, "last_finished_at": FINISHED,
         "failing_since": FINISHED,  # #15: the upsert keeps an earlier one of the same run of failures
+        "certificate_sha256": None,
     }  # fmt: skip
+
+
+def test_a_certificate_failure_records_the_certificate() -> None:
+    """#17: the SHA-256 of the certificate a failed verification met, for `certificate_hold`."""
+    record = failed("1.2", STARTED, FINISHED, "not trusted", permanent=True, certificate="ab" * 32)
+    assert values(record)["certificate_sha256"] == "ab" * 32
 
 
 def test_the_password_is_in_no_repr() -> None:

@@ -51,6 +51,7 @@ class FetchRecord:
     last_started_at: datetime
     last_finished_at: datetime
     counts: Counts | None = None  # None: a failure, which counts nothing
+    certificate: str | None = None  # #17: a certificate failure's SHA-256 of the server's certificate
 
 
 def succeeded(config_version: str, started: datetime, finished: datetime, counts: Counts) -> FetchRecord:
@@ -63,6 +64,9 @@ def succeeded(config_version: str, started: datetime, finished: datetime, counts
 
 
 def failed(
-    config_version: str, started: datetime, finished: datetime, reason: str, permanent: bool
-) -> FetchRecord:
-    return FetchRecord(FetchStatus.FAILED, reason, permanent, config_version, started, finished)
+    config_version: str, started: datetime, finished: datetime, reason: str, permanent: bool,
+    certificate: str | None = None,
+) -> FetchRecord:  # fmt: skip
+    return FetchRecord(
+        FetchStatus.FAILED, reason, permanent, config_version, started, finished, certificate=certificate
+    )

@@ -27,6 +27,7 @@ from mailbridge.fetcher.adapters.idle_leases import IdleLeaseStore
 from mailbridge.fetcher.adapters.imap_connections import ImapConnections
 from mailbridge.fetcher.adapters.imap_idle import ImapIdleConnections
 from mailbridge.fetcher.adapters.pop3 import Pop3Sessions
+from mailbridge.fetcher.adapters.presented_certificate import PresentedCertificates
 from mailbridge.fetcher.adapters.push_requests import BrokerFetchRequests
 from mailbridge.fetcher.adapters.store import MailStore
 from mailbridge.fetcher.credential_requests import credential_requests
@@ -57,6 +58,7 @@ def create_app(settings: FetcherSettings) -> FastStream:
         holder=f"{socket.gethostname()}:{os.getpid()}", limits=limits, timeout_s=settings.fetch_timeout_s,
         connections=connections, pop3=Pop3Sessions(shared_limits),
         tokens=BrokerTokens(lambda: broker.connection, settings.oauth_token_timeout_s),
+        certificates=PresentedCertificates(),
     )  # fmt: skip
     commands = subscribers.consumers(deps, settings.fetch_workers, settings.fetch_max_deliver)
     incoming = IncomingChecks(

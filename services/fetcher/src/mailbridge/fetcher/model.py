@@ -85,6 +85,7 @@ class LastOutcome:
     permanent: bool
     config_version: str | None
     reason: str | None
+    certificate: str | None = None  # #17: SHA-256 of the certificate a failed verification met
 
 
 # Given the account and its last outcome, why it must not be fetched now (None: go ahead).
@@ -95,12 +96,13 @@ Refusal = Callable[[AccountConfig, LastOutcome | None], str | None]
 class FetchStart:
     """What a fetch run starts from: the account (None: it no longer exists), why it is not
     fetched now, the lease (None with an account and no refusal: another holder has it) and
-    where each folder's last sync ended."""
+    where each folder's last sync ended; with a refusal, the last outcome it was decided on."""
 
     account: AccountConfig | None = None
     refusal: str | None = None
     lease: Lease | None = None
     cursors: Mapping[str, Cursor] = field(default_factory=dict)
+    last: LastOutcome | None = None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from mailbridge.common.endpoints import Endpoint
+from mailbridge.common.endpoints import Endpoint, IncomingProtocol
 from mailbridge.common.oauth_requests import TokenReply
 from mailbridge.fetcher.fetch_record import FetchRecord
 from mailbridge.fetcher.imap_wire import FetchedItem
@@ -65,6 +65,14 @@ class Pop3Connector(Protocol):
     def logged_in(
         self, account: AccountConfig, endpoint: Endpoint, credentials: Credentials
     ) -> AbstractAsyncContextManager[Pop3Session]: ...
+
+
+class CertificateReader(Protocol):
+    """The SHA-256 fingerprint (`certificate_hold.fingerprint`) of the certificate a server
+    presents, read without verifying it: connect, TLS (implicit, or after the protocol's STARTTLS
+    or STLS) and close, never a login; None when it cannot be read within the endpoint's timeout."""
+
+    async def presented(self, endpoint: Endpoint, protocol: IncomingProtocol) -> str | None: ...
 
 
 class TokenSource(Protocol):

@@ -113,6 +113,9 @@ class FetchState(Base):
     # #15: when fetching turned failing (the first failed fetch since the last success), for
     # account health; cleared by the next ok or partial fetch
     failing_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # #17: a certificate failure's SHA-256 fingerprint of the certificate the server presented (hex);
+    # automatic fetches stay held back until the server presents another one or the configuration changes
+    certificate_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class OutboxEvent(Base):

@@ -38,11 +38,11 @@ async def start(
         return FetchStart()
     account = _config(found, decrypt)
     last = None if found.last_permanent is None else LastOutcome(
-        found.last_permanent, found.last_config_version, found.last_reason
+        found.last_permanent, found.last_config_version, found.last_reason, found.last_certificate
     )  # fmt: skip
     refusal = refuse(account, last)
     if refusal is not None:
-        return FetchStart(account, refusal)
+        return FetchStart(account, refusal, last=last)
     if session.get_bind().dialect.name == "postgresql":
         lease, found_cursors = await pg_fetch_runs.take_lease_with_cursors(session, account_id, holder, ttl)
     else:
@@ -119,5 +119,5 @@ _CONFIGURATION = (
 )  # fmt: skip
 _START = _CONFIGURATION.add_columns(
     _STATE.c.permanent.label("last_permanent"), _STATE.c.config_version.label("last_config_version"),
-    _STATE.c.reason.label("last_reason"),
+    _STATE.c.reason.label("last_reason"), _STATE.c.certificate_sha256.label("last_certificate"),
 ).outerjoin(_STATE, _STATE.c.account_id == _ACCOUNT.c.id)  # fmt: skip

@@ -54,6 +54,7 @@ def values(record: FetchRecord) -> dict[str, Any]:
         "config_version": record.config_version, "last_started_at": record.last_started_at,
         "last_finished_at": record.last_finished_at,
         "failing_since": record.last_finished_at if record.status is FetchStatus.FAILED else None,
+        "certificate_sha256": record.certificate,
     }  # fmt: skip
     if record.counts is not None:
         row["new_messages"] = record.counts.new
