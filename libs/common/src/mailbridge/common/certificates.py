@@ -5,11 +5,13 @@ all read a failed verification here. The verdict is the same everywhere: permane
 that is expired, issued for another name or signed by an unknown authority does not get better by
 itself within a retry's backoff, and trying again only repeats the refusal; it changes when the
 configuration changes (the server's host, the trusted CA in MAILBRIDGE_EXTRA_CA_FILE) or the
-server's administrator installs another certificate. So the fetcher records the failure and waits
-for the configuration to change (its `config_version`; a person's manual fetch or a credentials
-test still tries at once, e.g. after the certificate was replaced), and the sender fails the mail
-with the reason rather than retrying it. The reason is the credentials test's diagnosis, told apart
-by OpenSSL's verify code (`X509_V_ERR_*`), and names what a person changes.
+server's administrator installs another certificate. So the fetcher records the failure with the
+presented certificate's fingerprint and waits for the configuration to change (its
+`config_version`) or the server to present another certificate (each automatic slot reads it
+without logging in: fetcher `certificate_hold`); a person's manual fetch or a credentials test
+still tries at once. The sender fails the mail with the reason rather than retrying it. The
+reason is the credentials test's diagnosis, told apart by OpenSSL's verify code (`X509_V_ERR_*`),
+and names what a person changes.
 
 The services wrap library errors (`raise … from error`), so the verification error is looked for
 along the chain of causes (`verification_error`, `root_causes`).

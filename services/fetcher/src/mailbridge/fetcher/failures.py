@@ -1,5 +1,6 @@
 """Why a fetch failed, as data: transient failures are retried with backoff; permanent ones
-are recorded with a readable reason and not retried until the account's configuration changes;
+are recorded with a readable reason and not retried until the account's configuration changes
+(or, for a certificate refused, the server presents another one: `certificate_hold`);
 an account that must be connected (again) at its OAuth provider (O4) is not retried either, and
 waits for the connect, which is no configuration change (`fetch_account.refusal`).
 """
