@@ -9,16 +9,21 @@ import asyncio
 import threading
 import uuid
 from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult
+from mailbridge.common.db.engine import create_engine, create_session_factory
+from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.db.outbox import OutboxMessage
 from mailbridge.sender.model import Verdict
 from mailbridge.sender.outgoing import OutgoingMail, SmtpTarget
 from mailbridge.sender.ports import Delivery
+from mailbridge.testkit.config_rows import AccountRows, add_account, empty_tables
 from mailbridge.testkit.ports import free_port
 from mailbridge.testkit.stack import MailStack
 from mailbridge.testkit.users import MailUser
@@ -33,6 +38,23 @@ def outgoing(sender: str, to: tuple[str, ...], **fields: Any) -> OutgoingMail:
         reply_to=fields.pop("reply_to", None), to=to, subject=fields.pop("subject", f"test {uuid.uuid4().hex[:8]}"),
         text=fields.pop("text", "Hello.\n"), message_id_domain="mailbridge.test", **fields,
     )  # fmt: skip
+
+
+@asynccontextmanager
+async def account_database(
+    database_url: str, smtp_port: int, **account: Any
+) -> AsyncIterator[tuple[async_sessionmaker[AsyncSession], AccountRows]]:
+    """The database migrated and emptied, with one account sending to 127.0.0.1:`smtp_port`
+    (`account`: add_account's other arguments); its engine disposed at the end."""
+    await upgrade_async(database_url)
+    engine = create_engine(database_url)
+    sessions = create_session_factory(engine)
+    await empty_tables(sessions)
+    rows = await add_account(sessions, smtp_host=f"127.0.0.1:{smtp_port}", **account)
+    try:
+        yield sessions, rows
+    finally:
+        await engine.dispose()
 
 
 async def queue_mail(

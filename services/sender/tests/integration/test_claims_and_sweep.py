@@ -10,9 +10,7 @@ from typing import Any
 
 import pytest
 from mailbridge.common.budget import Budget
-from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.mailstore import OutboxEvent
-from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.db.outbox import OutboxAttachment, OutboxMessage
 from mailbridge.common.db.types import utcnow
 from mailbridge.common.events import EgressSendRequested, MailSent, SendRequested
@@ -28,8 +26,7 @@ from mailbridge.sender.model import Found, OutboxStatus, Outcome
 from mailbridge.sender.outgoing import SmtpTarget
 from mailbridge.sender.ports import Delivery, Mailer
 from mailbridge.sender.send_outbox import MEMORY_PER_STORED_BYTE, SendDeps, send_outbox
-from mailbridge.testkit.config_rows import add_account, empty_tables
-from sender_testing import FaultySmtpServer, outbox_row
+from sender_testing import FaultySmtpServer, account_database, outbox_row
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -76,13 +73,8 @@ class World:
 
 @pytest.fixture
 async def world(database_url: str, smtp: FaultySmtpServer) -> AsyncIterator[World]:
-    await upgrade_async(database_url)
-    engine = create_engine(database_url)
-    sessions = create_session_factory(engine)
-    await empty_tables(sessions)
-    account_id = (await add_account(sessions, smtp_host=f"127.0.0.1:{smtp.port}")).account_id
-    yield World(sessions, account_id, smtp, database_url)
-    await engine.dispose()
+    async with account_database(database_url, smtp.port) as (sessions, rows):
+        yield World(sessions, rows.account_id, smtp, database_url)
 
 
 async def test_a_renewed_claim_is_never_taken_over_and_a_dead_one_is(world: World) -> None:

@@ -11,8 +11,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import pytest
-from mailbridge.common.db.engine import create_engine, create_session_factory
-from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.db.outbox import OutboxMessage
 from mailbridge.common.db.tables import MailAccount, MailServer
 from mailbridge.common.limits_kv import KvStore
@@ -28,10 +26,9 @@ from mailbridge.sender.adapters.store import OutboxStore
 from mailbridge.sender.mime import build_message
 from mailbridge.sender.outgoing import SmtpTarget
 from mailbridge.sender.send_outbox import SendDeps, send_outbox
-from mailbridge.testkit.config_rows import add_account, empty_tables
 from mailbridge.testkit.connection_slots import shared_bucket
 from nats.js.kv import KeyValue
-from sender_testing import FaultySmtpServer, outbox_row, queue_mail
+from sender_testing import FaultySmtpServer, account_database, outbox_row, queue_mail
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -75,24 +72,19 @@ async def bucket(nats_url: str) -> AsyncIterator[KeyValue]:
 
 @pytest.fixture
 async def world(database_url: str, smtp: FaultySmtpServer, bucket: KeyValue) -> AsyncIterator[World]:
-    await upgrade_async(database_url)
-    engine = create_engine(database_url)
-    sessions = create_session_factory(engine)
-    await empty_tables(sessions)
     login = f"limits-{uuid.uuid4().hex}"  # its own keys in the session's bucket
-    rows = await add_account(sessions, smtp_host=f"127.0.0.1:{smtp.port}", login=login, server=LIMITS)
-    tls, clock, pools = client_context(None), Clock(), []
-    store = OutboxStore(sessions, SecretBox([generate_key()]))
-    replicas = []
-    for _ in range(2):
-        limits = SharedLimits(KvStore(bucket), clock)
-        pools.append(SmtpPool(tls, timeout_s=5, idle_s=0.2, limits=limits, slot_wait_s=0.05))
-        mailer = LimitedMailer(pools[-1], limits, horizon_s=0, clock=clock, sleep=clock.sleep)
-        replicas.append(SendDeps(store, build_message, mailer, ImapSentFolder(tls)))
-    yield World(sessions, rows.account_id, smtp, clock, replicas, pools)
-    for pool in pools:
-        await pool.close()
-    await engine.dispose()
+    async with account_database(database_url, smtp.port, login=login, server=LIMITS) as (sessions, rows):
+        tls, clock, pools = client_context(None), Clock(), []
+        store = OutboxStore(sessions, SecretBox([generate_key()]))
+        replicas = []
+        for _ in range(2):
+            limits = SharedLimits(KvStore(bucket), clock)
+            pools.append(SmtpPool(tls, timeout_s=5, idle_s=0.2, limits=limits, slot_wait_s=0.05))
+            mailer = LimitedMailer(pools[-1], limits, horizon_s=0, clock=clock, sleep=clock.sleep)
+            replicas.append(SendDeps(store, build_message, mailer, ImapSentFolder(tls)))
+        yield World(sessions, rows.account_id, smtp, clock, replicas, pools)
+        for pool in pools:
+            await pool.close()
     target = SmtpTarget("127.0.0.1", smtp.port, "none", False, login, None, limits=ProviderLimits(*[9] * 6))
     keys = [count.key for count in counts_of(target, 1)] + [mailbox_pause(target), server_pause(target)]
     keys.append(scope_key("conn", "smtp", "127.0.0.1", smtp.port, login, ""))  # the pool's slots

@@ -9,9 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
-from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.mailstore import OutboxEvent
-from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.db.outbox import OutboxMessage
 from mailbridge.common.db.tables import MailSettings
 from mailbridge.common.events import OutboxCheckpointed
@@ -26,8 +24,8 @@ from mailbridge.sender.adapters.smtp import SmtpPool
 from mailbridge.sender.adapters.store import OutboxStore
 from mailbridge.sender.mime import build_message
 from mailbridge.sender.send_outbox import SendDeps, send_outbox
-from mailbridge.testkit.config_rows import add_account, empty_tables
-from sender_testing import FaultySmtpServer, outbox_row, queue_mail
+from mailbridge.testkit.config_rows import add_account
+from sender_testing import FaultySmtpServer, account_database, outbox_row, queue_mail
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import undefer
@@ -50,23 +48,18 @@ class World:
 
 @pytest.fixture
 async def world(database_url: str, smtp: FaultySmtpServer) -> AsyncIterator[World]:
-    await upgrade_async(database_url)
-    engine = create_engine(database_url)
-    sessions = create_session_factory(engine)
-    await empty_tables(sessions)
-    account_id = (await add_account(sessions, smtp_host=f"127.0.0.1:{smtp.port}")).account_id
-    tls = client_context(None)
-    pool = SmtpPool(tls, timeout_s=5)
-    keys = SealKeys([generate_seal_key()])
-    deps = SendDeps(
-        OutboxStore(sessions, SecretBox([generate_key()]), seals=keys),
-        build_message,
-        pool,
-        ImapSentFolder(tls),
-    )
-    yield World(deps, sessions, account_id, smtp, keys)
-    await pool.close()
-    await engine.dispose()
+    async with account_database(database_url, smtp.port) as (sessions, rows):
+        tls = client_context(None)
+        pool = SmtpPool(tls, timeout_s=5)
+        keys = SealKeys([generate_seal_key()])
+        deps = SendDeps(
+            OutboxStore(sessions, SecretBox([generate_key()]), seals=keys),
+            build_message,
+            pool,
+            ImapSentFolder(tls),
+        )
+        yield World(deps, sessions, rows.account_id, smtp, keys)
+        await pool.close()
 
 
 async def test_sent_once_even_when_redelivered(world: World) -> None:

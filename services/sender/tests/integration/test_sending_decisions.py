@@ -8,9 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.mailstore import OutboxEvent
-from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.db.outbox import OutboxMessage
 from mailbridge.common.db.tables import MailAccount, MailServer
 from mailbridge.common.events import MailSent, SendFailed
@@ -22,8 +20,7 @@ from mailbridge.sender.adapters.smtp import SmtpPool
 from mailbridge.sender.adapters.store import OutboxStore
 from mailbridge.sender.mime import build_message
 from mailbridge.sender.send_outbox import MAY_NOT_SEND, SendDeps, send_outbox
-from mailbridge.testkit.config_rows import add_account, empty_tables
-from sender_testing import FaultySmtpServer, outbox_row, queue_mail
+from sender_testing import FaultySmtpServer, account_database, outbox_row, queue_mail
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -71,18 +68,13 @@ def smtp() -> Iterator[FaultySmtpServer]:
 
 @pytest.fixture
 async def world(database_url: str, smtp: FaultySmtpServer) -> AsyncIterator[World]:
-    await upgrade_async(database_url)
-    engine = create_engine(database_url)
-    sessions = create_session_factory(engine)
-    await empty_tables(sessions)
-    rows = await add_account(sessions, smtp_host=f"127.0.0.1:{smtp.port}")
-    tls = client_context(None)
-    pool = SmtpPool(tls, timeout_s=5)
-    box = SecretBox([generate_key()])
-    deps = SendDeps(OutboxStore(sessions, box), build_message, pool, ImapSentFolder(tls))
-    yield World(deps, sessions, rows.account_id, rows.server_id, smtp, box)
-    await pool.close()
-    await engine.dispose()
+    async with account_database(database_url, smtp.port) as (sessions, rows):
+        tls = client_context(None)
+        pool = SmtpPool(tls, timeout_s=5)
+        box = SecretBox([generate_key()])
+        deps = SendDeps(OutboxStore(sessions, box), build_message, pool, ImapSentFolder(tls))
+        yield World(deps, sessions, rows.account_id, rows.server_id, smtp, box)
+        await pool.close()
 
 
 async def test_a_recipient_refused_temporarily_is_retried_alone(world: World) -> None:
