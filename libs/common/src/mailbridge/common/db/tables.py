@@ -10,7 +10,7 @@ from typing import Any
 
 from mailbridge.common.db.types import UtcDateTime, utcnow
 from mailbridge.common.ids import new_id
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, MetaData, String, Uuid, false
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, MetaData, String, Uuid, false, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -104,6 +104,8 @@ class MailServer(Versioned, Base):
     messages_per_day_per_mailbox: Mapped[int | None] = mapped_column()
     recipients_per_day_per_mailbox: Mapped[int | None] = mapped_column()
     messages_per_minute_per_server: Mapped[int | None] = mapped_column()
+    # #18: IMAP IDLE push for this server's IMAP accounts (false: they are polled only)
+    push: Mapped[bool] = mapped_column(default=True, server_default=true())
 
 
 class MailSettings(Versioned, Base):

@@ -39,6 +39,11 @@ class MailServerIn(RequestModel, ProviderLimitsIn):
     sent_folder: FolderName | None = None
     delete_after_fetch: bool = False
     delete_after_days: Annotated[int, in_range("S12", 1, 36_500)] | None = None
+    push: bool = Field(
+        default=True,
+        description="#18: IMAP accounts keep an IDLE connection and are fetched within seconds of new "
+        "mail (where the server offers IDLE); false: polled on the schedule only",
+    )
 
 
 class MailServerOut(ResourceOut, ProviderLimitsOut):
@@ -61,6 +66,7 @@ class MailServerOut(ResourceOut, ProviderLimitsOut):
     sent_folder: str | None
     delete_after_fetch: bool
     delete_after_days: int | None
+    push: bool = Field(description="#18: IMAP IDLE push (false: polled on the schedule only)")
 
 
 MailServerPatch = patch_of(MailServerIn)
