@@ -5,13 +5,17 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from mailbridge.common.net import free_port
+from mailbridge.testkit.stack import MailStack
+from mailbridge.testkit.users import MailUser
 
 REPO = Path(__file__).resolve().parents[2]
 # The suites that start many processes at once (three fetchers and 300 accounts, `mailbridge run`
@@ -85,3 +89,30 @@ def start_make_run(
         time.sleep(0.2)
     system.interrupt()
     raise TimeoutError(f"no /healthz within {timeout_s} s:\n{system.output()}")
+
+
+@contextmanager
+def make_run(var_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[RunningSystem]:
+    """`start_make_run`, interrupted at the end unless it already stopped."""
+    running = start_make_run(var_dir, extra_env)
+    try:
+        yield running
+    finally:
+        if running.process.poll() is None:
+            running.interrupt()
+
+
+def stack_account(api: httpx.Client, stack: MailStack, user: MailUser) -> dict[str, Any]:
+    """Through the API: a server for the harness's Postfix and Dovecot (Sent folder "Sent"), a user
+    Ann and her account for `user`'s mailbox there."""
+    server = api.post("/mail-servers", json={
+        "name": "Stack", "smtp_host": f"127.0.0.1:{stack.ports.submission}", "smtp_encryption": "auto",
+        "smtp_auth": True, "incoming_protocol": "imap", "incoming_host": f"127.0.0.1:{stack.ports.imaps}",
+        "incoming_tls_mode": "implicit", "sent_folder": "Sent",
+    }).json()  # fmt: skip
+    owner = api.post("/users", json={"name": "Ann", "email": "ann@example.com"}).json()
+    account: dict[str, Any] = api.post("/mail-accounts", json={
+        "owner": {"type": "user", "id": owner["id"]}, "server_id": server["id"], "login": user.address,
+        "password": user.password, "address": user.address,
+    }).json()  # fmt: skip
+    return account

@@ -26,7 +26,7 @@ import hashlib
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -36,15 +36,12 @@ from faststream.nats import NatsBroker
 from mailbridge.common.consumers import FETCH_QUEUE, fetch_ack_wait_s
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.mailstore import FetchLease, StoredMessage
-from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.db.types import utcnow
 from mailbridge.common.messaging import create_broker
-from mailbridge.common.nats_embedded import start_embedded_nats
 from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.common.streams import ensure_streams
 from mailbridge.config_api.fetching.scheduler import publish_slot
 from mailbridge.launcher.setup import durable_config
-from mailbridge.testkit.databases import fresh_postgres_database
 from mailbridge.testkit.fetcher_fleet import (
     FetcherFleet,
     ImapAccount,
@@ -56,7 +53,6 @@ from mailbridge.testkit.fetcher_fleet import (
 )
 from mailbridge.testkit.stack import MailStack
 from sqlalchemy import select
-from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 pytestmark = HEAVY
@@ -68,30 +64,6 @@ ACK_WAIT_S = fetch_ack_wait_s(LEASE_TTL_S)  # what `mailbridge setup` declares f
 SLOT_DEADLINE_S = 60.0
 SLOT_ZERO = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 INTERVAL = timedelta(minutes=15)  # G2's default
-
-
-@pytest.fixture
-async def postgres_url(postgres_server_url: URL) -> AsyncIterator[str]:
-    async with fresh_postgres_database(postgres_server_url) as url:
-        await upgrade_async(url)
-        yield url
-
-
-@pytest.fixture
-def nats(tmp_path: Path) -> Iterator[str]:
-    """A NATS server of this test's own: the fetch durable gets this test's ack wait."""
-    server = start_embedded_nats(tmp_path / "nats")
-    try:
-        yield server.url
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[FetcherFleet]:
-    running = FetcherFleet({}, tmp_path)
-    yield running
-    running.stop_all()
 
 
 async def _wait_for(

@@ -8,37 +8,13 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from e2e_system import RunningSystem, start_make_run
+from e2e_system import RunningSystem, stack_account
 from mailbridge.testkit.stack import MailStack
-
-
-@pytest.fixture
-def system(tmp_path_factory: pytest.TempPathFactory, mail_stack: MailStack) -> Iterator[RunningSystem]:
-    running = start_make_run(
-        tmp_path_factory.mktemp("g6") / "var", {"MAILBRIDGE_EXTRA_CA_FILE": str(mail_stack.ca_file)}
-    )
-    try:
-        yield running
-    finally:
-        if running.process.poll() is None:
-            running.interrupt()
-
-
-def _until(check: Any, timeout_s: float = 60) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise TimeoutError(f"not reached within {timeout_s} s")
+from oauth_e2e import until
 
 
 def _verify(var_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -52,22 +28,13 @@ def _verify(var_dir: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_sealed_mail_verifies_running_and_stopped_and_a_deleted_row_is_caught(
-    system: RunningSystem, mail_stack: MailStack
+    mail_system: RunningSystem, mail_stack: MailStack
 ) -> None:
     ann, bob = mail_stack.add_user(), mail_stack.add_user()
-    headers = {"Authorization": f"Bearer {system.admin_key()}"}
-    with httpx.Client(base_url=f"{system.base_url}/api/v1", headers=headers, timeout=10) as api:
+    headers = {"Authorization": f"Bearer {mail_system.admin_key()}"}
+    with httpx.Client(base_url=f"{mail_system.base_url}/api/v1", headers=headers, timeout=10) as api:
         assert api.patch("/settings/mail", json={"lock_after_send": True}).status_code == 200
-        server = api.post("/mail-servers", json={
-            "name": "Stack", "smtp_host": f"127.0.0.1:{mail_stack.ports.submission}", "smtp_encryption": "auto",
-            "smtp_auth": True, "incoming_protocol": "imap", "incoming_host": f"127.0.0.1:{mail_stack.ports.imaps}",
-            "incoming_tls_mode": "implicit", "sent_folder": "Sent",
-        }).json()  # fmt: skip
-        owner = api.post("/users", json={"name": "Ann", "email": "ann@example.com"}).json()
-        account = api.post("/mail-accounts", json={
-            "owner": {"type": "user", "id": owner["id"]}, "server_id": server["id"], "login": ann.address,
-            "password": ann.password, "address": ann.address,
-        }).json()  # fmt: skip
+        account = stack_account(api, mail_stack, ann)
         ids = []
         for number in (1, 2):
             queued = api.post(f"/mail-accounts/{account['id']}/messages", json={
@@ -75,32 +42,33 @@ def test_sealed_mail_verifies_running_and_stopped_and_a_deleted_row_is_caught(
             })  # fmt: skip
             assert queued.status_code == 202, queued.text
             ids.append(queued.json()["id"])
-            row = _until(
-                lambda: (found := api.get(f"/outbox/{ids[-1]}").json())["status"] == "sent" and found
+            row = until(
+                lambda: (found := api.get(f"/outbox/{ids[-1]}").json())["status"] == "sent" and found, "sent"
             )
             assert row["locked"]
         # the checkpoint of the second mail's seal is in the audit stream once the relay ran
-        report = _until(
-            lambda: (found := api.get("/outbox/verify").json())["checkpointed_seq"] == 2 and found
+        report = until(
+            lambda: (found := api.get("/outbox/verify").json())["checkpointed_seq"] == 2 and found,
+            "the second checkpoint",
         )
         assert (report["intact"], report["sealed_rows"]) == (True, 2)
         assert api.patch(f"/outbox/{ids[0]}", json={"subject": "rewritten"}).status_code == 409
 
-    running = _verify(system.var_dir)
+    running = _verify(mail_system.var_dir)
     assert (running.returncode, running.stdout.split(":")[0]) == (0, "outbox chain intact"), running.stderr
-    system.interrupt()
-    stopped = _verify(system.var_dir)
+    mail_system.interrupt()
+    stopped = _verify(mail_system.var_dir)
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     assert "2 sealed rows" in stopped.stdout
 
-    with sqlite3.connect(system.var_dir / "mailbridge.db") as database:
+    with sqlite3.connect(mail_system.var_dir / "mailbridge.db") as database:
         appended = database.execute("SELECT appended_to_sent_folder FROM outbox_messages").fetchall()
         assert appended == [(1,), (1,)], "the Sent-folder mark after the seal passes the triggers"
         with pytest.raises(sqlite3.IntegrityError, match="G6"):
             database.execute("DELETE FROM outbox_messages WHERE chain_seq = 2")
         database.execute("DROP TRIGGER outbox_locked_no_delete")  # as an attacker would
         database.execute("DELETE FROM outbox_messages WHERE chain_seq = 2")
-    truncated = _verify(system.var_dir)
+    truncated = _verify(mail_system.var_dir)
     assert truncated.returncode == 1
     assert truncated.stdout.startswith(
         f"outbox chain BROKEN at position 2, row {ids[1]}: the chain ends at position 1 but a checkpoint "

@@ -12,20 +12,16 @@ import json
 import smtplib
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 
-import pytest
 from mailbridge.common.db.engine import create_engine, create_session_factory
 from mailbridge.common.db.mailstore import IdleLease
-from mailbridge.common.db.migrate import upgrade_async
 from mailbridge.common.events import MailFetched
 from mailbridge.common.messaging import create_broker
-from mailbridge.common.nats_embedded import start_embedded_nats
 from mailbridge.common.secrets import SecretBox, generate_key
 from mailbridge.common.streams import ensure_streams
-from mailbridge.testkit.databases import fresh_postgres_database
 from mailbridge.testkit.fetcher_fleet import (
     FetcherFleet,
     add_imap_accounts,
@@ -38,34 +34,9 @@ from mailbridge.testkit.stack import MailStack
 from mailbridge.testkit.users import MailUser
 from nats.aio.msg import Msg
 from sqlalchemy import select
-from sqlalchemy.engine import URL
 
 WAIT_S = 90.0
 IDLE_LEASE_TTL_S = 3.0
-
-
-@pytest.fixture
-async def postgres_url(postgres_server_url: URL) -> AsyncIterator[str]:
-    async with fresh_postgres_database(postgres_server_url) as url:
-        await upgrade_async(url)
-        yield url
-
-
-@pytest.fixture
-def nats(tmp_path: Path) -> Iterator[str]:
-    """A NATS server of this test's own (its durable and streams go with it)."""
-    server = start_embedded_nats(tmp_path / "nats")
-    try:
-        yield server.url
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[FetcherFleet]:
-    running = FetcherFleet({}, tmp_path)
-    yield running
-    running.stop_all()
 
 
 async def _wait_for(what: str, done: Callable[[], bool]) -> None:

@@ -4,25 +4,12 @@ the API (A6, A7, A9, BCC, S10 Sent folder), then receive it through the API (fet
 import email
 import email.policy
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
-from e2e_system import RunningSystem, start_make_run
+from e2e_system import RunningSystem
 from mailbridge.testkit.stack import MailStack
 from mailbridge.testkit.users import MailUser
-
-
-@pytest.fixture
-def mail_system(tmp_path_factory: pytest.TempPathFactory, mail_stack: MailStack) -> Iterator[RunningSystem]:
-    system = start_make_run(
-        tmp_path_factory.mktemp("round-trip") / "var", {"MAILBRIDGE_EXTRA_CA_FILE": str(mail_stack.ca_file)}
-    )
-    try:
-        yield system
-    finally:
-        system.interrupt()
 
 
 def _until(check: Any, timeout_s: float = 30) -> Any:
