@@ -27,7 +27,7 @@ from console_browser import (
     require_chromium,
     sign_in,
 )
-from e2e_system import RunningSystem, start_make_run
+from e2e_system import RunningSystem, make_run
 from mailbridge.testkit.stack import MailStack
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
@@ -38,13 +38,9 @@ def console_system(
 ) -> Iterator[RunningSystem]:
     """`make run` on free loopback ports; the console is at {base_url}/console."""
     require_chromium()
-    system = start_make_run(
-        tmp_path_factory.mktemp("console") / "var", {"MAILBRIDGE_EXTRA_CA_FILE": str(mail_stack.ca_file)}
-    )
-    try:
+    trusting = {"MAILBRIDGE_EXTRA_CA_FILE": str(mail_stack.ca_file)}
+    with make_run(tmp_path_factory.mktemp("console") / "var", trusting) as system:
         yield system
-    finally:
-        system.interrupt()
 
 
 @pytest.fixture(scope="module")
