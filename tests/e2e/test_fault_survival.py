@@ -176,6 +176,9 @@ def test_nats_and_postgres_restarts_and_a_sigkill_of_each_service_lose_nothing(
             "MAILBRIDGE_FETCH_LEASE_TTL_S": "6", "MAILBRIDGE_SEND_STALE_AFTER_S": "6",
             "MAILBRIDGE_SEND_SWEEP_EVERY_S": "2", "MAILBRIDGE_SEND_SWEEP_AFTER_S": "6",
             "MAILBRIDGE_SEND_ACK_WAIT_S": "10", "MAILBRIDGE_SCHEDULER_TICK_S": "0",
+            # Fetches here are requested (a G2 slot's command), so each wave's messages are still in
+            # flight when its fault strikes; IMAP IDLE push (#18) would fetch them on delivery first.
+            "MAILBRIDGE_IMAP_IDLE_MAX": "0",
         },
     )  # fmt: skip
     runner = system.process.pid
